@@ -1,0 +1,109 @@
+package code
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Code is an alert colour.
+type Code uint8
+
+// The colour codes, in the order of the configuration file's documentation.
+const (
+	Yellow Code = iota + 1 // degraded: first failure of a healthy monitor
+	Red                    // down
+	Cyan                   // remediated, verifying
+	Green                  // recovered / resolved
+	Gray                   // maintenance
+)
+
+// All lists every code.
+var All = []Code{Yellow, Red, Cyan, Green, Gray}
+
+func (c Code) String() string {
+	switch c {
+	case Yellow:
+		return "yellow"
+	case Red:
+		return "red"
+	case Cyan:
+		return "cyan"
+	case Green:
+		return "green"
+	case Gray:
+		return "gray"
+	}
+	return fmt.Sprintf("code(%d)", uint8(c))
+}
+
+// Parse returns the code named s.
+func Parse(s string) (Code, bool) {
+	for _, c := range All {
+		if c.String() == s {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// Severity is the Alertmanager severity of a firing code: red=critical,
+// yellow=warning, cyan=info. Green and gray resolve and have none.
+func (c Code) Severity() string {
+	switch c {
+	case Red:
+		return "critical"
+	case Yellow:
+		return "warning"
+	case Cyan:
+		return "info"
+	}
+	return ""
+}
+
+// Resolves reports whether the code ends an incident (green, gray).
+func (c Code) Resolves() bool { return c == Green || c == Gray }
+
+// Notification is one code for one monitor.
+type Notification struct {
+	Time    time.Time
+	Monitor string
+	Code    Code
+	State   string   // the monitor's state after the transition, e.g. "down"
+	Message string   // human-readable cause, e.g. "3 consecutive failures: status 503"
+	Groups  []string // the monitor's groups
+	// Labels are extra labels attached by the agent (for example the shard).
+	Labels map[string]string
+}
+
+// Notifier delivers notifications to one destination. One Notifier is shared
+// by every monitor with an identical config block; it must be safe for
+// concurrent use. Notify makes one delivery attempt and returns an error when
+// the destination did not accept it; the code pipeline retries with backoff.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+	// Destination names the receiver for logs and metric labels, for example
+	// "log:stdout" or "alertmanager:http://127.0.0.1:9093". It comes from
+	// configuration, never from input, so it is a bounded label value.
+	Destination() string
+	// Close stops background work (such as re-sending firing alerts) after
+	// a final flush. It is called once on shutdown or when a reload drops
+	// the notifier.
+	Close(ctx context.Context) error
+}
+
+// Deps are the process-wide things a notifier may need.
+type Deps struct {
+	Logger *slog.Logger
+	Stdout io.Writer // where `file: ""` writes
+}
+
+// Kind describes a notifier type for registration.
+type Kind struct {
+	Name string // the `notify:` value, for example "alertmanager"
+	New  func(b spec.Block, deps Deps) (Notifier, error)
+}

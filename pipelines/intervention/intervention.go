@@ -1,0 +1,67 @@
+package intervention
+
+import (
+	"context"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Request tells a remedy which monitor to repair and why.
+type Request struct {
+	Monitor string   // monitor name
+	State   string   // the monitor's state when the intervention was decided, e.g. "degraded"
+	Reason  string   // the last check's failure reason
+	Groups  []string // the monitor's groups
+	Attempt int      // 1 for the first attempt, 2 for the first retry, ...
+}
+
+// Policy is the retry and timeout policy shared by every kind. Kinds embed
+// it in their config struct with `yaml:",inline"` so that `timeout`,
+// `retries` and `backoff` are accepted in every intervention's config block.
+type Policy struct {
+	Timeout spec.Duration `yaml:"timeout"` // per attempt; default 30s
+	Retries int           `yaml:"retries"` // extra attempts after the first; default 0
+	Backoff spec.Duration `yaml:"backoff"` // pause before the first retry, doubled after each; default 1s
+}
+
+// Defaults used when a Policy field is zero.
+const (
+	DefaultTimeout = 30 * time.Second
+	DefaultBackoff = time.Second
+	MaxBackoff     = time.Minute
+)
+
+// WithDefaults fills zero fields with the defaults.
+func (p Policy) WithDefaults() Policy {
+	if p.Timeout == 0 {
+		p.Timeout = spec.Duration(DefaultTimeout)
+	}
+	if p.Backoff == 0 {
+		p.Backoff = spec.Duration(DefaultBackoff)
+	}
+	return p
+}
+
+// Validate reports negative retries. Durations are validated by spec.
+func (p Policy) Validate(b spec.Block) error {
+	if p.Retries < 0 {
+		return b.Errorf("retries", "must be 0 or more, got %d", p.Retries)
+	}
+	return nil
+}
+
+// Remedy applies one kind of intervention. One Remedy is shared by every
+// monitor with an identical config block, so it must be safe for concurrent
+// use and hold no per-monitor state. Apply performs a single attempt and must
+// honour ctx (which carries Policy.Timeout); the pipeline does the retries.
+type Remedy interface {
+	Apply(ctx context.Context, r Request) error
+	Policy() Policy
+}
+
+// Kind describes an intervention type for registration.
+type Kind struct {
+	Name string // the `type:` value, for example "script"
+	New  func(b spec.Block) (Remedy, error)
+}

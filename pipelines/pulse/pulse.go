@@ -1,0 +1,53 @@
+package pulse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Target is what one probe is aimed at.
+type Target struct {
+	Monitor string // the monitor's name, passed to scripts and templates
+	Address string // the kind's address: a URL, host:port, a host; empty for scripts
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	OK bool
+	// Reason says why a check failed in a short, human-readable sentence
+	// ("status 503", "connect: connection refused"). Empty on success. It is
+	// shown in logs and codes, never used as a metric label.
+	Reason string
+}
+
+// Prober runs one kind of check. One Prober is shared by every monitor whose
+// configuration block is identical apart from the kind's address keys, so a
+// Prober holds no per-monitor state and must be safe for concurrent use.
+// Probe must honour ctx's deadline, which carries the monitor's timeout.
+type Prober interface {
+	Probe(ctx context.Context, t Target) Result
+}
+
+// Kind describes a check type for registration.
+type Kind struct {
+	Name string // the `type:` value, for example "http"
+	// AddressKeys are the keys of the config block that make up the
+	// per-monitor address. The rest of the block configures the shared
+	// Prober, so two monitors differing only in these keys share one Prober.
+	AddressKeys []string
+	// New validates the block and returns the Prober and the monitor's
+	// address. The Prober must not depend on the address keys.
+	New func(b spec.Block) (Prober, string, error)
+}
+
+// Failf is a convenience for kinds: a failed Result with a formatted reason.
+func Failf(format string, args ...any) Result {
+	return Result{Reason: fmt.Sprintf(format, args...)}
+}
+
+// RetryBackoff is the pause between attempts of kinds that support `retries`.
+// Attempts stop early when the context's deadline would pass.
+const RetryBackoff = 100 * time.Millisecond
