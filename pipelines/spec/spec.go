@@ -151,6 +151,7 @@ func DecodeNode(node *yaml.Node, out any, path string) error {
 var (
 	durationType   = reflect.TypeFor[Duration]()
 	stringListType = reflect.TypeFor[StringList]()
+	blockType      = reflect.TypeFor[Block]()
 )
 
 func join(path, key string) string {
@@ -211,6 +212,14 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 		return
 	}
 	switch {
+	case v.Type() == blockType:
+		// Kind-specific blocks are kept raw and decoded by their kind.
+		if n.Kind != yaml.MappingNode {
+			addErr(errs, n, path, "expected a mapping")
+			return
+		}
+		v.Set(reflect.ValueOf(Block{Node: n, Line: n.Line}))
+		return
 	case v.Type() == durationType:
 		if n.Kind != yaml.ScalarNode {
 			addErr(errs, n, path, "expected a duration such as 30s")

@@ -1,0 +1,60 @@
+package config
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+)
+
+// Instances holds the probers, remedies and notifiers built from a monitor
+// file, keyed by kind and canonical configuration. Monitors with the same
+// configuration share one instance, and a reload reuses the instances of the
+// running configuration, so an Alertmanager notifier keeps its firing alerts
+// and an HTTP prober its connections.
+type Instances struct {
+	probers   map[string]pulse.Prober
+	remedies  map[string]intervention.Remedy
+	notifiers map[string]code.Notifier
+}
+
+func newInstances() *Instances {
+	return &Instances{
+		probers:   map[string]pulse.Prober{},
+		remedies:  map[string]intervention.Remedy{},
+		notifiers: map[string]code.Notifier{},
+	}
+}
+
+// Notifiers returns every notifier in use.
+func (in *Instances) Notifiers() []code.Notifier {
+	if in == nil {
+		return nil
+	}
+	out := make([]code.Notifier, 0, len(in.notifiers))
+	for _, n := range in.notifiers {
+		out = append(out, n)
+	}
+	return out
+}
+
+// CloseUnused closes the notifiers of in that next does not use. Call it
+// with (old, new) after a reload is applied, and with (new, old) after a
+// failed one to release what the attempt opened.
+func (in *Instances) CloseUnused(ctx context.Context, next *Instances) error {
+	if in == nil {
+		return nil
+	}
+	var errs []error
+	for key, n := range in.notifiers {
+		if next != nil {
+			if _, kept := next.notifiers[key]; kept {
+				continue
+			}
+		}
+		errs = append(errs, n.Close(ctx))
+	}
+	return errors.Join(errs...)
+}

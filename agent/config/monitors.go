@@ -1,0 +1,544 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Defaults of the monitor file.
+const (
+	DefaultInterval         = 30 * time.Second
+	DefaultTimeout          = 5 * time.Second
+	DefaultMaxFailures      = 3
+	DefaultHealthyThreshold = 2
+	DefaultMaxPerWindow     = 3
+	DefaultWindow           = time.Hour
+	maxNameLength           = 256
+)
+
+// Monitor is one validated monitor with its kind instances resolved.
+type Monitor struct {
+	Name    string
+	Line    int
+	Enabled bool
+	Groups  []string // sorted, deduplicated
+
+	Pulse        Pulse
+	Intervention *Intervention // nil when the monitor has none
+	Codes        Codes
+
+	// Hash fingerprints the monitor's whole definition; a reload keeps the
+	// running state of monitors whose hash is unchanged.
+	Hash uint64
+	// ProfileKey identifies everything but the name and address, so the
+	// world can share one profile between monitors that differ only there.
+	ProfileKey string
+}
+
+// Pulse is a monitor's check.
+type Pulse struct {
+	Type             string
+	Interval         time.Duration
+	Timeout          time.Duration
+	MaxFailures      int // unhealthy threshold
+	HealthyThreshold int
+	Address          string
+	Prober           pulse.Prober
+}
+
+// Intervention is a monitor's remediation and its restart-loop guard.
+type Intervention struct {
+	Type         string
+	MaxPerWindow int
+	Window       time.Duration
+	Remedy       intervention.Remedy
+}
+
+// Route is where one colour goes.
+type Route struct {
+	Configured bool // the colour has its own entry in `codes:`
+	Dispatch   bool
+	Notifier   code.Notifier
+}
+
+// Codes routes each colour, indexed by code.Code.
+type Codes [code.Gray + 1]Route
+
+// Targets returns the notifiers a code goes to: its own entry when the
+// colour is configured, otherwise every notifier configured for the
+// monitor's other colours, so a recovery or maintenance code reaches the
+// receivers that heard about the incident. `dispatch: false` sends nothing.
+func (c *Codes) Targets(k code.Code) []code.Notifier {
+	r := c[k]
+	if r.Configured {
+		if !r.Dispatch || r.Notifier == nil {
+			return nil
+		}
+		return []code.Notifier{r.Notifier}
+	}
+	var out []code.Notifier
+	for _, other := range code.All {
+		o := c[other]
+		if o.Configured && o.Notifier != nil && !slices.Contains(out, o.Notifier) {
+			out = append(out, o.Notifier)
+		}
+	}
+	return out
+}
+
+// Monitors is a loaded monitor file.
+type Monitors struct {
+	File      string
+	Monitors  []Monitor
+	Instances *Instances
+}
+
+// Error is one problem in a monitor file, located by file, line and monitor.
+type Error struct {
+	File    string
+	Line    int
+	Monitor string // empty for problems outside a monitor
+	Field   string
+	Msg     string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Monitor != "" {
+		fmt.Fprintf(&b, "monitor %q: ", e.Monitor)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// raw* mirror the file format for strict decoding.
+type rawFile struct {
+	Monitors []yaml.Node `yaml:"monitors"`
+}
+
+type rawMonitor struct {
+	Name         string           `yaml:"name"`
+	Enabled      *bool            `yaml:"enabled"`
+	Groups       spec.StringList  `yaml:"groups"`
+	Pulse        *rawPulse        `yaml:"pulse_check"`
+	Intervention *rawIntervention `yaml:"intervention"`
+	Codes        *rawCodes        `yaml:"codes"`
+}
+
+type rawPulse struct {
+	Type               string         `yaml:"type"`
+	Interval           *spec.Duration `yaml:"interval"`
+	Timeout            *spec.Duration `yaml:"timeout"`
+	MaxFailures        *int           `yaml:"max_failures"`
+	UnhealthyThreshold *int           `yaml:"unhealthy_threshold"`
+	HealthyThreshold   *int           `yaml:"healthy_threshold"`
+	Config             spec.Block     `yaml:"config"`
+}
+
+type rawIntervention struct {
+	Type         string         `yaml:"type"`
+	MaxPerWindow *int           `yaml:"max_per_window"`
+	Window       *spec.Duration `yaml:"window"`
+	Config       spec.Block     `yaml:"config"`
+}
+
+type rawCodes struct {
+	Yellow *rawCode `yaml:"yellow"`
+	Red    *rawCode `yaml:"red"`
+	Cyan   *rawCode `yaml:"cyan"`
+	Green  *rawCode `yaml:"green"`
+	Gray   *rawCode `yaml:"gray"`
+}
+
+func (r *rawCodes) byCode() [code.Gray + 1]*rawCode {
+	return [code.Gray + 1]*rawCode{code.Yellow: r.Yellow, code.Red: r.Red, code.Cyan: r.Cyan, code.Green: r.Green, code.Gray: r.Gray}
+}
+
+type rawCode struct {
+	Dispatch *bool      `yaml:"dispatch"`
+	Notify   string     `yaml:"notify"`
+	Config   spec.Block `yaml:"config"`
+}
+
+// LoadMonitorFile reads and validates a monitor file. prev holds the
+// instances of the running configuration to reuse; it may be nil.
+func LoadMonitorFile(path string, kinds *Kinds, prev *Instances) (*Monitors, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read monitor file: %w", err)
+	}
+	return ParseMonitors(path, data, kinds, prev)
+}
+
+// ParseMonitors validates a monitor file's contents. Every problem is
+// reported: the error is an errors.Join of *Error, each naming the file,
+// line, monitor and field. name labels the errors.
+func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Monitors, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	l := loader{file: name, kinds: kinds, prev: prev, next: newInstances()}
+	out := &Monitors{File: name, Instances: l.next}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return out, nil // an empty file has no monitors
+	}
+	var rf rawFile
+	if err := spec.DecodeNode(&doc, &rf, ""); err != nil {
+		l.addSpec("", err)
+	}
+	seen := map[string]int{}
+	for i := range rf.Monitors {
+		m, ok := l.monitor(&rf.Monitors[i])
+		if !ok {
+			continue
+		}
+		if first, dup := seen[m.Name]; dup {
+			l.add(m.Line, m.Name, "name", fmt.Sprintf("duplicate monitor name (first defined on line %d)", first))
+			continue
+		}
+		seen[m.Name] = m.Line
+		out.Monitors = append(out.Monitors, m)
+	}
+	if len(l.errs) > 0 {
+		_ = l.next.CloseUnused(context.Background(), prev)
+		return nil, errors.Join(l.errs...)
+	}
+	return out, nil
+}
+
+type loader struct {
+	file  string
+	kinds *Kinds
+	prev  *Instances
+	next  *Instances
+	errs  []error
+	cur   string // monitor being loaded, for error messages
+}
+
+func (l *loader) add(line int, monitor, field, msg string) {
+	l.errs = append(l.errs, &Error{File: l.file, Line: line, Monitor: monitor, Field: field, Msg: msg})
+}
+
+// addSpec converts spec errors into file errors for the current monitor.
+func (l *loader) addSpec(prefix string, err error) {
+	for _, e := range spec.Flatten(spec.Prefix(prefix, err)) {
+		var se *spec.Error
+		if errors.As(e, &se) {
+			l.add(se.Line, l.cur, se.Field, se.Msg)
+			continue
+		}
+		l.add(0, l.cur, prefix, e.Error())
+	}
+}
+
+func (l *loader) monitor(node *yaml.Node) (Monitor, bool) {
+	var rm rawMonitor
+	l.cur = ""
+	errsBefore := len(l.errs)
+	decodeErr := spec.DecodeNode(node, &rm, "")
+	l.cur = rm.Name
+	if decodeErr != nil {
+		l.addSpec("", decodeErr)
+	}
+	m := Monitor{Name: rm.Name, Line: node.Line, Enabled: rm.Enabled == nil || *rm.Enabled}
+	block := spec.Block{Node: node, Line: node.Line}
+	if msg := checkName(rm.Name); msg != "" {
+		l.add(block.LineOf("name"), rm.Name, "name", msg)
+	}
+	m.Groups = normalizeGroups(rm.Groups)
+	if rm.Pulse == nil {
+		l.add(node.Line, rm.Name, "pulse_check", "required")
+	} else {
+		m.Pulse = l.pulse(rm.Pulse, blockValue(node, "pulse_check"))
+	}
+	if rm.Intervention != nil {
+		m.Intervention = l.intervention(rm.Intervention, blockValue(node, "intervention"))
+	}
+	if rm.Codes != nil {
+		m.Codes = l.codes(rm.Codes, blockValue(node, "codes"))
+	}
+	if len(l.errs) > errsBefore {
+		return m, false
+	}
+	h := fnv.New64a()
+	h.Write([]byte(spec.Canonical(node)))
+	m.Hash = h.Sum64()
+	m.ProfileKey = profileKey(node, m)
+	return m, true
+}
+
+// profileKey is the canonical monitor without its name and address keys.
+func profileKey(node *yaml.Node, m Monitor) string {
+	skip := []string{"name"}
+	var b strings.Builder
+	b.WriteString(spec.Canonical(node, append(skip, "pulse_check")...))
+	b.WriteString("|")
+	fmt.Fprintf(&b, "%s|%v|%v|%d|%d|%p", m.Pulse.Type, m.Pulse.Interval, m.Pulse.Timeout,
+		m.Pulse.MaxFailures, m.Pulse.HealthyThreshold, m.Pulse.Prober)
+	return b.String()
+}
+
+func blockValue(node *yaml.Node, key string) spec.Block {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return spec.Block{Node: node.Content[i+1], Line: node.Content[i].Line}
+		}
+	}
+	return spec.Block{Line: node.Line}
+}
+
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "required"
+	case len(name) > maxNameLength:
+		return fmt.Sprintf("longer than %d bytes", maxNameLength)
+	case strings.TrimSpace(name) != name:
+		return "must not start or end with spaces"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+func normalizeGroups(g spec.StringList) []string {
+	if len(g) == 0 {
+		return nil
+	}
+	out := slices.Clone([]string(g))
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
+	p := Pulse{
+		Type:             rp.Type,
+		Interval:         DefaultInterval,
+		Timeout:          DefaultTimeout,
+		MaxFailures:      DefaultMaxFailures,
+		HealthyThreshold: DefaultHealthyThreshold,
+	}
+	if rp.Interval != nil {
+		p.Interval = rp.Interval.Std()
+		if p.Interval <= 0 {
+			l.add(b.LineOf("interval"), l.cur, "pulse_check.interval", "must be greater than zero")
+		}
+	}
+	if rp.Timeout != nil {
+		p.Timeout = rp.Timeout.Std()
+		if p.Timeout <= 0 {
+			l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout", "must be greater than zero")
+		}
+	} else if p.Timeout > p.Interval {
+		p.Timeout = p.Interval // the default timeout never exceeds a short interval
+	}
+	if p.Timeout > p.Interval && p.Interval > 0 {
+		l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout",
+			fmt.Sprintf("%v is longer than the interval %v", p.Timeout, p.Interval))
+	}
+	switch {
+	case rp.MaxFailures != nil && rp.UnhealthyThreshold != nil && *rp.MaxFailures != *rp.UnhealthyThreshold:
+		l.add(b.LineOf("unhealthy_threshold"), l.cur, "pulse_check.unhealthy_threshold",
+			fmt.Sprintf("conflicts with max_failures (%d vs %d); they are aliases, set one", *rp.UnhealthyThreshold, *rp.MaxFailures))
+	case rp.MaxFailures != nil:
+		p.MaxFailures = *rp.MaxFailures
+	case rp.UnhealthyThreshold != nil:
+		p.MaxFailures = *rp.UnhealthyThreshold
+	}
+	if p.MaxFailures < 1 {
+		key := "max_failures"
+		if rp.MaxFailures == nil {
+			key = "unhealthy_threshold"
+		}
+		l.add(b.LineOf(key), l.cur, "pulse_check."+key, fmt.Sprintf("must be at least 1, got %d", p.MaxFailures))
+	}
+	if rp.HealthyThreshold != nil {
+		p.HealthyThreshold = *rp.HealthyThreshold
+		if p.HealthyThreshold < 1 {
+			l.add(b.LineOf("healthy_threshold"), l.cur, "pulse_check.healthy_threshold",
+				fmt.Sprintf("must be at least 1, got %d", p.HealthyThreshold))
+		}
+	}
+	if rp.Type == "" {
+		l.add(b.LineOf("type"), l.cur, "pulse_check.type", "required (one of: "+names(l.kinds.pulse)+")")
+		return p
+	}
+	kind, ok := l.kinds.pulse[rp.Type]
+	if !ok {
+		l.add(b.LineOf("type"), l.cur, "pulse_check.type",
+			fmt.Sprintf("unknown check type %q (one of: %s)", rp.Type, names(l.kinds.pulse)))
+		return p
+	}
+	cfg := rp.Config
+	if cfg.Node == nil {
+		cfg.Line = b.LineOf("config")
+	}
+	prober, addr, err := kind.New(cfg)
+	if err != nil {
+		l.addSpec("pulse_check.config", err)
+		return p
+	}
+	p.Address = addr
+	key := rp.Type + "\x00" + canonicalOrEmpty(cfg, kind.AddressKeys...)
+	if shared, ok := l.next.probers[key]; ok {
+		p.Prober = shared
+	} else if old, ok := l.prev.prober(key); ok {
+		p.Prober = old
+		l.next.probers[key] = old
+	} else {
+		p.Prober = prober
+		l.next.probers[key] = prober
+	}
+	return p
+}
+
+func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
+	iv := &Intervention{Type: ri.Type, MaxPerWindow: DefaultMaxPerWindow, Window: DefaultWindow}
+	if ri.MaxPerWindow != nil {
+		iv.MaxPerWindow = *ri.MaxPerWindow
+		if iv.MaxPerWindow < 1 {
+			l.add(b.LineOf("max_per_window"), l.cur, "intervention.max_per_window",
+				fmt.Sprintf("must be at least 1, got %d", iv.MaxPerWindow))
+		}
+	}
+	if ri.Window != nil {
+		iv.Window = ri.Window.Std()
+		if iv.Window <= 0 {
+			l.add(b.LineOf("window"), l.cur, "intervention.window", "must be greater than zero")
+		}
+	}
+	if ri.Type == "" {
+		l.add(b.LineOf("type"), l.cur, "intervention.type", "required (one of: "+names(l.kinds.intervention)+")")
+		return iv
+	}
+	kind, ok := l.kinds.intervention[ri.Type]
+	if !ok {
+		l.add(b.LineOf("type"), l.cur, "intervention.type",
+			fmt.Sprintf("unknown intervention type %q (one of: %s)", ri.Type, names(l.kinds.intervention)))
+		return iv
+	}
+	cfg := ri.Config
+	if cfg.Node == nil {
+		cfg.Line = b.LineOf("config")
+	}
+	key := ri.Type + "\x00" + canonicalOrEmpty(cfg)
+	if r, ok := l.next.remedies[key]; ok {
+		iv.Remedy = r
+		return iv
+	}
+	if r, ok := l.prev.remedy(key); ok {
+		iv.Remedy = r
+		l.next.remedies[key] = r
+		return iv
+	}
+	r, err := kind.New(cfg)
+	if err != nil {
+		l.addSpec("intervention.config", err)
+		return iv
+	}
+	iv.Remedy = r
+	l.next.remedies[key] = r
+	return iv
+}
+
+func (l *loader) codes(rc *rawCodes, b spec.Block) Codes {
+	var out Codes
+	for _, c := range code.All {
+		r := rc.byCode()[c]
+		if r == nil {
+			continue
+		}
+		field := "codes." + c.String()
+		cb := spec.Block{Node: blockValue(b.Node, c.String()).Node, Line: b.LineOf(c.String())}
+		route := Route{Configured: true, Dispatch: r.Dispatch == nil || *r.Dispatch}
+		out[c] = route
+		if r.Notify == "" {
+			if route.Dispatch {
+				l.add(cb.LineOf("notify"), l.cur, field+".notify", "required (one of: "+names(l.kinds.notify)+")")
+			}
+			continue
+		}
+		kind, ok := l.kinds.notify[r.Notify]
+		if !ok {
+			l.add(cb.LineOf("notify"), l.cur, field+".notify",
+				fmt.Sprintf("unknown notifier %q (one of: %s)", r.Notify, names(l.kinds.notify)))
+			continue
+		}
+		cfg := r.Config
+		if cfg.Node == nil {
+			cfg.Line = cb.LineOf("config")
+		}
+		key := r.Notify + "\x00" + canonicalOrEmpty(cfg)
+		if n, ok := l.next.notifiers[key]; ok {
+			route.Notifier = n
+		} else if n, ok := l.prev.notifier(key); ok {
+			route.Notifier = n
+			l.next.notifiers[key] = n
+		} else {
+			n, err := kind.New(cfg, l.kinds.deps)
+			if err != nil {
+				l.addSpec(field+".config", err)
+				continue
+			}
+			route.Notifier = n
+			l.next.notifiers[key] = n
+		}
+		out[c] = route
+	}
+	return out
+}
+
+func canonicalOrEmpty(b spec.Block, skip ...string) string {
+	if b.Node == nil {
+		return "{}"
+	}
+	return spec.Canonical(b.Node, skip...)
+}
+
+func (in *Instances) prober(key string) (pulse.Prober, bool) {
+	if in == nil {
+		return nil, false
+	}
+	p, ok := in.probers[key]
+	return p, ok
+}
+
+func (in *Instances) remedy(key string) (intervention.Remedy, bool) {
+	if in == nil {
+		return nil, false
+	}
+	r, ok := in.remedies[key]
+	return r, ok
+}
+
+func (in *Instances) notifier(key string) (code.Notifier, bool) {
+	if in == nil {
+		return nil, false
+	}
+	n, ok := in.notifiers[key]
+	return n, ok
+}

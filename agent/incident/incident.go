@@ -1,0 +1,199 @@
+package incident
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+)
+
+// State is where a monitor is in its incident lifecycle.
+type State uint8
+
+// The states. Their names are the values of the `state` label of
+// cpra_monitors and of the `state` field of codes.
+const (
+	Unknown     State = iota // not checked yet
+	Healthy                  // passing
+	Degraded                 // failing, below the threshold; yellow sent
+	Down                     // red sent
+	Intervening              // a remedy is in flight
+	Verifying                // the remedy succeeded; cyan sent; waiting for successes
+	Maintenance              // disabled; gray sent
+	NumStates
+)
+
+var stateNames = [NumStates]string{"unknown", "healthy", "degraded", "down", "intervening", "verifying", "maintenance"}
+
+func (s State) String() string {
+	if s < NumStates {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Status is the per-monitor incident state. It is a small value kept in the
+// world; frequent changes are field writes, never archetype moves.
+type Status struct {
+	State         State
+	Guarded       bool   // restart-loop guard tripped: no interventions until recovery
+	Interventions uint8  // interventions started in the current window
+	Fails         uint16 // consecutive failed checks (saturating)
+	Successes     uint16 // consecutive successful checks (saturating)
+	WindowStart   uint32 // unix seconds when the guard's window began
+}
+
+// Policy is what the monitor's configuration says about escalation.
+type Policy struct {
+	MaxFailures      int  // consecutive failures that make a monitor down
+	HealthyThreshold int  // consecutive successes to recover
+	CanIntervene     bool // the monitor has an intervention
+	MaxPerWindow     int  // restart-loop guard: interventions allowed per window
+	Window           time.Duration
+}
+
+// Event is what happened to the monitor.
+type Event uint8
+
+// The events.
+const (
+	CheckOK Event = iota + 1
+	CheckFailed
+	RemedyOK
+	RemedyFailed
+	Disabled
+	Enabled
+	Removed
+)
+
+// Emit is one code to send, with its cause.
+type Emit struct {
+	Code    code.Code
+	Message string
+}
+
+// Effects is what a transition asks the agent to do.
+type Effects struct {
+	Emits     []Emit // in order
+	Intervene bool   // start the monitor's intervention
+}
+
+// Step applies ev to st under p at time now and returns what to do.
+// reason is the failure reason of a failed check or remedy.
+func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects {
+	var fx Effects
+	switch ev {
+	case CheckOK:
+		st.Fails = 0
+		st.Successes = inc(st.Successes)
+		switch st.State {
+		case Unknown, Healthy:
+			st.State = Healthy
+		case Degraded, Down, Verifying:
+			if int(st.Successes) >= p.HealthyThreshold {
+				markRecovered(st)
+				fx.emit(code.Green, fmt.Sprintf("recovered after %d consecutive successful checks", st.Successes))
+			}
+		}
+	case CheckFailed:
+		st.Successes = 0
+		st.Fails = inc(st.Fails)
+		switch st.State {
+		case Unknown, Healthy:
+			st.State = Degraded
+			st.Fails = 1
+			fx.emit(code.Yellow, "check failed: "+reason)
+			if int(st.Fails) >= p.MaxFailures {
+				escalate(st, p, reason, now, &fx)
+			}
+		case Degraded:
+			if int(st.Fails) >= p.MaxFailures {
+				escalate(st, p, reason, now, &fx)
+			}
+		case Down:
+			// Down keeps retrying the remedy once per threshold of failures
+			// until the restart-loop guard says stop.
+			if p.CanIntervene && !st.Guarded && int(st.Fails)%p.MaxFailures == 0 {
+				escalate(st, p, reason, now, &fx)
+			}
+		case Verifying:
+			st.State = Down
+			fx.emit(code.Red, "check failed while verifying the intervention: "+reason)
+		}
+	case RemedyOK:
+		if st.State == Intervening {
+			st.State = Verifying
+			st.Fails, st.Successes = 0, 0
+			fx.emit(code.Cyan, fmt.Sprintf("intervention succeeded; verifying with %d consecutive successful checks", p.HealthyThreshold))
+		}
+	case RemedyFailed:
+		if st.State == Intervening {
+			st.State = Down
+			fx.emit(code.Red, "intervention failed: "+reason)
+		}
+	case Disabled:
+		if st.State != Maintenance {
+			st.State = Maintenance
+			st.Fails, st.Successes = 0, 0
+			fx.emit(code.Gray, "monitor disabled: maintenance")
+		}
+	case Enabled:
+		if st.State == Maintenance {
+			*st = Status{}
+		}
+	case Removed:
+		switch st.State {
+		case Degraded, Down, Intervening, Verifying:
+			fx.emit(code.Gray, "monitor removed from the configuration")
+		}
+	}
+	return fx
+}
+
+// escalate handles reaching the failure threshold: intervene when the
+// monitor can and the guard allows, otherwise red.
+func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
+	if !p.CanIntervene {
+		st.State = Down
+		fx.emit(code.Red, fmt.Sprintf("%d consecutive failed checks: %s", st.Fails, reason))
+		return
+	}
+	if st.Guarded {
+		st.State = Down
+		return
+	}
+	sec := uint32(now.Unix())
+	if p.Window > 0 && int64(sec)-int64(st.WindowStart) >= int64(p.Window/time.Second) {
+		st.WindowStart = sec
+		st.Interventions = 0
+	}
+	if int(st.Interventions) >= p.MaxPerWindow {
+		st.Guarded = true
+		st.State = Down
+		fx.emit(code.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; not intervening again until the monitor recovers: %s",
+			st.Interventions, p.Window, reason))
+		return
+	}
+	st.Interventions++
+	st.State = Intervening
+	fx.Intervene = true
+}
+
+func markRecovered(st *Status) {
+	st.State = Healthy
+	st.Fails = 0
+	st.Guarded = false
+	st.Interventions = 0
+	st.WindowStart = 0
+}
+
+func (fx *Effects) emit(c code.Code, msg string) {
+	fx.Emits = append(fx.Emits, Emit{Code: c, Message: msg})
+}
+
+func inc(v uint16) uint16 {
+	if v == ^uint16(0) {
+		return v
+	}
+	return v + 1
+}

@@ -1,0 +1,172 @@
+package incident
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+)
+
+var now = time.Unix(1_800_000_000, 0)
+
+var (
+	noRemedy   = Policy{MaxFailures: 3, HealthyThreshold: 2}
+	withRemedy = Policy{MaxFailures: 3, HealthyThreshold: 2, CanIntervene: true, MaxPerWindow: 2, Window: time.Hour}
+	oneStrike  = Policy{MaxFailures: 1, HealthyThreshold: 1}
+)
+
+// codes renders emitted codes as "yellow,red" for compact tables.
+func codes(fx Effects) string {
+	var s []string
+	for _, e := range fx.Emits {
+		s = append(s, e.Code.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func TestStep(t *testing.T) {
+	tests := []struct {
+		name      string
+		from      Status
+		policy    Policy
+		ev        Event
+		want      State
+		codes     string
+		intervene bool
+		fails     uint16
+		succ      uint16
+	}{
+		{"unknown ok", Status{}, noRemedy, CheckOK, Healthy, "", false, 0, 1},
+		{"unknown fail is yellow", Status{}, noRemedy, CheckFailed, Degraded, "yellow", false, 1, 0},
+		{"healthy ok", Status{State: Healthy, Successes: 5}, noRemedy, CheckOK, Healthy, "", false, 0, 6},
+		{"healthy fail is yellow", Status{State: Healthy, Successes: 5}, noRemedy, CheckFailed, Degraded, "yellow", false, 1, 0},
+		{"threshold 1: yellow then red", Status{State: Healthy}, oneStrike, CheckFailed, Down, "yellow,red", false, 1, 0},
+		{"threshold 1 with remedy: yellow then intervene", Status{State: Healthy}, Policy{MaxFailures: 1, HealthyThreshold: 1, CanIntervene: true, MaxPerWindow: 1, Window: time.Hour}, CheckFailed, Intervening, "yellow", true, 1, 0},
+		{"degraded fail below threshold", Status{State: Degraded, Fails: 1}, noRemedy, CheckFailed, Degraded, "", false, 2, 0},
+		{"degraded reaches threshold: red", Status{State: Degraded, Fails: 2}, noRemedy, CheckFailed, Down, "red", false, 3, 0},
+		{"degraded reaches threshold: intervene", Status{State: Degraded, Fails: 2}, withRemedy, CheckFailed, Intervening, "", true, 3, 0},
+		{"degraded one ok below healthy threshold", Status{State: Degraded, Fails: 2}, noRemedy, CheckOK, Degraded, "", false, 0, 1},
+		{"degraded recovers: green", Status{State: Degraded, Successes: 1}, noRemedy, CheckOK, Healthy, "green", false, 0, 2},
+		{"down fail stays down", Status{State: Down, Fails: 3}, noRemedy, CheckFailed, Down, "", false, 4, 0},
+		{"down recovers: green", Status{State: Down, Successes: 1}, noRemedy, CheckOK, Healthy, "green", false, 0, 2},
+		{"down with remedy: re-intervene at next threshold", Status{State: Down, Fails: 5, Interventions: 1, WindowStart: uint32(now.Unix())}, withRemedy, CheckFailed, Intervening, "", true, 6, 0},
+		{"down with remedy: not between thresholds", Status{State: Down, Fails: 3, Interventions: 1, WindowStart: uint32(now.Unix())}, withRemedy, CheckFailed, Down, "", false, 4, 0},
+		{"down guarded: never intervene", Status{State: Down, Fails: 5, Guarded: true}, withRemedy, CheckFailed, Down, "", false, 6, 0},
+		{"guard trips: red, stop", Status{State: Degraded, Fails: 2, Interventions: 2, WindowStart: uint32(now.Unix())}, withRemedy, CheckFailed, Down, "red", false, 3, 0},
+		{"guard window expired: intervene again", Status{State: Degraded, Fails: 2, Interventions: 2, WindowStart: uint32(now.Add(-2 * time.Hour).Unix())}, withRemedy, CheckFailed, Intervening, "", true, 3, 0},
+		{"intervening fail: keeps checking, no code", Status{State: Intervening, Fails: 3}, withRemedy, CheckFailed, Intervening, "", false, 4, 0},
+		{"intervening ok: waits for the remedy", Status{State: Intervening, Fails: 3}, withRemedy, CheckOK, Intervening, "", false, 0, 1},
+		{"remedy ok: cyan", Status{State: Intervening, Fails: 4, Successes: 0}, withRemedy, RemedyOK, Verifying, "cyan", false, 0, 0},
+		{"remedy failed: red", Status{State: Intervening, Fails: 4}, withRemedy, RemedyFailed, Down, "red", false, 4, 0},
+		{"remedy result after disable is ignored", Status{State: Maintenance}, withRemedy, RemedyOK, Maintenance, "", false, 0, 0},
+		{"late remedy failure when not intervening is ignored", Status{State: Healthy}, withRemedy, RemedyFailed, Healthy, "", false, 0, 0},
+		{"verifying ok below threshold", Status{State: Verifying}, withRemedy, CheckOK, Verifying, "", false, 0, 1},
+		{"verifying recovers: green", Status{State: Verifying, Successes: 1}, withRemedy, CheckOK, Healthy, "green", false, 0, 2},
+		{"verifying fail: red", Status{State: Verifying, Successes: 1}, withRemedy, CheckFailed, Down, "red", false, 1, 0},
+		{"disable healthy: gray", Status{State: Healthy}, noRemedy, Disabled, Maintenance, "gray", false, 0, 0},
+		{"disable down: gray", Status{State: Down, Fails: 7}, noRemedy, Disabled, Maintenance, "gray", false, 0, 0},
+		{"disable again: nothing", Status{State: Maintenance}, noRemedy, Disabled, Maintenance, "", false, 0, 0},
+		{"enable: unknown, no code", Status{State: Maintenance}, noRemedy, Enabled, Unknown, "", false, 0, 0},
+		{"enable running monitor: nothing", Status{State: Down, Fails: 3}, noRemedy, Enabled, Down, "", false, 3, 0},
+		{"remove while down: gray", Status{State: Down}, noRemedy, Removed, Down, "gray", false, 0, 0},
+		{"remove while healthy: nothing", Status{State: Healthy}, noRemedy, Removed, Healthy, "", false, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := tt.from
+			fx := Step(&st, tt.policy, tt.ev, "status 503", now)
+			if st.State != tt.want {
+				t.Errorf("state = %v, want %v", st.State, tt.want)
+			}
+			if got := codes(fx); got != tt.codes {
+				t.Errorf("codes = %q, want %q", got, tt.codes)
+			}
+			if fx.Intervene != tt.intervene {
+				t.Errorf("intervene = %v, want %v", fx.Intervene, tt.intervene)
+			}
+			if st.Fails != tt.fails || st.Successes != tt.succ {
+				t.Errorf("fails/successes = %d/%d, want %d/%d", st.Fails, st.Successes, tt.fails, tt.succ)
+			}
+		})
+	}
+}
+
+// TestIncidentStory walks a whole incident, the path the end-to-end test
+// sees: yellow, intervention, cyan, green; then a failing remedy, red.
+func TestIncidentStory(t *testing.T) {
+	var st Status
+	var got []string
+	step := func(ev Event) {
+		fx := Step(&st, withRemedy, ev, "boom", now)
+		for _, e := range fx.Emits {
+			got = append(got, e.Code.String())
+		}
+		if fx.Intervene {
+			got = append(got, "intervene")
+		}
+	}
+	for _, ev := range []Event{CheckOK, CheckFailed, CheckFailed, CheckFailed, RemedyOK, CheckOK, CheckOK} {
+		step(ev)
+	}
+	for _, ev := range []Event{CheckFailed, CheckFailed, CheckFailed, RemedyFailed} {
+		step(ev)
+	}
+	want := "yellow,intervene,cyan,green,yellow,intervene,red"
+	if s := strings.Join(got, ","); s != want {
+		t.Fatalf("story = %s\nwant    %s", s, want)
+	}
+}
+
+// TestGuardStopsRestartLoop: a remedy that "succeeds" but never fixes the
+// monitor is tried MaxPerWindow times, then red and no more interventions.
+func TestGuardStopsRestartLoop(t *testing.T) {
+	var st Status
+	interventions := 0
+	var last Emit
+	for range 100 {
+		fx := Step(&st, withRemedy, CheckFailed, "down", now)
+		if fx.Intervene {
+			interventions++
+			fx = Step(&st, withRemedy, RemedyOK, "", now)
+		}
+		if len(fx.Emits) > 0 {
+			last = fx.Emits[len(fx.Emits)-1]
+		}
+	}
+	if interventions != withRemedy.MaxPerWindow {
+		t.Fatalf("interventions = %d, want %d", interventions, withRemedy.MaxPerWindow)
+	}
+	if !st.Guarded || st.State != Down || last.Code != code.Red || !strings.Contains(last.Message, "restart-loop guard") {
+		t.Fatalf("after the loop: %+v, last code %v %q", st, last.Code, last.Message)
+	}
+	// Recovery clears the guard.
+	Step(&st, withRemedy, CheckOK, "", now)
+	Step(&st, withRemedy, CheckOK, "", now)
+	if st.Guarded || st.State != Healthy || st.Interventions != 0 {
+		t.Fatalf("recovery must reset the guard: %+v", st)
+	}
+}
+
+func TestSaturatingCounters(t *testing.T) {
+	st := Status{State: Down, Fails: ^uint16(0)}
+	Step(&st, noRemedy, CheckFailed, "x", now)
+	if st.Fails != ^uint16(0) {
+		t.Fatalf("fails wrapped to %d", st.Fails)
+	}
+}
+
+func TestStateNames(t *testing.T) {
+	seen := map[string]bool{}
+	for s := range NumStates {
+		n := s.String()
+		if n == "" || seen[n] || strings.HasPrefix(n, "state(") {
+			t.Fatalf("bad or duplicate name %q for %d", n, s)
+		}
+		seen[n] = true
+	}
+	if got := State(200).String(); got != fmt.Sprintf("state(%d)", 200) {
+		t.Fatalf("out of range name %q", got)
+	}
+}

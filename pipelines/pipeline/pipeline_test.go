@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+func TestPipelineRunsEveryJob(t *testing.T) {
+	m := telemetry.NewMetrics()
+	p, err := New(Config{Name: "pulse", QueueCapacity: 64, Workers: 4}, func(_ context.Context, j int) int { return j * 2 }, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	done := make(chan struct{})
+	go func() {
+		for r := range p.Results() {
+			sum += r
+		}
+		close(done)
+	}()
+	for i := 1; i <= 50; i++ {
+		for !p.TrySubmit(i) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := p.Close(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if sum != 2*50*51/2 {
+		t.Fatalf("sum of results = %d, want %d", sum, 50*51)
+	}
+	if got := testutil.ToFloat64(m.QueueDequeued.WithLabelValues("pulse")); got != 50 {
+		t.Fatalf("dequeued = %v, want 50", got)
+	}
+}
+
+func TestTrySubmitRefusesWhenFull(t *testing.T) {
+	m := telemetry.NewMetrics()
+	release := make(chan struct{})
+	p, err := New(Config{Name: "code", QueueCapacity: 2, Workers: 1}, func(_ context.Context, j int) int { <-release; return j }, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One job occupies the worker, one may sit in the feeder, two fill the queue.
+	accepted := 0
+	for range 10 {
+		if p.TrySubmit(1) {
+			accepted++
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if accepted < 2 || accepted > 4 {
+		t.Fatalf("accepted %d jobs with capacity 2 and one worker", accepted)
+	}
+	close(release)
+	go func() {
+		for range p.Results() {
+		}
+	}()
+	if err := p.Close(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if p.TrySubmit(1) {
+		t.Fatal("TrySubmit after Close must refuse")
+	}
+}
+
+func TestCloseWithoutDrainCancelsAndCounts(t *testing.T) {
+	m := telemetry.NewMetrics()
+	var cancelled atomic.Int32
+	started := make(chan struct{}, 1)
+	p, err := New(Config{Name: "intervention", QueueCapacity: 8, Workers: 1}, func(ctx context.Context, j int) int {
+		started <- struct{}{}
+		<-ctx.Done()
+		cancelled.Add(1)
+		return j
+	}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.TrySubmit(1)
+	<-started
+	for range 3 {
+		p.TrySubmit(2)
+	}
+	go func() {
+		for range p.Results() {
+		}
+	}()
+	if err := p.Close(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if cancelled.Load() < 1 {
+		t.Fatal("running job was not cancelled")
+	}
+	dropped := testutil.ToFloat64(m.QueueDropped.WithLabelValues("intervention", "shutdown"))
+	if dropped < 2 {
+		t.Fatalf("dropped on shutdown = %v, want at least 2 of the 3 queued", dropped)
+	}
+}
