@@ -1,0 +1,202 @@
+package world
+
+import (
+	"hash/fnv"
+	"time"
+
+	"github.com/mlange-42/ark/ecs"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/schedule"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+)
+
+// Identity is a monitor's rarely changing data.
+type Identity struct {
+	Name    string
+	Address string
+	Hash    uint64 // of the monitor's definition, to detect changes on reload
+	Profile *Profile
+}
+
+// Runtime is a monitor's frequently changing data.
+type Runtime struct {
+	Due            int64 // unix ns of the next check; of the running one while InFlight
+	Status         incident.Status
+	InFlight       bool // a check is queued or running
+	RemedyInFlight bool
+}
+
+// Profile is everything a monitor's definition says apart from its name and
+// address. Monitors with identical definitions share one.
+type Profile struct {
+	key          string
+	CheckType    string
+	Interval     time.Duration
+	Timeout      time.Duration
+	Prober       pulse.Prober
+	Policy       incident.Policy
+	Intervention *config.Intervention
+	Codes        config.Codes
+	Groups       []string
+	Enabled      bool
+}
+
+// CheckJob is a value handed to a pulse worker.
+type CheckJob struct {
+	Entity  ecs.Entity
+	Due     int64
+	Type    string
+	Prober  pulse.Prober
+	Target  pulse.Target
+	Timeout time.Duration
+}
+
+// CheckOutcome is a pulse worker's answer.
+type CheckOutcome struct {
+	Entity   ecs.Entity
+	Due      int64
+	Result   pulse.Result
+	Duration time.Duration
+}
+
+// RemedyJob is a value handed to an intervention worker.
+type RemedyJob struct {
+	Entity  ecs.Entity
+	Type    string
+	Remedy  intervention.Remedy
+	Request intervention.Request
+}
+
+// RemedyOutcome is an intervention worker's answer (after all retries).
+type RemedyOutcome struct {
+	Entity ecs.Entity
+	Err    error
+}
+
+// Dispatch is one code and where it goes.
+type Dispatch struct {
+	Notification code.Notification
+	Targets      []code.Notifier
+}
+
+// Effects is what applying an event asks the agent to do.
+type Effects struct {
+	Codes    []Dispatch
+	Remedies []RemedyJob
+}
+
+// Reset empties e for reuse.
+func (e *Effects) Reset() {
+	e.Codes = e.Codes[:0]
+	e.Remedies = e.Remedies[:0]
+}
+
+// View is a copy of one monitor's state for the HTTP API and tests.
+type View struct {
+	Name, Type, Address string
+	State               incident.State
+	Fails, Successes    int
+	Reason              string
+	Due                 time.Time
+	Groups              []string
+}
+
+// World owns every monitor. It is not safe for concurrent use.
+type World struct {
+	ecs      *ecs.World
+	monitors *ecs.Map2[Identity, Runtime]
+	byName   map[string]ecs.Entity
+	wheel    *schedule.Wheel[ecs.Entity]
+	profiles map[string]*Profile
+	reasons  map[ecs.Entity]string // last failure reason of failing monitors only
+	counts   [incident.NumStates]int
+	labels   map[string]string // attached to every code (for example the shard)
+}
+
+// Options configure a World.
+type Options struct {
+	Tick     time.Duration     // scheduler resolution; default 10ms
+	Slots    int               // wheel slots; default 8192 (82 s at 10 ms)
+	Capacity int               // initial entity capacity
+	Labels   map[string]string // extra labels on every code
+}
+
+// New returns an empty world whose scheduler starts at now.
+func New(now time.Time, opt Options) (*World, error) {
+	if opt.Tick <= 0 {
+		opt.Tick = 10 * time.Millisecond
+	}
+	if opt.Slots <= 0 {
+		opt.Slots = 8192
+	}
+	if opt.Capacity <= 0 {
+		opt.Capacity = 1024
+	}
+	wheel, err := schedule.New[ecs.Entity](now, opt.Tick, opt.Slots)
+	if err != nil {
+		return nil, err
+	}
+	w := ecs.NewWorld(opt.Capacity)
+	return &World{
+		ecs:      w,
+		monitors: ecs.NewMap2[Identity, Runtime](w),
+		byName:   make(map[string]ecs.Entity, opt.Capacity),
+		wheel:    wheel,
+		profiles: map[string]*Profile{},
+		reasons:  map[ecs.Entity]string{},
+		labels:   opt.Labels,
+	}, nil
+}
+
+// Len is the number of monitors.
+func (w *World) Len() int { return len(w.byName) }
+
+// Counts returns the number of monitors in each state.
+func (w *World) Counts() [incident.NumStates]int { return w.counts }
+
+// Lookup returns a copy of the named monitor's state.
+func (w *World) Lookup(name string) (View, bool) {
+	e, ok := w.byName[name]
+	if !ok {
+		return View{}, false
+	}
+	id, rt := w.monitors.Get(e)
+	return View{
+		Name: id.Name, Type: id.Profile.CheckType, Address: id.Address,
+		State: rt.Status.State, Fails: int(rt.Status.Fails), Successes: int(rt.Status.Successes),
+		Reason: w.reasons[e], Due: time.Unix(0, rt.Due), Groups: id.Profile.Groups,
+	}, true
+}
+
+// firstDue spreads first checks over the interval. The offset comes from a
+// hash of the name, so each monitor keeps its phase across restarts and a
+// restart does not stampede.
+func firstDue(name string, interval time.Duration, now time.Time) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	iv := int64(interval)
+	phase := int64(h.Sum64() % uint64(iv))
+	n := now.UnixNano()
+	due := n - n%iv + phase
+	if due < n {
+		due += iv
+	}
+	return due
+}
+
+// nextDue keeps a monitor on its phase: the first multiple of the interval
+// after the last due time that is still in the future (missed runs are
+// skipped, not run back to back).
+func nextDue(last int64, interval time.Duration, now int64) int64 {
+	iv := int64(interval)
+	next := last + iv
+	if next <= now {
+		next += ((now-next)/iv + 1) * iv
+	}
+	return next
+}
+
