@@ -1,0 +1,314 @@
+package code
+
+import (
+	"container/heap"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// RetryPolicy says how undelivered codes are retried.
+type RetryPolicy struct {
+	InitialBackoff time.Duration // first pause; doubled after each failure
+	MaxBackoff     time.Duration
+	MaxAge         time.Duration // give up (count and log as undeliverable) after this long
+	AttemptTimeout time.Duration // cap on one delivery attempt
+}
+
+// DefaultRetryPolicy retries for an hour, backing off from 1s to 1m.
+var DefaultRetryPolicy = RetryPolicy{
+	InitialBackoff: time.Second,
+	MaxBackoff:     time.Minute,
+	MaxAge:         time.Hour,
+	AttemptTimeout: 30 * time.Second,
+}
+
+// flushBackoff is the longest pause between attempts while flushing on shutdown.
+const flushBackoff = 200 * time.Millisecond
+
+// KindOf is a notifier's kind, the part of its Destination before the
+// colon, used as the `notifier` metric label.
+func KindOf(n Notifier) string {
+	d := n.Destination()
+	if i := strings.IndexByte(d, ':'); i > 0 {
+		return d[:i]
+	}
+	return d
+}
+
+// delivery is one notification to one notifier.
+type delivery struct {
+	n       Notification
+	to      Notifier
+	attempt int
+	first   time.Time
+	due     time.Time // for retries
+}
+
+type outcome struct {
+	d   *delivery
+	err error
+}
+
+// key orders deliveries: codes for one monitor to one notifier are
+// delivered one at a time, in the order they were sent, so red never
+// overtakes yellow and green never overtakes a red being retried.
+type key struct {
+	to      Notifier
+	monitor string
+}
+
+// Dispatcher is the code pipeline. Send never blocks and never drops: a
+// code waits in memory while its receiver is slow or down, is retried with
+// backoff, and is counted as undeliverable only after RetryPolicy.MaxAge.
+type Dispatcher struct {
+	pl     *pipeline.Pipeline[*delivery, outcome]
+	policy RetryPolicy
+	log    *slog.Logger
+	m      *telemetry.Metrics
+
+	mu     sync.Mutex
+	intake []*delivery
+	wake   chan struct{}
+
+	// Owned by the loop goroutine.
+	lines   map[key][]*delivery // head is in flight or waiting to retry
+	ready   []*delivery         // heads that could not be queued yet
+	retries retryHeap
+	pending int // deliveries not yet finished
+
+	flush chan chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// NewDispatcher starts the code pipeline.
+func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, m *telemetry.Metrics, log *slog.Logger) (*Dispatcher, error) {
+	d := &Dispatcher{
+		policy: policy,
+		log:    log,
+		m:      m,
+		wake:   make(chan struct{}, 1),
+		lines:  map[key][]*delivery{},
+		flush:  make(chan chan struct{}),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	cfg.Name = telemetry.PipelineCode
+	pl, err := pipeline.New(cfg, d.deliver, m)
+	if err != nil {
+		return nil, err
+	}
+	d.pl = pl
+	go d.loop()
+	return d, nil
+}
+
+// Send queues n for each target. It never blocks.
+func (d *Dispatcher) Send(n Notification, targets []Notifier) {
+	if len(targets) == 0 {
+		return
+	}
+	now := time.Now()
+	d.mu.Lock()
+	for _, t := range targets {
+		d.intake = append(d.intake, &delivery{n: n, to: t, first: now})
+	}
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
+	ctx, cancel := context.WithTimeout(ctx, d.policy.AttemptTimeout)
+	defer cancel()
+	dl.attempt++
+	return outcome{d: dl, err: dl.to.Notify(ctx, dl.n)}
+}
+
+func (d *Dispatcher) loop() {
+	defer close(d.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var flushing []chan struct{}
+	draining := false
+	for {
+		d.takeIntake()
+		d.submitReady()
+		if next, ok := d.retries.peek(); ok {
+			resetTimer(timer, time.Until(next))
+		}
+		if d.pending == 0 {
+			for _, ch := range flushing {
+				close(ch)
+			}
+			flushing = nil
+		}
+		select {
+		case <-d.wake:
+		case o := <-d.pl.Results():
+			d.finish(o, draining)
+		case <-timer.C:
+			d.retryDue(time.Now())
+		case ch := <-d.flush:
+			draining = true
+			flushing = append(flushing, ch)
+			d.retryDue(time.Now().Add(d.policy.MaxAge)) // everything waiting goes now
+		case <-d.stop:
+			return
+		}
+	}
+}
+
+func (d *Dispatcher) takeIntake() {
+	d.mu.Lock()
+	in := d.intake
+	d.intake = nil
+	d.mu.Unlock()
+	for _, dl := range in {
+		d.pending++
+		k := key{dl.to, dl.n.Monitor}
+		line := d.lines[k]
+		d.lines[k] = append(line, dl)
+		if len(line) == 0 { // the key was idle: this one goes now
+			d.ready = append(d.ready, dl)
+		}
+	}
+}
+
+func (d *Dispatcher) submitReady() {
+	i := 0
+	for ; i < len(d.ready); i++ {
+		if !d.pl.TrySubmit(d.ready[i]) {
+			d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
+			break // the queue is full; results will free room
+		}
+	}
+	d.ready = append(d.ready[:0], d.ready[i:]...)
+}
+
+func (d *Dispatcher) finish(o outcome, draining bool) {
+	dl := o.d
+	labels := []string{dl.n.Code.String(), KindOf(dl.to)}
+	if o.err == nil {
+		d.m.Codes.WithLabelValues(append(labels, "success")...).Inc()
+		d.advance(dl)
+		return
+	}
+	age := time.Since(dl.first)
+	if age >= d.policy.MaxAge && !draining {
+		d.m.Codes.WithLabelValues(append(labels, "undeliverable")...).Inc()
+		d.log.Error("code undeliverable; giving up", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
+			"destination", dl.to.Destination(), "attempts", dl.attempt, "age", age.Round(time.Second), "err", o.err)
+		d.advance(dl)
+		return
+	}
+	d.m.Codes.WithLabelValues(append(labels, "retry")...).Inc()
+	backoff := d.policy.InitialBackoff << min(dl.attempt-1, 30)
+	if backoff <= 0 || backoff > d.policy.MaxBackoff {
+		backoff = d.policy.MaxBackoff
+	}
+	if draining {
+		backoff = min(backoff, flushBackoff) // shutting down: retry soon, but do not spin
+	}
+	dl.due = time.Now().Add(backoff)
+	d.log.Warn("code delivery failed; will retry", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
+		"destination", dl.to.Destination(), "attempt", dl.attempt, "retry_in", backoff, "err", o.err)
+	heap.Push(&d.retries, dl)
+}
+
+// advance ends a delivery and starts the next one for the same key.
+func (d *Dispatcher) advance(dl *delivery) {
+	d.pending--
+	k := key{dl.to, dl.n.Monitor}
+	line := d.lines[k][1:]
+	if len(line) == 0 {
+		delete(d.lines, k)
+		return
+	}
+	d.lines[k] = line
+	d.ready = append(d.ready, line[0])
+}
+
+func (d *Dispatcher) retryDue(now time.Time) {
+	for {
+		next, ok := d.retries.peek()
+		if !ok || next.After(now) {
+			return
+		}
+		d.ready = append(d.ready, heap.Pop(&d.retries).(*delivery))
+	}
+}
+
+// Flush delivers everything pending, retrying failures without waiting for
+// their backoff, until all is delivered or ctx ends. What is left then is
+// counted and logged as undeliverable. Call it once, on shutdown, after the
+// last Send; then Close.
+func (d *Dispatcher) Flush(ctx context.Context) {
+	ch := make(chan struct{})
+	select {
+	case d.flush <- ch:
+	case <-d.done:
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// Close stops the dispatcher. Deliveries still pending are counted and
+// logged as undeliverable.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	close(d.stop)
+	<-d.done
+	d.takeIntake()
+	left := 0
+	for _, line := range d.lines {
+		for _, dl := range line {
+			left++
+			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
+			d.log.Error("code undeliverable at shutdown", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
+				"destination", dl.to.Destination(), "attempts", dl.attempt)
+		}
+	}
+	go func() {
+		for range d.pl.Results() {
+		}
+	}()
+	return d.pl.Close(ctx, false)
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	t.Reset(d)
+}
+
+// retryHeap orders retries by due time.
+type retryHeap []*delivery
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(*delivery)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+func (h retryHeap) peek() (time.Time, bool) {
+	if len(h) == 0 {
+		return time.Time{}, false
+	}
+	return h[0].due, true
+}
