@@ -137,9 +137,9 @@ func (p *Pipeline[J, R]) feed() {
 }
 
 // Close stops accepting work. With drain, queued jobs still run; without,
-// they are dropped (counted with reason "shutdown") and running jobs see
-// their context cancelled. Close waits for running jobs until ctx ends and
-// then closes Results. Keep reading Results while Close runs.
+// they are dropped (counted with reason "shutdown"). Running jobs are
+// allowed to finish until ctx ends; then their context is cancelled. Close
+// closes Results last, so keep reading Results while it runs.
 func (p *Pipeline[J, R]) Close(ctx context.Context, drain bool) error {
 	p.mu.Lock()
 	if p.closed {
@@ -162,9 +162,6 @@ func (p *Pipeline[J, R]) Close(ctx context.Context, drain bool) error {
 	}
 	close(p.queue)
 	p.mu.Unlock()
-	if !drain {
-		p.cancel()
-	}
 
 	done := make(chan struct{})
 	go func() {

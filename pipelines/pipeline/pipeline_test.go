@@ -73,7 +73,7 @@ func TestTrySubmitRefusesWhenFull(t *testing.T) {
 	}
 }
 
-func TestCloseWithoutDrainCancelsAndCounts(t *testing.T) {
+func TestCloseWithoutDrainDropsQueuedAndCancelsAtDeadline(t *testing.T) {
 	m := telemetry.NewMetrics()
 	var cancelled atomic.Int32
 	started := make(chan struct{}, 1)
@@ -95,8 +95,10 @@ func TestCloseWithoutDrainCancelsAndCounts(t *testing.T) {
 		for range p.Results() {
 		}
 	}()
-	if err := p.Close(context.Background(), false); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx, false); err == nil {
+		t.Fatal("Close must report that the drain was cut short")
 	}
 	if cancelled.Load() < 1 {
 		t.Fatal("running job was not cancelled")

@@ -152,6 +152,7 @@ var (
 	durationType   = reflect.TypeFor[Duration]()
 	stringListType = reflect.TypeFor[StringList]()
 	blockType      = reflect.TypeFor[Block]()
+	nodeType       = reflect.TypeFor[yaml.Node]()
 )
 
 func join(path, key string) string {
@@ -212,6 +213,9 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 		return
 	}
 	switch {
+	case v.Type() == nodeType:
+		v.Set(reflect.ValueOf(*n)) // kept raw for the caller to walk
+		return
 	case v.Type() == blockType:
 		// Kind-specific blocks are kept raw and decoded by their kind.
 		if n.Kind != yaml.MappingNode {
@@ -320,11 +324,11 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 		}
 	default:
 		if n.Kind != yaml.ScalarNode {
-			addErr(errs, n, path, "expected a %s value", kindName(v.Kind()))
+			addErr(errs, n, path, "expected %s value", kindName(v.Kind()))
 			return
 		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
-			addErr(errs, n, path, "expected a %s value, got %q", kindName(v.Kind()), n.Value)
+			addErr(errs, n, path, "expected %s value, got %q", kindName(v.Kind()), n.Value)
 		}
 	}
 }
@@ -332,16 +336,16 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 func kindName(k reflect.Kind) string {
 	switch k {
 	case reflect.Bool:
-		return "boolean"
+		return "a boolean"
 	case reflect.String:
-		return "string"
+		return "a string"
 	case reflect.Float32, reflect.Float64:
-		return "number"
+		return "a number"
 	default:
 		if k >= reflect.Int && k <= reflect.Uint64 {
-			return "integer"
+			return "an integer"
 		}
-		return k.String()
+		return "a " + k.String()
 	}
 }
 

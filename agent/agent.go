@@ -1,0 +1,369 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// maxResultBatch bounds how many outcomes the owner applies before it
+// looks at its other inputs again.
+const maxResultBatch = 1024
+
+// Source produces the monitor file's contents: the --yaml file, or the
+// embedded example.
+type Source struct {
+	Name string
+	Read func() ([]byte, error)
+}
+
+// Agent runs the monitors of one shard.
+type Agent struct {
+	cfg    config.Agent
+	log    *slog.Logger
+	m      *telemetry.Metrics
+	kinds  *config.Kinds
+	source Source
+
+	world   *world.World
+	pulse   *pipeline.Pipeline[world.CheckJob, world.CheckOutcome]
+	remedy  *pipeline.Pipeline[world.RemedyJob, world.RemedyOutcome]
+	codes   *code.Dispatcher
+	control chan func()
+
+	reloadMu  sync.Mutex
+	instances *config.Instances
+	retired   []*config.Instances // closed on shutdown; pending codes may still use them
+	ready     atomic.Bool
+
+	// Owned by the loop goroutine.
+	fx             world.Effects
+	waitingRemedy  []world.RemedyJob
+	stateGauges    [incident.NumStates]gaugeSetter
+	lastStateFlush time.Time
+}
+
+type gaugeSetter interface{ Set(float64) }
+
+// New builds an agent; Run starts it.
+func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metrics, log *slog.Logger) (*Agent, error) {
+	w, err := world.New(time.Now(), world.Options{Tick: cfg.Scheduler.Tick, Labels: shardLabels(cfg.Shard)})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg: cfg, log: log, m: m, kinds: kinds, source: source,
+		world:   w,
+		control: make(chan func()),
+	}
+	for s := range incident.NumStates {
+		a.stateGauges[s] = m.Monitors.WithLabelValues(s.String())
+	}
+	p := cfg.Pipelines
+	a.pulse, err = pipeline.New(pipeline.Config{Name: telemetry.PipelinePulse, QueueCapacity: p.Pulse.Queue.Capacity, Workers: p.Pulse.Workers.Max}, a.check, m)
+	if err != nil {
+		return nil, err
+	}
+	a.remedy, err = pipeline.New(pipeline.Config{Name: telemetry.PipelineIntervention, QueueCapacity: p.Intervention.Queue.Capacity, Workers: p.Intervention.Workers.Max}, a.intervene, m)
+	if err != nil {
+		return nil, err
+	}
+	a.codes, err = code.NewDispatcher(pipeline.Config{QueueCapacity: p.Code.Queue.Capacity, Workers: p.Code.Workers.Max}, code.RetryPolicy{
+		InitialBackoff: cfg.Codes.InitialBackoff, MaxBackoff: cfg.Codes.MaxBackoff,
+		MaxAge: cfg.Codes.MaxAge, AttemptTimeout: cfg.Codes.AttemptTimeout,
+	}, m, log.With("component", "code"))
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Load reads the monitor file and validates it, reusing the running
+// instances. It does not touch the world.
+func (a *Agent) Load() (*config.Monitors, error) {
+	data, err := a.source.Read()
+	if err != nil {
+		return nil, err
+	}
+	ms, err := config.ParseMonitors(a.source.Name, data, a.kinds, a.instances)
+	if err != nil {
+		return nil, err
+	}
+	ms.Monitors = a.shard(ms.Monitors)
+	return ms, nil
+}
+
+// Reload loads the monitor file and applies it. On any error the running
+// configuration stays in place and cpra_config_last_reload_successful is 0.
+func (a *Agent) Reload(ctx context.Context) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	start := time.Now()
+	ms, err := a.Load()
+	if err != nil {
+		a.m.ReloadSuccessful.Set(0)
+		a.log.Error("reload failed; keeping the running configuration", "file", a.source.Name, "err", err)
+		return err
+	}
+	var st world.ApplyStats
+	if err := a.onOwner(ctx, func() {
+		st = a.world.Apply(ms.Monitors, time.Now(), &a.fx)
+		a.flushEffects()
+		a.flushStates(time.Now())
+	}); err != nil {
+		return err
+	}
+	if a.instances != nil {
+		a.retired = append(a.retired, a.instances)
+	}
+	a.instances = ms.Instances
+	a.m.ReloadSuccessful.Set(1)
+	a.m.ReloadTimestamp.SetToCurrentTime()
+	a.log.Info("configuration loaded", "file", a.source.Name, "monitors", len(ms.Monitors),
+		"added", st.Added, "updated", st.Updated, "unchanged", st.Unchanged, "removed", st.Removed,
+		"duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// onOwner runs f on the owner goroutine and waits for it.
+func (a *Agent) onOwner(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case a.control <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Lookup returns a monitor's state, read on the owner goroutine.
+func (a *Agent) Lookup(ctx context.Context, name string) (world.View, bool, error) {
+	var v world.View
+	var ok bool
+	err := a.onOwner(ctx, func() { v, ok = a.world.Lookup(name) })
+	return v, ok, err
+}
+
+// Ready reports whether the first configuration has been applied.
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Run is the owner loop. It returns after ctx ends and everything drained.
+// The caller applies the first configuration with Reload once Run started.
+func (a *Agent) Run(ctx context.Context) error {
+	ticker := time.NewTicker(a.cfg.Scheduler.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown()
+		case now := <-ticker.C:
+			a.tick(now)
+		case o := <-a.pulse.Results():
+			a.applyChecks(o)
+		case o := <-a.remedy.Results():
+			a.world.ApplyRemedy(o, time.Now(), &a.fx)
+			a.flushEffects()
+		case f := <-a.control:
+			f()
+		}
+	}
+}
+
+func (a *Agent) tick(now time.Time) {
+	a.submitRemedies()
+	if a.world.Due(now, a.pulse.TrySubmit) {
+		a.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
+	}
+	a.flushStates(now)
+}
+
+// applyChecks applies o and whatever else is already waiting, in one batch.
+func (a *Agent) applyChecks(o world.CheckOutcome) {
+	now := time.Now()
+	a.world.ApplyCheck(o, now, &a.fx)
+drain:
+	for range maxResultBatch - 1 {
+		select {
+		case o, ok := <-a.pulse.Results():
+			if !ok {
+				break drain
+			}
+			a.world.ApplyCheck(o, now, &a.fx)
+		default:
+			break drain
+		}
+	}
+	a.flushEffects()
+}
+
+// flushEffects hands codes to the dispatcher and remedies to their pipeline.
+func (a *Agent) flushEffects() {
+	for _, d := range a.fx.Codes {
+		n := d.Notification
+		a.log.Info("code", "monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets))
+		a.codes.Send(n, d.Targets)
+	}
+	a.waitingRemedy = append(a.waitingRemedy, a.fx.Remedies...)
+	a.fx.Reset()
+	a.submitRemedies()
+}
+
+// submitRemedies queues waiting remedies; a full queue keeps them waiting
+// (counted as deferred), never drops them.
+func (a *Agent) submitRemedies() {
+	i := 0
+	for ; i < len(a.waitingRemedy); i++ {
+		if !a.remedy.TrySubmit(a.waitingRemedy[i]) {
+			a.m.Deferred.WithLabelValues(telemetry.PipelineIntervention).Inc()
+			break
+		}
+	}
+	a.waitingRemedy = append(a.waitingRemedy[:0], a.waitingRemedy[i:]...)
+}
+
+// flushStates publishes cpra_monitors at most once a second.
+func (a *Agent) flushStates(now time.Time) {
+	if now.Sub(a.lastStateFlush) < time.Second {
+		return
+	}
+	a.lastStateFlush = now
+	for s, n := range a.world.Counts() {
+		a.stateGauges[s].Set(float64(n))
+	}
+}
+
+// check runs on a pulse worker.
+func (a *Agent) check(ctx context.Context, j world.CheckJob) world.CheckOutcome {
+	if lag := time.Since(time.Unix(0, j.Due)); lag > 0 {
+		a.m.ScheduleLag.Observe(lag.Seconds())
+	} else {
+		a.m.ScheduleLag.Observe(0)
+	}
+	r, d := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
+	result := "success"
+	if !r.OK {
+		result = "failure"
+		a.log.Debug("check failed", "monitor", j.Target.Monitor, "type", j.Type, "reason", r.Reason)
+	}
+	a.m.Checks.WithLabelValues(j.Type, result).Inc()
+	a.m.CheckDuration.WithLabelValues(j.Type).Observe(d.Seconds())
+	return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Result: r, Duration: d}
+}
+
+// intervene runs on an intervention worker.
+func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOutcome {
+	log := a.log.With("component", "intervention", "monitor", j.Request.Monitor, "type", j.Type)
+	log.Info("intervention started", "reason", j.Request.Reason)
+	start := time.Now()
+	err := intervention.Run(ctx, j.Remedy, j.Request)
+	result := "success"
+	if err != nil {
+		result = "failure"
+		log.Warn("intervention failed", "err", err, "duration", time.Since(start).Round(time.Millisecond))
+	} else {
+		log.Info("intervention succeeded", "duration", time.Since(start).Round(time.Millisecond))
+	}
+	a.m.Interventions.WithLabelValues(j.Type, result).Inc()
+	return world.RemedyOutcome{Entity: j.Entity, Err: err}
+}
+
+// shutdown drains: no new checks; running checks and remedies finish (until
+// the shutdown timeout) and their outcomes are applied; every pending code
+// is flushed; notifiers are closed.
+func (a *Agent) shutdown() error {
+	a.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	a.log.Info("shutting down: draining checks, interventions and codes", "timeout", a.cfg.ShutdownTimeout)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs[0] = a.pulse.Close(ctx, false) }()
+	go func() { defer wg.Done(); errs[1] = a.remedy.Close(ctx, false) }()
+	pulses, remedies := a.pulse.Results(), a.remedy.Results()
+	for pulses != nil || remedies != nil {
+		select {
+		case o, ok := <-pulses:
+			if !ok {
+				pulses = nil
+				continue
+			}
+			a.world.ApplyCheck(o, time.Now(), &a.fx)
+		case o, ok := <-remedies:
+			if !ok {
+				remedies = nil
+				continue
+			}
+			a.world.ApplyRemedy(o, time.Now(), &a.fx)
+		case f := <-a.control:
+			f()
+		}
+		a.flushEffects()
+	}
+	wg.Wait()
+	if n := len(a.waitingRemedy); n > 0 {
+		a.m.QueueDropped.WithLabelValues(telemetry.PipelineIntervention, "shutdown").Add(float64(n))
+		a.log.Warn("interventions not started before shutdown", "count", n)
+	}
+	a.codes.Flush(ctx)
+	errs = append(errs, a.codes.Close(ctx))
+	for _, in := range append(a.retired, a.instances) {
+		errs = append(errs, in.CloseUnused(ctx, nil))
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		a.log.Warn("shutdown incomplete", "err", err)
+	} else {
+		a.log.Info("shutdown complete")
+	}
+	return err
+}
+
+// shard keeps the monitors this replica owns: a stable hash of the name
+// modulo the shard count, so every monitor belongs to exactly one shard.
+func (a *Agent) shard(ms []config.Monitor) []config.Monitor {
+	if a.cfg.Shard.Count <= 1 {
+		return ms
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if ShardOf(m.Name, a.cfg.Shard.Count) == a.cfg.Shard.Index {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ShardOf is the shard a monitor name belongs to.
+func ShardOf(name string, count int) int {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int(h.Sum64() % uint64(count))
+}
+
+func shardLabels(s config.Shard) map[string]string {
+	if s.Count <= 1 {
+		return nil
+	}
+	return map[string]string{"shard": fmt.Sprint(s.Index)}
+}

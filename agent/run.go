@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/spf13/pflag"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/example"
+	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// Main is the whole program: cmd/cpra-agent only calls it. It returns when
+// ctx ends (or SIGTERM/SIGINT arrives) and everything has drained.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := config.NewFlags("cpra-agent")
+	flags.Set.SetOutput(stderr)
+	if err := flags.Set.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if flags.Help {
+		fmt.Fprintln(stdout, "Usage of cpra-agent:")
+		flags.Set.SetOutput(stdout)
+		flags.Set.PrintDefaults()
+		return nil
+	}
+	cfg, err := config.LoadAgent(flags, os.Environ())
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
+		code.Deps{Logger: log.With("component", "notifier"), Stdout: stdout})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	source, err := monitorSource(ctx, cfg.MonitorsFile, log)
+	if err != nil {
+		return err
+	}
+	if flags.ConfigCheck {
+		return check(cfg, kinds, source, stdout)
+	}
+
+	m := telemetry.NewMetrics()
+	a, err := New(cfg, kinds, source, m, log)
+	if err != nil {
+		return err
+	}
+	b := telemetry.Build()
+	log.Info("starting cpra-agent", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
+		"monitors", source.Name, "shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count))
+
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(ctx) }()
+	if err := a.Reload(ctx); err != nil {
+		<-runDone
+		return fmt.Errorf("initial configuration: %w", err)
+	}
+	a.ready.Store(true)
+
+	servers, err := a.serve(cfg, log)
+	if err != nil {
+		<-runDone
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading")
+			_ = a.Reload(ctx) // failures are logged and exported; the running set stays
+		case err := <-runDone:
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			for _, s := range servers {
+				_ = s.Shutdown(shutdownCtx)
+			}
+			cancel()
+			return err
+		}
+	}
+}
+
+// monitorSource is the --yaml file, or the embedded example with its demo
+// service when no file is given.
+func monitorSource(ctx context.Context, path string, log *slog.Logger) (Source, error) {
+	if path != "" {
+		return Source{Name: path, Read: func() ([]byte, error) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("read monitor file: %w", err)
+			}
+			return data, nil
+		}}, nil
+	}
+	demo, err := example.Start(ctx, example.DefaultSchedule)
+	if err != nil {
+		return Source{}, err
+	}
+	log.Info("no --yaml given: running the embedded example against a demo service", "demo", "http://"+demo.Addr)
+	data := example.Monitors(demo.Addr)
+	return Source{Name: "embedded-example.yaml", Read: func() ([]byte, error) { return data, nil }}, nil
+}
+
+// check implements --config.check.
+func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Writer) error {
+	data, err := source.Read()
+	if err != nil {
+		return err
+	}
+	ms, err := config.ParseMonitors(source.Name, data, kinds, nil)
+	if err != nil {
+		return err
+	}
+	_ = ms.Instances.CloseUnused(context.Background(), nil)
+	if cfg.Web.ConfigFile != "" {
+		if err := web.Validate(cfg.Web.ConfigFile); err != nil {
+			return fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %d monitors OK\n", source.Name, len(ms.Monitors))
+	return nil
+}
+
+// serve starts the web endpoints (through exporter-toolkit, for TLS and
+// basic auth) and, when enabled, pprof.
+func (a *Agent) serve(cfg config.Agent, log *slog.Logger) ([]*http.Server, error) {
+	ln, err := net.Listen("tcp", cfg.Web.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("web.listen-address: %w", err)
+	}
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	webCfg := cfg.Web.ConfigFile
+	systemd := false
+	addrs := []string{cfg.Web.ListenAddress}
+	go func() {
+		err := web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &webCfg}, log.With("component", "web"))
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("web server stopped", "err", err)
+		}
+	}()
+	log.Info("listening", "address", ln.Addr().String())
+	servers := []*http.Server{srv}
+	if cfg.Pprof.Enabled {
+		pln, err := net.Listen("tcp", cfg.Pprof.Addr)
+		if err != nil {
+			return servers, fmt.Errorf("pprof.addr: %w", err)
+		}
+		psrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = psrv.Serve(pln) }()
+		log.Info("pprof listening", "address", pln.Addr().String())
+		servers = append(servers, psrv)
+	}
+	return servers, nil
+}

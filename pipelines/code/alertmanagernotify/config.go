@@ -1,0 +1,204 @@
+package alertmanagernotify
+
+import (
+	"errors"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+const (
+	defaultTimeout        = 10 * time.Second
+	defaultResendInterval = time.Minute
+)
+
+type config struct {
+	URL            string            `yaml:"url"`
+	Timeout        *spec.Duration    `yaml:"timeout"`         // nil means the default
+	ResendInterval *spec.Duration    `yaml:"resend_interval"` // nil means the default
+	Headers        map[string]string `yaml:"headers"`
+	BasicAuth      *basicAuth        `yaml:"basic_auth"`
+	Labels         map[string]string `yaml:"labels"`
+	GeneratorURL   string            `yaml:"generator_url"`
+}
+
+type basicAuth struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// settings is a validated config.
+type settings struct {
+	base         *url.URL
+	timeout      time.Duration
+	resend       time.Duration
+	headers      http.Header
+	basicAuth    *basicAuth
+	labels       map[string]string
+	generatorURL string
+}
+
+func parseConfig(b spec.Block) (settings, error) {
+	var cfg config
+	if err := b.Decode(&cfg); err != nil {
+		return settings{}, err
+	}
+	s := settings{timeout: defaultTimeout, resend: defaultResendInterval, basicAuth: cfg.BasicAuth}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+
+	var err error
+	s.base, err = parseURL(b, "url", cfg.URL)
+	add(err)
+	if s.base != nil && (s.base.RawQuery != "" || s.base.Fragment != "") {
+		add(b.Errorf("url", "must not have a query or fragment"))
+	}
+	if cfg.Timeout != nil {
+		s.timeout = cfg.Timeout.Std()
+		add(positive(b, "timeout", s.timeout))
+	}
+	if cfg.ResendInterval != nil {
+		s.resend = cfg.ResendInterval.Std()
+		add(positive(b, "resend_interval", s.resend))
+	}
+	s.headers, err = parseHeaders(b, cfg.Headers)
+	add(err)
+	if ba := cfg.BasicAuth; ba != nil {
+		if ba.Username == "" {
+			// Point at basic_auth itself: the key that is missing has no line.
+			add(&spec.Error{Line: b.LineOf("basic_auth"), Field: "basic_auth.username", Msg: "required"})
+		}
+		if s.headers.Get("Authorization") != "" {
+			add(b.Errorf("basic_auth", "cannot be used with an Authorization header"))
+		}
+	}
+	s.labels, err = parseLabels(b, cfg.Labels)
+	add(err)
+	if cfg.GeneratorURL != "" {
+		u, err := parseURL(b, "generator_url", cfg.GeneratorURL)
+		add(err)
+		if u != nil {
+			s.generatorURL = u.String()
+		}
+	}
+	return s, errors.Join(errs...)
+}
+
+func positive(b spec.Block, key string, d time.Duration) error {
+	if d <= 0 {
+		return b.Errorf(key, "must be greater than zero")
+	}
+	return nil
+}
+
+func parseURL(b spec.Block, key, s string) (*url.URL, error) {
+	if s == "" {
+		return nil, b.Errorf(key, "required")
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, b.Errorf(key, "%v", unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, b.Errorf(key, "scheme must be http or https, got %q", u.Scheme)
+	case u.Host == "":
+		return nil, b.Errorf(key, "missing host")
+	}
+	return u, nil
+}
+
+func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
+	sub := subBlock(b, "headers")
+	var errs []error
+	h := http.Header{}
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		value := in[name]
+		switch canon := http.CanonicalHeaderKey(name); {
+		case !validHeaderName(name):
+			errs = append(errs, sub.Errorf(name, "invalid header name"))
+		case canon == "Content-Length" || canon == "Content-Type" || canon == "Host":
+			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
+		case h[canon] != nil:
+			errs = append(errs, sub.Errorf(name, "duplicate header (names are case-insensitive)"))
+		case strings.ContainsAny(value, "\r\n\x00"):
+			errs = append(errs, sub.Errorf(name, "value must not contain line breaks or NUL"))
+		default:
+			h.Set(name, value)
+		}
+	}
+	return h, spec.Prefix("headers", errors.Join(errs...))
+}
+
+func parseLabels(b spec.Block, in map[string]string) (map[string]string, error) {
+	sub := subBlock(b, "labels")
+	var errs []error
+	out := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		switch {
+		case !validLabelName(name) || strings.HasPrefix(name, "__"):
+			errs = append(errs, sub.Errorf(name, "invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"))
+		case builtinLabel(name):
+			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
+		case in[name] == "":
+			errs = append(errs, sub.Errorf(name, "empty value"))
+		default:
+			out[name] = in[name]
+		}
+	}
+	return out, spec.Prefix("labels", errors.Join(errs...))
+}
+
+// builtinLabel reports whether the notifier sets the label itself.
+func builtinLabel(name string) bool {
+	switch name {
+	case "alertname", "monitor", "code", "severity", "groups":
+		return true
+	}
+	return false
+}
+
+// validLabelName accepts the label names every Alertmanager version does.
+func validLabelName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range []byte(s) {
+		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// subBlock returns the block under key, so errors point at its own keys.
+func subBlock(b spec.Block, key string) spec.Block {
+	if b.Node != nil {
+		for i := 0; i+1 < len(b.Node.Content); i += 2 {
+			if b.Node.Content[i].Value == key {
+				return spec.Block{Node: b.Node.Content[i+1], Line: b.Node.Content[i].Line}
+			}
+		}
+	}
+	return spec.Block{Line: b.LineOf(key)}
+}

@@ -1,0 +1,125 @@
+package lognotify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Kind registers the notifier as `notify: log`.
+var Kind = code.Kind{Name: "log", New: New}
+
+type config struct {
+	File string `yaml:"file"` // empty means Deps.Stdout
+}
+
+// Notifier writes codes as JSON lines.
+type Notifier struct {
+	dest string
+
+	mu     sync.Mutex
+	w      io.Writer
+	file   *os.File // nil when writing to standard output, which we do not own
+	closed bool
+}
+
+// New validates the block and opens the file.
+func New(b spec.Block, deps code.Deps) (code.Notifier, error) {
+	var cfg config
+	if err := b.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.File == "" {
+		w := deps.Stdout
+		if w == nil {
+			w = os.Stdout
+		}
+		return &Notifier{dest: "log:stdout", w: w}, nil
+	}
+	// The directory is not created: a mistyped path should fail at load,
+	// not quietly grow a directory tree.
+	f, err := os.OpenFile(cfg.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, b.Errorf("file", "cannot open: %v", err)
+	}
+	return &Notifier{dest: "log:" + cfg.File, w: f, file: f}, nil
+}
+
+// line is the JSON object written for one notification.
+type line struct {
+	Time     string            `json:"time"`
+	Monitor  string            `json:"monitor"`
+	Code     string            `json:"code"`
+	Severity string            `json:"severity,omitempty"`
+	State    string            `json:"state"`
+	Message  string            `json:"message"`
+	Groups   []string          `json:"groups,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Notify writes one line. A retry after a failed write may leave a partial
+// line before the complete one; a reader should skip lines that do not parse.
+func (n *Notifier) Notify(_ context.Context, note code.Notification) error {
+	t := note.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep "<" and "&" readable in messages
+	err := enc.Encode(line{
+		Time:     t.UTC().Format(time.RFC3339Nano),
+		Monitor:  note.Monitor,
+		Code:     note.Code.String(),
+		Severity: note.Code.Severity(),
+		State:    note.State,
+		Message:  note.Message,
+		Groups:   note.Groups,
+		Labels:   note.Labels,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: encode: %w", n.dest, err)
+	}
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("%s: %w", n.dest, os.ErrClosed)
+	}
+	// One Write per line: with O_APPEND even another process appending to
+	// the same file cannot split it.
+	if _, err := n.w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("%s: write: %w", n.dest, err)
+	}
+	return nil
+}
+
+// Destination returns "log:stdout" or "log:<path>".
+func (n *Notifier) Destination() string { return n.dest }
+
+// Close closes the file. Standard output is left open. Closing twice is
+// harmless.
+func (n *Notifier) Close(context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	if n.file == nil {
+		return nil
+	}
+	if err := n.file.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("%s: close: %w", n.dest, err)
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package webhooknotify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Kind registers the notifier as `notify: webhook`.
+var Kind = code.Kind{Name: "webhook", New: New}
+
+const (
+	defaultTimeout = 10 * time.Second
+	userAgent      = "cpra-agent"
+	errorBodyLimit = 200 // bytes of a rejected response quoted in the error
+)
+
+type config struct {
+	URL     string            `yaml:"url"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout *spec.Duration    `yaml:"timeout"` // nil means the default
+}
+
+// Notifier posts codes to one URL.
+type Notifier struct {
+	url     string
+	dest    string
+	headers http.Header
+	timeout time.Duration
+	client  *http.Client
+}
+
+// New validates the block.
+func New(b spec.Block, _ code.Deps) (code.Notifier, error) {
+	var cfg config
+	if err := b.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	var errs []error
+	u, err := parseURL(b, "url", cfg.URL)
+	errs = append(errs, err)
+	headers, err := parseHeaders(b, cfg.Headers)
+	errs = append(errs, err)
+	timeout := defaultTimeout
+	if cfg.Timeout != nil {
+		timeout = cfg.Timeout.Std()
+		if timeout <= 0 {
+			errs = append(errs, b.Errorf("timeout", "must be greater than zero"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &Notifier{
+		url:     u.String(),
+		dest:    "webhook:" + redact(u),
+		headers: headers,
+		timeout: timeout,
+		client:  newClient(),
+	}, nil
+}
+
+// payload is the JSON body, version 1.
+type payload struct {
+	Version  string            `json:"version"`
+	Time     string            `json:"time"`
+	Monitor  string            `json:"monitor"`
+	Code     string            `json:"code"`
+	Severity string            `json:"severity"`
+	State    string            `json:"state"`
+	Message  string            `json:"message"`
+	Groups   []string          `json:"groups"`
+	Labels   map[string]string `json:"labels"`
+}
+
+// Notify makes one POST. The body depends only on the notification, so a
+// retry sends the same bytes.
+func (n *Notifier) Notify(ctx context.Context, note code.Notification) error {
+	t := note.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	p := payload{
+		Version:  "1",
+		Time:     t.UTC().Format(time.RFC3339Nano),
+		Monitor:  note.Monitor,
+		Code:     note.Code.String(),
+		Severity: note.Code.Severity(),
+		State:    note.State,
+		Message:  note.Message,
+		Groups:   note.Groups,
+		Labels:   note.Labels,
+	}
+	// Receivers get [] and {}, never null.
+	if p.Groups == nil {
+		p.Groups = []string{}
+	}
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("%s: encode: %w", n.dest, err)
+	}
+	return n.post(ctx, body)
+}
+
+func (n *Notifier) post(ctx context.Context, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.dest, err)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	for k, v := range n.headers {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.dest, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+	return fmt.Errorf("%s: status %s: %q", n.dest, resp.Status, bytes.TrimSpace(snippet))
+}
+
+// Destination returns "webhook:<url>" without userinfo, query or fragment,
+// which may hold secrets.
+func (n *Notifier) Destination() string { return n.dest }
+
+// Close releases idle connections.
+func (n *Notifier) Close(context.Context) error {
+	n.client.CloseIdleConnections()
+	return nil
+}
+
+func newClient() *http.Client {
+	return &http.Client{
+		// Own connection pool per notifier, so Close releases only ours.
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		// A redirect would turn the POST into a GET on 301-303 and report
+		// success for a delivery that never happened.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// unwrapURLError drops the *url.Error wrapper, whose text repeats the URL
+// with its query string.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func parseURL(b spec.Block, key, s string) (*url.URL, error) {
+	if s == "" {
+		return nil, b.Errorf(key, "required")
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, b.Errorf(key, "%v", unwrapURLError(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, b.Errorf(key, "scheme must be http or https, got %q", u.Scheme)
+	case u.Host == "":
+		return nil, b.Errorf(key, "missing host")
+	}
+	return u, nil
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
+}
+
+func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
+	sub := subBlock(b, "headers")
+	var errs []error
+	h := http.Header{}
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		value := in[name]
+		switch canon := http.CanonicalHeaderKey(name); {
+		case !validHeaderName(name):
+			errs = append(errs, sub.Errorf(name, "invalid header name"))
+		case canon == "Content-Length" || canon == "Content-Type" || canon == "Host":
+			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
+		case h[canon] != nil:
+			errs = append(errs, sub.Errorf(name, "duplicate header (names are case-insensitive)"))
+		case strings.ContainsAny(value, "\r\n\x00"):
+			errs = append(errs, sub.Errorf(name, "value must not contain line breaks or NUL"))
+		default:
+			h.Set(name, value)
+		}
+	}
+	return h, spec.Prefix("headers", errors.Join(errs...))
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// subBlock returns the block under key, so errors point at its own keys.
+func subBlock(b spec.Block, key string) spec.Block {
+	if b.Node != nil {
+		for i := 0; i+1 < len(b.Node.Content); i += 2 {
+			if b.Node.Content[i].Value == key {
+				return spec.Block{Node: b.Node.Content[i+1], Line: b.Node.Content[i].Line}
+			}
+		}
+	}
+	return spec.Block{Line: b.LineOf(key)}
+}

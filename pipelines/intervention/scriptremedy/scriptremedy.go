@@ -1,0 +1,53 @@
+package scriptremedy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/proc"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Kind registers the script intervention.
+var Kind = intervention.Kind{Name: "script", New: newRemedy}
+
+type config struct {
+	intervention.Policy `yaml:",inline"`
+	proc.Config         `yaml:",inline"`
+}
+
+func newRemedy(b spec.Block) (intervention.Remedy, error) {
+	var c config
+	if err := b.Decode(&c); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(c.Config.Validate(b), c.Policy.Validate(b)); err != nil {
+		return nil, err
+	}
+	return &remedy{cfg: c.Config, policy: c.Policy.WithDefaults()}, nil
+}
+
+type remedy struct {
+	cfg    proc.Config
+	policy intervention.Policy
+}
+
+func (r *remedy) Policy() intervention.Policy { return r.policy }
+
+func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
+	_, err := r.cfg.Run(ctx,
+		proc.Var("CPRA_MONITOR", req.Monitor),
+		proc.Var("CPRA_STATE", req.State),
+		proc.Var("CPRA_REASON", req.Reason),
+		proc.Var("CPRA_ATTEMPT", strconv.Itoa(req.Attempt)),
+		proc.Var("CPRA_GROUPS", strings.Join(req.Groups, ",")),
+	)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.cfg.Argv()[0], err)
+	}
+	return nil
+}

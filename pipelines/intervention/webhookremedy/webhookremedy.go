@@ -1,0 +1,297 @@
+package webhookremedy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Kind registers the "webhook" intervention.
+var Kind = intervention.Kind{Name: "webhook", New: newRemedy}
+
+const (
+	userAgent = "cpra-agent"
+	// maxSnippet is how much of a failed response's body goes into the error.
+	maxSnippet = 200
+	// maxDrain bounds how much of a response body is read so that the
+	// connection can be reused.
+	maxDrain = 1 << 20
+)
+
+type config struct {
+	URL                 string            `yaml:"url"`
+	Method              string            `yaml:"method"`
+	Headers             map[string]string `yaml:"headers"`
+	Body                string            `yaml:"body"`
+	intervention.Policy `yaml:",inline"`
+}
+
+type header struct {
+	name  string
+	value *template.Template
+}
+
+type remedy struct {
+	method  string
+	url     *template.Template
+	headers []header
+	body    *template.Template // nil sends the default JSON object
+	policy  intervention.Policy
+	client  *http.Client
+}
+
+// sample is the data templates are tried with at load time.
+func sample() intervention.Request {
+	return intervention.Request{Monitor: "monitor", State: "down", Reason: "status 503", Groups: []string{"group"}, Attempt: 1}
+}
+
+func newRemedy(b spec.Block) (intervention.Remedy, error) {
+	var cfg config
+	if err := b.Decode(&cfg); err != nil {
+		// Semantic checks assume well-typed values; report these first.
+		return nil, err
+	}
+	r := &remedy{method: cfg.Method, policy: cfg.Policy.WithDefaults()}
+	var errs []error
+	if err := cfg.Policy.Validate(b); err != nil {
+		errs = append(errs, err)
+	}
+	if r.method == "" {
+		r.method = http.MethodPost
+	} else if !validToken(r.method) {
+		errs = append(errs, b.Errorf("method", "invalid HTTP method %q", r.method))
+	}
+
+	if cfg.URL == "" {
+		errs = append(errs, b.Errorf("url", "required"))
+	} else if t, err := compile("url", cfg.URL); err != nil {
+		errs = append(errs, b.Errorf("url", "%v", err))
+	} else if _, err := renderURL(t, sample()); err != nil {
+		// Checked with sample data: a URL whose scheme or host comes from
+		// the request is not worth supporting.
+		errs = append(errs, b.Errorf("url", "%v", err))
+	} else {
+		r.url = t
+	}
+
+	seen := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Headers)) {
+		line, field := keyLine(b, "headers", name), "headers."+name
+		canon := http.CanonicalHeaderKey(name)
+		if !validToken(name) {
+			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header name"})
+			continue
+		}
+		if seen[canon] {
+			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "duplicate header (names are case-insensitive)"})
+			continue
+		}
+		seen[canon] = true
+		t, err := compile(field, cfg.Headers[name])
+		if err == nil {
+			_, err = render(t, sample())
+		}
+		if err != nil {
+			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: err.Error()})
+			continue
+		}
+		r.headers = append(r.headers, header{canon, t})
+	}
+
+	if cfg.Body != "" {
+		t, err := compile("body", cfg.Body)
+		if err == nil {
+			_, err = render(t, sample())
+		}
+		if err != nil {
+			errs = append(errs, b.Errorf("body", "%v", err))
+		}
+		r.body = t
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	r.client = &http.Client{
+		Transport: &http.Transport{
+			// Webhooks often leave the network; honour the usual proxy variables.
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          10,
+			IdleConnTimeout:       90 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		// A redirect would turn a POST into a GET and drop the body, so it
+		// fails the attempt instead of silently calling something else.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return r, nil
+}
+
+// Policy returns the retry and timeout policy with defaults applied.
+func (r *remedy) Policy() intervention.Policy { return r.policy }
+
+// Apply sends one request and succeeds on a 2xx response.
+func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
+	u, err := renderURL(r.url, req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	body, err := r.renderBody(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, r.method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("User-Agent", userAgent)
+	for _, h := range r.headers {
+		v, err := render(h.value, req)
+		if err != nil {
+			return fmt.Errorf("webhook: %w", err)
+		}
+		if h.name == "Host" {
+			hreq.Host = v // net/http ignores Host in the header map
+			continue
+		}
+		hreq.Header.Set(h.name, v)
+	}
+
+	resp, err := r.client.Do(hreq)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the full URL
+		}
+		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), err)
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxSnippet))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain)) // for connection reuse
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	msg := strings.TrimSpace(strings.ToValidUTF8(string(snippet), ""))
+	if msg == "" {
+		return fmt.Errorf("webhook returned status %d", resp.StatusCode)
+	}
+	return fmt.Errorf("webhook returned status %d: %s", resp.StatusCode, msg)
+}
+
+func (r *remedy) renderBody(req intervention.Request) ([]byte, error) {
+	if r.body != nil {
+		s, err := render(r.body, req)
+		return []byte(s), err
+	}
+	groups := req.Groups
+	if groups == nil {
+		groups = []string{} // [] rather than null for receivers
+	}
+	return json.Marshal(struct {
+		Monitor string   `json:"monitor"`
+		State   string   `json:"state"`
+		Reason  string   `json:"reason"`
+		Groups  []string `json:"groups"`
+		Attempt int      `json:"attempt"`
+	}{req.Monitor, req.State, req.Reason, groups, req.Attempt})
+}
+
+// funcs are the template functions beyond text/template's builtins.
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		// join takes the separator first so that it works in pipelines:
+		// {{.Groups | join ","}}.
+		"join": func(sep string, elems []string) string { return strings.Join(elems, sep) },
+	}
+}
+
+// compile parses text as a template named after its config key, so that
+// errors read "template: body:3: ...".
+func compile(name, text string) (*template.Template, error) {
+	return template.New(name).Funcs(funcs()).Option("missingkey=error").Parse(text)
+}
+
+func render(t *template.Template, req intervention.Request) (string, error) {
+	var b strings.Builder
+	if err := t.Execute(&b, req); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func renderURL(t *template.Template, req intervention.Request) (*url.URL, error) {
+	s, err := render(t, req)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a token
+		}
+		return nil, fmt.Errorf("invalid URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("missing host")
+	}
+	return u, nil
+}
+
+// site is the part of a webhook URL that is safe to log.
+func site(u *url.URL) string { return u.Scheme + "://" + u.Host }
+
+// validToken reports whether s is an RFC 9110 token, the syntax of HTTP
+// methods and header names.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// keyLine is the line of key inside the mapping under parent.
+func keyLine(b spec.Block, parent, key string) int {
+	if b.Node != nil && b.Node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(b.Node.Content); i += 2 {
+			if b.Node.Content[i].Value == parent {
+				return spec.Block{Node: b.Node.Content[i+1]}.LineOf(key)
+			}
+		}
+	}
+	return b.LineOf(parent)
+}

@@ -1,0 +1,28 @@
+// Package httpcheck is the "http" check kind: one HTTP request per attempt,
+// passing when the response status is one of the valid status codes.
+//
+// A monitor's config block:
+//
+//	url: https://api.example.com/health  # required, http or https
+//	method: GET                            # default GET
+//	headers: {Authorization: Bearer x}     # User-Agent defaults to cpra-agent
+//	body: ""                               # request body, default none
+//	valid_status_codes: [200, 204]         # default any 2xx
+//	follow_redirects: true                 # default true
+//	tls_config:
+//	  insecure_skip_verify: false
+//	  server_name: api.example.com         # SNI and verification name
+//	retries: 0                             # extra attempts within the timeout
+//	proxy_url: http://proxy:3128           # default no proxy (environment ignored)
+//
+// The url is the monitor's address; every other key configures a Prober
+// shared by all monitors with the same values, so those monitors share one
+// connection pool. The monitor's timeout comes from the probe's context and
+// covers every attempt, including the pauses between them.
+//
+// A failed check's reason is short: "status 503",
+// "GET http://10.0.0.1:8080/health: connection refused" or
+// "GET http://10.0.0.1:8080/health: timeout after 5s", with " (3 attempts)"
+// appended when retries were made. URLs in reasons lose their password,
+// query and fragment so that tokens do not reach logs and notifications.
+package httpcheck

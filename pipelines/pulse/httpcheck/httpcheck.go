@@ -1,0 +1,363 @@
+package httpcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// Kind registers the "http" check.
+var Kind = pulse.Kind{Name: "http", AddressKeys: []string{"url"}, New: newProber}
+
+const (
+	userAgent = "cpra-agent"
+	// maxDrain bounds how much of a response body is read. Reading the body
+	// to its end lets the connection be reused; past this much it is cheaper
+	// to drop the connection than to keep reading.
+	maxDrain = 1 << 20
+	// maxIdlePerHost allows a few monitors on the same host (different
+	// paths) to keep their connections without redialling.
+	maxIdlePerHost = 8
+)
+
+type config struct {
+	URL              string            `yaml:"url"`
+	Method           string            `yaml:"method"`
+	Headers          map[string]string `yaml:"headers"`
+	Body             string            `yaml:"body"`
+	ValidStatusCodes []int             `yaml:"valid_status_codes"`
+	FollowRedirects  *bool             `yaml:"follow_redirects"`
+	TLSConfig        tlsConfig         `yaml:"tls_config"`
+	Retries          int               `yaml:"retries"`
+	ProxyURL         string            `yaml:"proxy_url"`
+}
+
+type tlsConfig struct {
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	ServerName         string `yaml:"server_name"`
+}
+
+// prober holds everything but the URL, so monitors that differ only in
+// their URL share it and its connection pool.
+type prober struct {
+	method  string
+	header  http.Header
+	host    string // Host header override; empty keeps the URL's host
+	body    string
+	valid   []int // empty means any 2xx
+	retries int
+	client  *http.Client
+}
+
+func newProber(b spec.Block) (pulse.Prober, string, error) {
+	var cfg config
+	if err := b.Decode(&cfg); err != nil {
+		// Semantic checks assume well-typed values; report these first.
+		return nil, "", err
+	}
+	var errs []error
+	if cfg.URL == "" {
+		errs = append(errs, b.Errorf("url", "required"))
+	} else if _, err := parseURL(cfg.URL, "http", "https"); err != nil {
+		errs = append(errs, b.Errorf("url", "%v", err))
+	}
+	if cfg.Method == "" {
+		cfg.Method = http.MethodGet
+	} else if !validToken(cfg.Method) {
+		errs = append(errs, b.Errorf("method", "invalid HTTP method %q", cfg.Method))
+	}
+	header, host, err := buildHeader(b, cfg.Headers)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i, code := range cfg.ValidStatusCodes {
+		if code < 100 || code > 599 {
+			errs = append(errs, &spec.Error{
+				Line:  itemLine(b, "valid_status_codes", i),
+				Field: fmt.Sprintf("valid_status_codes[%d]", i),
+				Msg:   fmt.Sprintf("must be an HTTP status code (100-599), got %d", code),
+			})
+		}
+	}
+	if cfg.Retries < 0 {
+		errs = append(errs, b.Errorf("retries", "must be 0 or more, got %d", cfg.Retries))
+	}
+	var proxy *url.URL
+	if cfg.ProxyURL != "" {
+		if proxy, err = parseURL(cfg.ProxyURL, "http", "https", "socks5", "socks5h"); err != nil {
+			errs = append(errs, b.Errorf("proxy_url", "%v", err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, "", errors.Join(errs...)
+	}
+
+	p := &prober{
+		method:  cfg.Method,
+		header:  header,
+		host:    host,
+		body:    cfg.Body,
+		valid:   cfg.ValidStatusCodes,
+		retries: cfg.Retries,
+		client:  newClient(cfg, proxy),
+	}
+	return p, cfg.URL, nil
+}
+
+func newClient(cfg config, proxy *url.URL) *http.Client {
+	tr := &http.Transport{
+		// No timeouts here: the probe's context carries the monitor's.
+		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig: &tls.Config{
+			InsecureSkipVerify: cfg.TLSConfig.InsecureSkipVerify, // opted into by configuration
+			ServerName:         cfg.TLSConfig.ServerName,
+		},
+	}
+	if proxy != nil {
+		tr.Proxy = http.ProxyURL(proxy)
+	}
+	c := &http.Client{Transport: tr}
+	if cfg.FollowRedirects != nil && !*cfg.FollowRedirects {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return c
+}
+
+// Probe makes up to 1+retries attempts within ctx's deadline.
+func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		res := p.attempt(ctx, t.Address, start)
+		if res.OK {
+			return res
+		}
+		if attempt > p.retries || !pause(ctx, pulse.RetryBackoff) {
+			if attempt > 1 { // as tcpcheck does
+				res.Reason += fmt.Sprintf(" (%d attempts)", attempt)
+			}
+			return res
+		}
+	}
+}
+
+func (p *prober) attempt(ctx context.Context, address string, start time.Time) pulse.Result {
+	var body io.Reader
+	if p.body != "" {
+		body = strings.NewReader(p.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, p.method, address, body)
+	if err != nil {
+		return pulse.Failf("invalid request: %v", err)
+	}
+	req.Header = p.header.Clone()
+	if p.host != "" {
+		req.Host = p.host
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return pulse.Failf("%s %s: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	if !p.validStatus(resp.StatusCode) {
+		return pulse.Failf("status %d", resp.StatusCode)
+	}
+	if err != nil {
+		// A server that stalls or breaks mid-body is not healthy.
+		return pulse.Failf("%s %s: reading body: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
+	}
+	return pulse.Result{OK: true}
+}
+
+func (p *prober) validStatus(code int) bool {
+	if len(p.valid) == 0 {
+		return code >= 200 && code <= 299
+	}
+	return slices.Contains(p.valid, code)
+}
+
+// pause waits d before the next attempt. It reports false, without
+// waiting, when the attempt after the pause could not start before ctx's
+// deadline, and false when ctx ends during the pause.
+func pause(ctx context.Context, d time.Duration) bool {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// describe turns a transport error into the tail of a short reason: the
+// innermost useful message, without the URL and dial details that the
+// reason already names.
+func describe(ctx context.Context, err error, start time.Time) string {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		waited := time.Since(start)
+		if deadline, ok := ctx.Deadline(); ok && deadline.Before(time.Now()) {
+			waited = deadline.Sub(start) // the time allowed, not scheduling noise
+		}
+		return "timeout after " + waited.Round(time.Millisecond).String()
+	}
+	if errors.Is(err, context.Canceled) {
+		return "canceled"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("resolve %s: %s", dnsErr.Name, dnsErr.Err)
+	}
+	if e, ok := err.(*url.Error); ok {
+		err = e.Err
+	}
+	if e, ok := err.(*net.OpError); ok {
+		err = e.Err
+	}
+	if e, ok := err.(*os.SyscallError); ok {
+		err = e.Err
+	}
+	return err.Error()
+}
+
+// shortURL is u without credentials, query or fragment.
+func shortURL(u *url.URL) string {
+	s := *u
+	s.User, s.RawQuery, s.Fragment, s.RawFragment = nil, "", "", ""
+	s.ForceQuery = false
+	return s.String()
+}
+
+// parseURL parses an absolute URL with one of the given schemes and a host.
+func parseURL(raw string, schemes ...string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if e, ok := err.(*url.Error); ok {
+			err = e.Err
+		}
+		return nil, fmt.Errorf("invalid URL: %w", err)
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return nil, fmt.Errorf("scheme must be %s, got %q", orList(schemes), u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("missing host in %q", raw)
+	}
+	return u, nil
+}
+
+func orList(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// buildHeader validates and canonicalises the configured headers and adds
+// the default User-Agent. A Host header becomes the request's Host, since
+// net/http ignores it in the header map.
+func buildHeader(b spec.Block, in map[string]string) (http.Header, string, error) {
+	h := http.Header{}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(in)) {
+		value := in[name]
+		line := keyLine(b, "headers", name)
+		field := "headers." + name
+		switch {
+		case !validToken(name):
+			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header name"})
+		case !validHeaderValue(value):
+			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header value: control characters are not allowed"})
+		case h.Get(name) != "":
+			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "duplicate header (names are case-insensitive)"})
+		default:
+			h.Set(name, value)
+		}
+	}
+	if h.Get("User-Agent") == "" {
+		h.Set("User-Agent", userAgent)
+	}
+	host := h.Get("Host")
+	h.Del("Host")
+	return h, host, errors.Join(errs...)
+}
+
+// validToken reports whether s is an RFC 9110 token, the syntax of HTTP
+// methods and header names.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab, which would
+// split or corrupt the request.
+func validHeaderValue(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// valueNode returns the value of key in b's mapping, or nil.
+func valueNode(b spec.Block, key string) *yaml.Node {
+	if b.Node == nil || b.Node.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(b.Node.Content); i += 2 {
+		if b.Node.Content[i].Value == key {
+			return b.Node.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// keyLine is the line of key inside the mapping under parent.
+func keyLine(b spec.Block, parent, key string) int {
+	if n := valueNode(b, parent); n != nil {
+		return spec.Block{Node: n}.LineOf(key)
+	}
+	return b.LineOf(parent)
+}
+
+// itemLine is the line of the i-th item of the list under key.
+func itemLine(b spec.Block, key string, i int) int {
+	if n := valueNode(b, key); n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+		return n.Content[i].Line
+	}
+	return b.LineOf(key)
+}

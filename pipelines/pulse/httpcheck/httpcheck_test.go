@@ -1,0 +1,441 @@
+package httpcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+// block parses YAML text into a config block.
+func block(t *testing.T, text string) spec.Block {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		t.Fatalf("parse YAML: %v", err)
+	}
+	if len(doc.Content) == 0 {
+		return spec.Block{Line: 1}
+	}
+	return spec.Block{Node: doc.Content[0]}
+}
+
+// newFromYAML builds a prober from YAML text and returns it with its address.
+func newFromYAML(t *testing.T, text string) (pulse.Prober, string) {
+	t.Helper()
+	p, addr, err := Kind.New(block(t, text))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return p, addr
+}
+
+// probe runs one probe with a generous deadline.
+func probe(t *testing.T, p pulse.Prober, address string) pulse.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	return p.Probe(ctx, pulse.Target{Monitor: "m", Address: address})
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"missing url", "method: GET\n", "line 1: url: required"},
+		{"empty block", "", "line 1: url: required"},
+		{"bad scheme", "url: ftp://127.0.0.1/\n", `line 1: url: scheme must be http or https, got "ftp"`},
+		{"no scheme", "url: 127.0.0.1:8080\n", `line 1: url: invalid URL: first path segment in URL cannot contain colon`},
+		{"no host", "url: http:///health\n", `line 1: url: missing host in "http:///health"`},
+		{"bad url", "url: 'http://[::1'\n", `line 1: url: invalid URL: missing ']' in host`},
+		{"bad method", "url: http://127.0.0.1/\nmethod: GE T\n", `line 2: method: invalid HTTP method "GE T"`},
+		{"bad status", "url: http://127.0.0.1/\nvalid_status_codes:\n  - 200\n  - 700\n",
+			"line 4: valid_status_codes[1]: must be an HTTP status code (100-599), got 700"},
+		{"negative retries", "url: http://127.0.0.1/\nretries: -1\n", "line 2: retries: must be 0 or more, got -1"},
+		{"bad header name", "url: http://127.0.0.1/\nheaders:\n  X-Ok: 1\n  bad name: x\n", "line 4: headers.bad name: invalid header name"},
+		{"bad header value", "url: http://127.0.0.1/\nheaders:\n  X-A: \"a\\nb\"\n",
+			"line 3: headers.X-A: invalid header value: control characters are not allowed"},
+		{"duplicate header", "url: http://127.0.0.1/\nheaders:\n  X-A: 1\n  x-a: 2\n",
+			"line 4: headers.x-a: duplicate header (names are case-insensitive)"},
+		{"bad proxy", "url: http://127.0.0.1/\nproxy_url: ftp://127.0.0.1:21\n",
+			`line 2: proxy_url: scheme must be http, https, socks5 or socks5h, got "ftp"`},
+		{"unknown key", "url: http://127.0.0.1/\ntimeout: 5s\n",
+			"line 2: timeout: unknown field (known: body, follow_redirects, headers, method, proxy_url, retries, tls_config, url, valid_status_codes)"},
+		{"unknown tls key", "url: http://127.0.0.1/\ntls_config:\n  ca_file: /x\n",
+			"line 3: tls_config.ca_file: unknown field (known: insecure_skip_verify, server_name)"},
+		{"wrong type", "url: http://127.0.0.1/\nfollow_redirects: sometimes\n",
+			`line 2: follow_redirects: expected a boolean value, got "sometimes"`},
+		{"every problem", "url: ftp://x/\nmethod: \"a b\"\nretries: -2\n",
+			"line 1: url: scheme must be http or https, got \"ftp\"\n" +
+				"line 2: method: invalid HTTP method \"a b\"\n" +
+				"line 3: retries: must be 0 or more, got -2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Kind.New(block(t, tt.yaml))
+			if err == nil {
+				t.Fatalf("New succeeded, want error %q", tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n got %q\nwant %q", err.Error(), tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	p, addr, err := Kind.New(block(t, "url: http://127.0.0.1:8080/health\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr != "http://127.0.0.1:8080/health" {
+		t.Errorf("address = %q", addr)
+	}
+	pr := p.(*prober)
+	if pr.method != "GET" || pr.retries != 0 || pr.body != "" || pr.host != "" || len(pr.valid) != 0 {
+		t.Errorf("defaults: %+v", pr)
+	}
+	if got := pr.header.Get("User-Agent"); got != "cpra-agent" {
+		t.Errorf("User-Agent = %q", got)
+	}
+	if pr.client.CheckRedirect != nil {
+		t.Error("CheckRedirect set, but redirects are followed by default")
+	}
+	tr := pr.client.Transport.(*http.Transport)
+	if tr.Proxy != nil || tr.DisableKeepAlives || tr.MaxIdleConnsPerHost < 2 {
+		t.Errorf("transport: proxy set %v, keep-alives disabled %v, idle per host %d",
+			tr.Proxy != nil, tr.DisableKeepAlives, tr.MaxIdleConnsPerHost)
+	}
+}
+
+// statusServer answers every request with code.
+func statusServer(t *testing.T, code int) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStatusCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   int
+		extra  string
+		want   bool
+		reason string
+	}{
+		{"200 default", 200, "", true, ""},
+		{"204 default", 204, "", true, ""},
+		{"299 default", 299, "", true, ""},
+		{"301 default", 301, "", false, "status 301"},
+		{"404 default", 404, "", false, "status 404"},
+		{"503 default", 503, "", false, "status 503"},
+		{"404 listed", 404, "valid_status_codes: [200, 404]", true, ""},
+		{"200 not listed", 200, "valid_status_codes: [204]", false, "status 200"},
+		{"503 listed", 503, "valid_status_codes: [503]", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := statusServer(t, tt.code)
+			p, addr := newFromYAML(t, "url: "+srv.URL+"\n"+tt.extra+"\n")
+			res := probe(t, p, addr)
+			if res.OK != tt.want || res.Reason != tt.reason {
+				t.Errorf("got %+v, want OK=%v reason %q", res, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// request is what a recording server saw.
+type request struct {
+	method, path, host, body string
+	header                   http.Header
+}
+
+func recordingServer(t *testing.T) (*httptest.Server, <-chan request) {
+	t.Helper()
+	seen := make(chan request, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		seen <- request{r.Method, r.URL.RequestURI(), r.Host, string(body), r.Header.Clone()}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, seen
+}
+
+func TestRequestAsConfigured(t *testing.T) {
+	srv, seen := recordingServer(t)
+	p, addr := newFromYAML(t, `
+url: `+srv.URL+`/health?deep=1
+method: POST
+headers:
+  X-Token: secret
+  content-type: application/json
+  User-Agent: custom/1.0
+  Host: api.internal
+body: '{"ping":true}'
+`)
+	if res := probe(t, p, addr); !res.OK {
+		t.Fatalf("probe failed: %s", res.Reason)
+	}
+	r := <-seen
+	if r.method != "POST" || r.path != "/health?deep=1" || r.body != `{"ping":true}` || r.host != "api.internal" {
+		t.Errorf("server saw %s %s host %q body %q", r.method, r.path, r.host, r.body)
+	}
+	for name, want := range map[string]string{
+		"X-Token": "secret", "Content-Type": "application/json", "User-Agent": "custom/1.0",
+	} {
+		if got := r.header.Get(name); got != want {
+			t.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestDefaultRequest(t *testing.T) {
+	srv, seen := recordingServer(t)
+	p, addr := newFromYAML(t, "url: "+srv.URL+"/\n")
+	if res := probe(t, p, addr); !res.OK {
+		t.Fatalf("probe failed: %s", res.Reason)
+	}
+	r := <-seen
+	if r.method != "GET" || r.body != "" || r.header.Get("User-Agent") != "cpra-agent" {
+		t.Errorf("server saw %s body %q User-Agent %q", r.method, r.body, r.header.Get("User-Agent"))
+	}
+}
+
+// TestSharedProber probes two servers concurrently through one Prober: the
+// address comes from the target, never from the block the Prober was built
+// from.
+func TestSharedProber(t *testing.T) {
+	up, down := statusServer(t, 200), statusServer(t, 503)
+	p, _ := newFromYAML(t, "url: http://127.0.0.1:1/unused\n")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			addr, want := up.URL, true
+			if i%2 == 1 {
+				addr, want = down.URL, false
+			}
+			if res := probe(t, p, addr); res.OK != want {
+				t.Errorf("probe %s: %+v, want OK=%v", addr, res, want)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	p, addr := newFromYAML(t, "url: "+srv.URL+"\n")
+	res := probe(t, p, addr)
+	if res.OK || !strings.Contains(res.Reason, "certificate") || !strings.HasPrefix(res.Reason, "GET "+srv.URL+": ") {
+		t.Errorf("untrusted certificate: got %+v, want a certificate failure", res)
+	}
+
+	p, addr = newFromYAML(t, "url: "+srv.URL+"\ntls_config: {insecure_skip_verify: true}\n")
+	if res := probe(t, p, addr); !res.OK {
+		t.Errorf("insecure_skip_verify: %+v", res)
+	}
+}
+
+func TestTLSServerName(t *testing.T) {
+	names := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.TLS = &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		select {
+		case names <- hello.ServerName:
+		default:
+		}
+		return nil, nil
+	}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	p, addr := newFromYAML(t, "url: "+srv.URL+"\ntls_config: {insecure_skip_verify: true, server_name: api.internal}\n")
+	if res := probe(t, p, addr); !res.OK {
+		t.Fatalf("probe: %+v", res)
+	}
+	if got := <-names; got != "api.internal" {
+		t.Errorf("SNI = %q, want api.internal", got)
+	}
+}
+
+// flakyServer fails the first n requests with 503 and counts them all.
+func flakyServer(t *testing.T, n int32) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var count atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if count.Add(1) <= n {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &count
+}
+
+func TestRetries(t *testing.T) {
+	tests := []struct {
+		name      string
+		failFirst int32
+		retries   int
+		reason    string // empty for success
+		wantCalls int32
+	}{
+		{"no retries, fails", 1, 0, "status 503", 1},
+		{"retry succeeds", 2, 2, "", 3},
+		{"retries exhausted", 3, 2, "status 503 (3 attempts)", 3},
+		{"first try succeeds", 0, 3, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, count := flakyServer(t, tt.failFirst)
+			p, addr := newFromYAML(t, fmt.Sprintf("url: %s\nretries: %d\n", srv.URL, tt.retries))
+			res := probe(t, p, addr)
+			if res.OK != (tt.reason == "") || res.Reason != tt.reason {
+				t.Errorf("got %+v, want reason %q", res, tt.reason)
+			}
+			if got := count.Load(); got != tt.wantCalls {
+				t.Errorf("server saw %d requests, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestRetriesStopAtDeadline: a deadline shorter than the retry pause
+// leaves no room for a second attempt.
+func TestRetriesStopAtDeadline(t *testing.T) {
+	srv, count := flakyServer(t, 1000)
+	p, addr := newFromYAML(t, "url: "+srv.URL+"\nretries: 1000\n")
+	ctx, cancel := context.WithTimeout(t.Context(), pulse.RetryBackoff/2)
+	defer cancel()
+	res := p.Probe(ctx, pulse.Target{Address: addr})
+	if res.OK {
+		t.Fatal("probe passed against a failing server")
+	}
+	if res.Reason != "status 503" && !strings.Contains(res.Reason, "timeout after") {
+		t.Errorf("reason %q", res.Reason)
+	}
+	if got := count.Load(); got > 1 {
+		t.Errorf("server saw %d requests, want at most 1", got)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // sleep until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+
+	p, addr := newFromYAML(t, "url: "+srv.URL+"/slow\nretries: 2\n")
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	res := p.Probe(ctx, pulse.Target{Address: addr})
+	prefix := "GET " + srv.URL + "/slow: timeout after "
+	if res.OK || !strings.HasPrefix(res.Reason, prefix) {
+		t.Errorf("got %+v, want reason starting %q", res, prefix)
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String() + "/health?token=secret"
+	ln.Close()
+
+	p, _ := newFromYAML(t, "url: http://127.0.0.1/\n")
+	res := probe(t, p, addr)
+	want := "GET http://" + ln.Addr().String() + "/health: connection refused"
+	if res.OK || res.Reason != want {
+		t.Errorf("got %+v, want reason %q", res, want)
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/old", http.RedirectHandler("/new", http.StatusFound))
+	mux.HandleFunc("/new", func(http.ResponseWriter, *http.Request) {})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		name, extra string
+		wantOK      bool
+		reason      string
+	}{
+		{"followed by default", "", true, ""},
+		{"followed", "follow_redirects: true", true, ""},
+		{"not followed", "follow_redirects: false", false, "status 302"},
+		{"302 accepted", "follow_redirects: false\nvalid_status_codes: [302]", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, addr := newFromYAML(t, "url: "+srv.URL+"/old\n"+tt.extra+"\n")
+			res := probe(t, p, addr)
+			if res.OK != tt.wantOK || res.Reason != tt.reason {
+				t.Errorf("got %+v, want OK=%v reason %q", res, tt.wantOK, tt.reason)
+			}
+		})
+	}
+}
+
+func TestProxy(t *testing.T) {
+	seen := make(chan string, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.URL.String() // a proxy receives the absolute URL
+	}))
+	t.Cleanup(proxy.Close)
+
+	// Nothing listens on the discard port: only the proxy can answer.
+	p, addr := newFromYAML(t, "url: http://127.0.0.1:9/via-proxy\nproxy_url: "+proxy.URL+"\n")
+	if res := probe(t, p, addr); !res.OK {
+		t.Fatalf("probe: %+v", res)
+	}
+	if got := <-seen; got != "http://127.0.0.1:9/via-proxy" {
+		t.Errorf("proxy saw %q", got)
+	}
+}
+
+// TestLargeBody: a body beyond the drain limit is not read to its end and
+// does not fail the check.
+func TestLargeBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := strings.Repeat("x", 64<<10)
+		for range (maxDrain / len(chunk)) * 4 {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p, addr := newFromYAML(t, "url: "+srv.URL+"\n")
+	if res := probe(t, p, addr); !res.OK {
+		t.Errorf("probe: %+v", res)
+	}
+}
