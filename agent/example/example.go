@@ -117,4 +117,3 @@ func (d *Demo) dbBroken(now time.Time) bool {
 	b := d.lastBreak(now, d.sched.DBFirst, d.sched.DBEvery)
 	return !b.IsZero() && now.Sub(b) < d.sched.DBOutage
 }
-

@@ -199,4 +199,3 @@ func nextDue(last int64, interval time.Duration, now int64) int64 {
 	}
 	return next
 }
-
