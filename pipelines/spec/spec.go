@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -166,8 +167,15 @@ func addErr(errs *[]error, n *yaml.Node, path, format string, args ...any) {
 	*errs = append(*errs, &Error{Line: n.Line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// fieldCache memoises fieldsOf: reflection per decoded struct dominated
+// the load time of large monitor files.
+var fieldCache sync.Map // reflect.Type -> map[string][]int
+
 // fieldsOf maps yaml keys to field index paths, following inline structs.
 func fieldsOf(t reflect.Type) map[string][]int {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string][]int)
+	}
 	out := map[string][]int{}
 	var walk func(t reflect.Type, prefix []int)
 	walk = func(t reflect.Type, prefix []int) {
@@ -190,6 +198,7 @@ func fieldsOf(t reflect.Type) map[string][]int {
 		}
 	}
 	walk(t, nil)
+	fieldCache.Store(t, out)
 	return out
 }
 
