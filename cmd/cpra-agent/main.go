@@ -1,5 +1,3 @@
-// Command cpra-agent runs health checks, automated remediation and alert
-// dispatch for large fleets of services. See the README.
 package main
 
 import (
