@@ -41,6 +41,12 @@ type Kind struct {
 	// New validates the block and returns the Prober and the monitor's
 	// address. The Prober must not depend on the address keys.
 	New func(b spec.Block) (Prober, string, error)
+	// Address, when set, validates only the address keys and returns the
+	// address. The loader calls it instead of New for a monitor whose block,
+	// apart from the address keys, equals one it already built a Prober for,
+	// so a fleet of a million URLs does not build a million Probers. Kinds
+	// whose New is cheap leave it nil.
+	Address func(b spec.Block) (string, error)
 }
 
 // Failf is a convenience for kinds: a failed Result with a formatted reason.

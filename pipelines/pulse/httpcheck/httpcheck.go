@@ -22,7 +22,7 @@ import (
 )
 
 // Kind registers the "http" check.
-var Kind = pulse.Kind{Name: "http", AddressKeys: []string{"url"}, New: newProber}
+var Kind = pulse.Kind{Name: "http", AddressKeys: []string{"url"}, New: newProber, Address: address}
 
 const (
 	userAgent = "cpra-agent"
@@ -71,10 +71,8 @@ func newProber(b spec.Block) (pulse.Prober, string, error) {
 		return nil, "", err
 	}
 	var errs []error
-	if cfg.URL == "" {
-		errs = append(errs, b.Errorf("url", "required"))
-	} else if _, err := parseURL(cfg.URL, "http", "https"); err != nil {
-		errs = append(errs, b.Errorf("url", "%v", err))
+	if _, err := address(b); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Method == "" {
 		cfg.Method = http.MethodGet
@@ -117,6 +115,24 @@ func newProber(b spec.Block) (pulse.Prober, string, error) {
 		client:  newClient(cfg, proxy),
 	}
 	return p, cfg.URL, nil
+}
+
+// address validates the url key alone.
+func address(b spec.Block) (string, error) {
+	var raw string
+	n := valueNode(b, "url")
+	if n != nil {
+		if err := spec.DecodeNode(n, &raw, "url"); err != nil {
+			return "", err
+		}
+	}
+	if raw == "" {
+		return "", b.Errorf("url", "required")
+	}
+	if _, err := parseURL(raw, "http", "https"); err != nil {
+		return "", b.Errorf("url", "%v", err)
+	}
+	return raw, nil
 }
 
 func newClient(cfg config, proxy *url.URL) *http.Client {

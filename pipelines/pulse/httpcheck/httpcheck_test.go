@@ -439,3 +439,31 @@ func TestLargeBody(t *testing.T) {
 		t.Errorf("probe: %+v", res)
 	}
 }
+
+// TestAddressAgreesWithNew: the loader's shortcut must accept, reject and
+// extract exactly what New does for the url key.
+func TestAddressAgreesWithNew(t *testing.T) {
+	for _, text := range []string{
+		"url: http://127.0.0.1:8080/health",
+		"url: https://example.internal/x?y=1",
+		"method: GET",
+		"url: ftp://127.0.0.1/",
+		"url: [not, a, string]",
+		"url: ''",
+		"url: http://",
+	} {
+		b := block(t, text)
+		_, wantAddr, newErr := Kind.New(b)
+		gotAddr, addrErr := Kind.Address(b)
+		if (newErr == nil) != (addrErr == nil) {
+			t.Errorf("%q: New error %v, Address error %v", text, newErr, addrErr)
+			continue
+		}
+		if newErr != nil && newErr.Error() != addrErr.Error() {
+			t.Errorf("%q: New says %q, Address says %q", text, newErr, addrErr)
+		}
+		if newErr == nil && gotAddr != wantAddr {
+			t.Errorf("%q: address %q, want %q", text, gotAddr, wantAddr)
+		}
+	}
+}
