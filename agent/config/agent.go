@@ -3,13 +3,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
@@ -162,20 +163,33 @@ var flagKeys = map[string]string{
 
 // LoadAgent builds the agent configuration: defaults, then the --config
 // file, then CPRA_* environment variables, then flags the user set.
-// environ is os.Environ in production. Unknown keys in the file or unknown
-// CPRA_* variables are errors, all reported together.
+// environ is os.Environ in production. Unknown keys in the file, unknown
+// CPRA_* variables and invalid values are errors, all reported together,
+// each naming the key and where its value came from.
 func LoadAgent(f *Flags, environ []string) (Agent, error) {
 	cfg := DefaultAgent()
-	ko := koanf.New(".")
+	fields := agentFields(&cfg)
+	ko := koanf.New(".")        // every source merged, later ones winning
+	from := map[string]string{} // key -> where its value came from
 	var errs []error
+	merge := func(src *koanf.Koanf, origin func(key string) string) {
+		for _, k := range src.Keys() {
+			from[k] = origin(k)
+		}
+		if err := ko.Merge(src); err != nil {
+			errs = append(errs, fmt.Errorf("agent config: %w", err))
+		}
+	}
 
 	if f.ConfigFile != "" {
 		if _, err := os.Stat(f.ConfigFile); err != nil {
 			return cfg, fmt.Errorf("agent config: %w", err)
 		}
-		if err := ko.Load(file.Provider(f.ConfigFile), yaml.Parser()); err != nil {
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(f.ConfigFile), yaml.Parser()); err != nil {
 			return cfg, fmt.Errorf("agent config %s: %w", f.ConfigFile, err)
 		}
+		merge(fk, func(string) string { return f.ConfigFile })
 	}
 
 	known := knownKeys()
@@ -183,7 +197,8 @@ func LoadAgent(f *Flags, environ []string) (Agent, error) {
 	for _, k := range known {
 		envKey[EnvName(k)] = k
 	}
-	err := ko.Load(env.Provider(".", env.Opt{
+	ek := koanf.New(".")
+	err := ek.Load(env.Provider(".", env.Opt{
 		Prefix:      "CPRA_",
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(k, v string) (string, any) {
@@ -198,10 +213,14 @@ func LoadAgent(f *Flags, environ []string) (Agent, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("environment: %w", err))
 	}
+	merge(ek, EnvName)
 
-	if err := ko.Load(posflag.ProviderWithFlag(f.Set, ".", nil, func(fl *pflag.Flag) (string, any) {
+	flagOf := map[string]string{}
+	fk := koanf.New(".")
+	if err := fk.Load(posflag.ProviderWithFlag(f.Set, ".", nil, func(fl *pflag.Flag) (string, any) {
 		if fl.Name == "debug" {
 			if fl.Changed && fl.Value.String() == "true" {
+				flagOf["log.level"] = "--debug"
 				return "log.level", "debug"
 			}
 			return "", nil
@@ -210,37 +229,166 @@ func LoadAgent(f *Flags, environ []string) (Agent, error) {
 		if !ok || !fl.Changed {
 			return "", nil
 		}
+		flagOf[key] = "--" + fl.Name
 		return key, posflag.FlagVal(f.Set, fl)
 	}), nil); err != nil {
 		errs = append(errs, fmt.Errorf("flags: %w", err))
 	}
+	merge(fk, func(k string) string { return flagOf[k] })
 
-	err = ko.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{
-		Tag: "koanf",
-		DecoderConfig: &mapstructure.DecoderConfig{
-			DecodeHook: mapstructure.ComposeDecodeHookFunc(
-				durationHook,
-				mapstructure.StringToSliceHookFunc(","),
-			),
-			Metadata:         nil,
-			ErrorUnused:      true,
-			WeaklyTypedInput: true,
-			Result:           &cfg,
-			TagName:          "koanf",
-		},
-	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("agent config: %w", err))
+	for _, k := range ko.Keys() {
+		v := ko.Get(k)
+		field, ok := fields[k]
+		switch {
+		case !ok && isSection(k, known):
+			if m, isMap := v.(map[string]any); !isMap || len(m) > 0 {
+				errs = append(errs, fmt.Errorf("agent config: %s: expected a mapping with keys %s (from %s)", k, sectionKeys(k, known), from[k]))
+			}
+		case !ok:
+			errs = append(errs, fmt.Errorf("agent config: %s: unknown key%s (from %s)", k, knownHint(k, known), from[k]))
+		case v == nil: // an empty value in YAML keeps the default
+		default:
+			if err := setField(field, v); err != nil {
+				errs = append(errs, fmt.Errorf("agent config: %s: %v (from %s)", k, err, from[k]))
+			}
+		}
 	}
 	errs = append(errs, cfg.Validate()...)
 	return cfg, errors.Join(errs...)
 }
 
-func durationHook(from, to reflect.Type, data any) (any, error) {
-	if to != reflect.TypeFor[time.Duration]() || from.Kind() != reflect.String {
-		return data, nil
+// agentFields maps every leaf key of cfg to its field.
+func agentFields(cfg *Agent) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		for i := range v.NumField() {
+			k := prefix + v.Type().Field(i).Tag.Get("koanf")
+			if fv := v.Field(i); fv.Kind() == reflect.Struct {
+				walk(fv, k+".")
+			} else {
+				out[k] = fv
+			}
+		}
 	}
-	return spec.ParseDuration(data.(string))
+	walk(reflect.ValueOf(cfg).Elem(), "")
+	return out
+}
+
+// setField stores a value from the file (typed by YAML), the environment (a
+// string) or a flag (typed by pflag) in a field.
+func setField(field reflect.Value, v any) error {
+	if field.Type() == reflect.TypeFor[time.Duration]() {
+		s, ok := v.(string)
+		if !ok {
+			// A bare number would silently be nanoseconds.
+			return fmt.Errorf("expected a duration with a unit such as 30s, got %v", describeValue(v))
+		}
+		d, err := spec.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		field.SetInt(int64(d))
+		return nil
+	}
+	switch field.Kind() {
+	case reflect.String:
+		switch x := v.(type) {
+		case string:
+			field.SetString(x)
+		case int, int64, float64, bool:
+			field.SetString(fmt.Sprint(x))
+		default:
+			return fmt.Errorf("expected a string, got %s", describeValue(v))
+		}
+	case reflect.Int:
+		switch x := v.(type) {
+		case int:
+			field.SetInt(int64(x))
+		case int64:
+			field.SetInt(x)
+		case float64:
+			if x != math.Trunc(x) || math.Abs(x) > math.MaxInt32 {
+				return fmt.Errorf("expected an integer, got %v", x)
+			}
+			field.SetInt(int64(x))
+		case string:
+			n, err := strconv.Atoi(strings.TrimSpace(x))
+			if err != nil {
+				return fmt.Errorf("expected an integer, got %q", x)
+			}
+			field.SetInt(int64(n))
+		default:
+			return fmt.Errorf("expected an integer, got %s", describeValue(v))
+		}
+	case reflect.Bool:
+		switch x := v.(type) {
+		case bool:
+			field.SetBool(x)
+		case string:
+			b, err := strconv.ParseBool(strings.TrimSpace(x))
+			if err != nil {
+				return fmt.Errorf("expected true or false, got %q", x)
+			}
+			field.SetBool(b)
+		default:
+			return fmt.Errorf("expected true or false, got %s", describeValue(v))
+		}
+	default:
+		return fmt.Errorf("unsupported field type %s", field.Type())
+	}
+	return nil
+}
+
+func describeValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return fmt.Sprint(v)
+}
+
+// isSection reports whether key is a prefix of known keys ("web").
+func isSection(key string, known []string) bool {
+	return sectionKeys(key, known) != ""
+}
+
+// sectionKeys lists the keys under section, without the section prefix.
+func sectionKeys(section string, known []string) string {
+	var out []string
+	for _, k := range known {
+		if rest, ok := strings.CutPrefix(k, section+"."); ok {
+			out = append(out, rest)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// knownHint lists the keys of the unknown key's section, or the top-level
+// keys when the section itself is unknown.
+func knownHint(key string, known []string) string {
+	for section := key; ; {
+		i := strings.LastIndex(section, ".")
+		if i < 0 {
+			break
+		}
+		section = section[:i]
+		if keys := sectionKeys(section, known); keys != "" {
+			return " (known in " + section + ": " + keys + ")"
+		}
+	}
+	var top []string
+	for _, k := range known {
+		name, _, _ := strings.Cut(k, ".")
+		if !slices.Contains(top, name) {
+			top = append(top, name)
+		}
+	}
+	return " (known: " + strings.Join(top, ", ") + ")"
 }
 
 // Validate reports every invalid setting.
@@ -283,11 +431,16 @@ func (a *Agent) Validate() []error {
 		}
 	}
 	c := a.Codes
-	if c.InitialBackoff <= 0 || c.MaxBackoff < c.InitialBackoff {
-		bad("codes.max_backoff", "backoffs must be positive with initial_backoff <= max_backoff")
+	if c.InitialBackoff <= 0 {
+		bad("codes.initial_backoff", "must be greater than zero")
+	} else if c.MaxBackoff < c.InitialBackoff {
+		bad("codes.max_backoff", "must be at least codes.initial_backoff (%v), got %v", c.InitialBackoff, c.MaxBackoff)
 	}
-	if c.MaxAge <= 0 || c.AttemptTimeout <= 0 {
-		bad("codes.max_age", "max_age and attempt_timeout must be greater than zero")
+	if c.MaxAge <= 0 {
+		bad("codes.max_age", "must be greater than zero")
+	}
+	if c.AttemptTimeout <= 0 {
+		bad("codes.attempt_timeout", "must be greater than zero")
 	}
 	slices.SortFunc(errs, func(x, y error) int { return strings.Compare(x.Error(), y.Error()) })
 	return errs

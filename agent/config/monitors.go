@@ -81,7 +81,9 @@ type Codes [code.Gray + 1]Route
 // Targets returns the notifiers a code goes to: its own entry when the
 // colour is configured, otherwise every notifier configured for the
 // monitor's other colours, so a recovery or maintenance code reaches the
-// receivers that heard about the incident. `dispatch: false` sends nothing.
+// receivers that heard about the incident. `dispatch: false` sends nothing,
+// and a colour sent nowhere is no fallback for the others: its notifier
+// never heard about the incident.
 func (c *Codes) Targets(k code.Code) []code.Notifier {
 	r := c[k]
 	if r.Configured {
@@ -93,7 +95,7 @@ func (c *Codes) Targets(k code.Code) []code.Notifier {
 	var out []code.Notifier
 	for _, other := range code.All {
 		o := c[other]
-		if o.Configured && o.Notifier != nil && !slices.Contains(out, o.Notifier) {
+		if o.Configured && o.Dispatch && o.Notifier != nil && !slices.Contains(out, o.Notifier) {
 			out = append(out, o.Notifier)
 		}
 	}
@@ -199,9 +201,12 @@ func LoadMonitorFile(path string, kinds *Kinds, prev *Instances) (*Monitors, err
 func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Monitors, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		// The parser's "line N" is where the enclosing block starts, not
+		// always where the mistake is (go-yaml/yaml#1066), so it stays in
+		// the message rather than becoming the error's line.
+		return nil, &Error{File: name, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	l := loader{file: name, kinds: kinds, prev: prev, next: newInstances()}
+	l := loader{file: name, kinds: kinds, prev: prev, next: newInstances(), idx: -1}
 	out := &Monitors{File: name, Instances: l.next}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return out, nil // an empty file has no monitors
@@ -212,18 +217,24 @@ func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Mo
 	}
 	seen := map[string]int{}
 	for i := range rf.Monitors {
+		l.idx = i
 		m, ok := l.monitor(&rf.Monitors[i])
-		if !ok {
-			continue
+		// Duplicates are found among invalid monitors too, so that fixing
+		// one error does not reveal another.
+		if m.Name != "" {
+			if first, dup := seen[m.Name]; dup {
+				l.add(m.Line, m.Name, "name", fmt.Sprintf("duplicate monitor name (first defined on line %d)", first))
+				continue
+			}
+			seen[m.Name] = m.Line
 		}
-		if first, dup := seen[m.Name]; dup {
-			l.add(m.Line, m.Name, "name", fmt.Sprintf("duplicate monitor name (first defined on line %d)", first))
-			continue
+		if ok {
+			out.Monitors = append(out.Monitors, m)
 		}
-		seen[m.Name] = m.Line
-		out.Monitors = append(out.Monitors, m)
 	}
 	if len(l.errs) > 0 {
+		// Report in the order of the file.
+		slices.SortStableFunc(l.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
 		_ = l.next.CloseUnused(context.Background(), prev)
 		return nil, errors.Join(l.errs...)
 	}
@@ -237,9 +248,24 @@ type loader struct {
 	next  *Instances
 	errs  []error
 	cur   string // monitor being loaded, for error messages
+	idx   int    // its index in the file, -1 outside monitors
+	// bad holds the fields of the current monitor that failed to decode.
+	// Their decode error is the only one reported: no check runs on the
+	// zero value the decoder left behind.
+	bad map[string]bool
 }
 
+// add records an error. A monitor without a name is named by its index,
+// "monitors[2].pulse_check", so that every error says which monitor it is.
 func (l *loader) add(line int, monitor, field, msg string) {
+	if monitor == "" && l.idx >= 0 {
+		index := fmt.Sprintf("monitors[%d]", l.idx)
+		if field == "" {
+			field = index
+		} else {
+			field = index + "." + field
+		}
+	}
 	l.errs = append(l.errs, &Error{File: l.file, Line: line, Monitor: monitor, Field: field, Msg: msg})
 }
 
@@ -260,25 +286,39 @@ func (l *loader) monitor(node *yaml.Node) (Monitor, bool) {
 	l.cur = ""
 	errsBefore := len(l.errs)
 	decodeErr := spec.DecodeNode(node, &rm, "")
+	l.bad = map[string]bool{}
+	for _, e := range spec.Flatten(decodeErr) {
+		if se, ok := e.(*spec.Error); ok {
+			l.bad[se.Field] = true
+		}
+	}
+	if l.bad["name"] {
+		rm.Name = ""
+	}
 	l.cur = rm.Name
 	if decodeErr != nil {
 		l.addSpec("", decodeErr)
 	}
 	m := Monitor{Name: rm.Name, Line: node.Line, Enabled: rm.Enabled == nil || *rm.Enabled}
+	if node.Kind != yaml.MappingNode {
+		return m, false // "expected a mapping" says it all
+	}
 	block := spec.Block{Node: node, Line: node.Line}
-	if msg := checkName(rm.Name); msg != "" {
+	if msg := checkName(rm.Name); msg != "" && !l.bad["name"] {
 		l.add(block.LineOf("name"), rm.Name, "name", msg)
 	}
 	m.Groups = normalizeGroups(rm.Groups)
-	if rm.Pulse == nil {
+	switch {
+	case l.bad["pulse_check"]:
+	case rm.Pulse == nil:
 		l.add(node.Line, rm.Name, "pulse_check", "required")
-	} else {
+	default:
 		m.Pulse = l.pulse(rm.Pulse, blockValue(node, "pulse_check"))
 	}
-	if rm.Intervention != nil {
+	if rm.Intervention != nil && !l.bad["intervention"] {
 		m.Intervention = l.intervention(rm.Intervention, blockValue(node, "intervention"))
 	}
-	if rm.Codes != nil {
+	if rm.Codes != nil && !l.bad["codes"] {
 		m.Codes = l.codes(rm.Codes, blockValue(node, "codes"))
 	}
 	if len(l.errs) > errsBefore {
@@ -302,13 +342,49 @@ func profileKey(node *yaml.Node, m Monitor) string {
 	return b.String()
 }
 
+// keyLine returns the line of key in b, or the line of the key that
+// introduced b when key is absent: an error about a missing key points at
+// the block that lacks it rather than at the block's first entry.
+func keyLine(b spec.Block, key string) int {
+	if b.Has(key) {
+		return b.LineOf(key)
+	}
+	if b.Line > 0 {
+		return b.Line
+	}
+	return b.LineOf(key)
+}
+
+// blockValue returns the value of key in the mapping node, following
+// aliases and merge keys ("<<") as the decoder does. An absent key gives a
+// Block without a node, located at the mapping.
 func blockValue(node *yaml.Node, key string) spec.Block {
-	for i := 0; i+1 < len(node.Content); i += 2 {
-		if node.Content[i].Value == key {
-			return spec.Block{Node: node.Content[i+1], Line: node.Content[i].Line}
+	node = resolveAlias(node)
+	if node == nil {
+		return spec.Block{}
+	}
+	if node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == key {
+				return spec.Block{Node: resolveAlias(node.Content[i+1]), Line: node.Content[i].Line}
+			}
+		}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if node.Content[i].Value == "<<" {
+				if b := blockValue(node.Content[i+1], key); b.Node != nil {
+					return b
+				}
+			}
 		}
 	}
 	return spec.Block{Line: node.Line}
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
 }
 
 func checkName(name string) string {
@@ -342,23 +418,36 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 		MaxFailures:      DefaultMaxFailures,
 		HealthyThreshold: DefaultHealthyThreshold,
 	}
-	if rp.Interval != nil {
+	badInterval, badTimeout := l.bad["pulse_check.interval"], l.bad["pulse_check.timeout"]
+	if rp.Interval != nil && !badInterval {
 		p.Interval = rp.Interval.Std()
 		if p.Interval <= 0 {
 			l.add(b.LineOf("interval"), l.cur, "pulse_check.interval", "must be greater than zero")
 		}
 	}
-	if rp.Timeout != nil {
+	if rp.Timeout != nil && !badTimeout {
 		p.Timeout = rp.Timeout.Std()
 		if p.Timeout <= 0 {
 			l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout", "must be greater than zero")
 		}
-	} else if p.Timeout > p.Interval {
+	} else if rp.Timeout == nil && p.Timeout > p.Interval {
 		p.Timeout = p.Interval // the default timeout never exceeds a short interval
 	}
-	if p.Timeout > p.Interval && p.Interval > 0 {
-		l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout",
-			fmt.Sprintf("%v is longer than the interval %v", p.Timeout, p.Interval))
+	if p.Timeout > p.Interval && p.Interval > 0 && !badInterval && !badTimeout {
+		msg := fmt.Sprintf("%v is longer than the interval %v", p.Timeout, p.Interval)
+		if rp.Interval == nil {
+			msg += " (the default interval; set a longer one or a shorter timeout)"
+		}
+		l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout", msg)
+	}
+	if l.bad["pulse_check.max_failures"] {
+		rp.MaxFailures = nil
+	}
+	if l.bad["pulse_check.unhealthy_threshold"] {
+		rp.UnhealthyThreshold = nil
+	}
+	if l.bad["pulse_check.healthy_threshold"] {
+		rp.HealthyThreshold = nil
 	}
 	switch {
 	case rp.MaxFailures != nil && rp.UnhealthyThreshold != nil && *rp.MaxFailures != *rp.UnhealthyThreshold:
@@ -384,7 +473,9 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 		}
 	}
 	if rp.Type == "" {
-		l.add(b.LineOf("type"), l.cur, "pulse_check.type", "required (one of: "+names(l.kinds.pulse)+")")
+		if !l.bad["pulse_check.type"] {
+			l.add(keyLine(b, "type"), l.cur, "pulse_check.type", "required (one of: "+names(l.kinds.pulse)+")")
+		}
 		return p
 	}
 	kind, ok := l.kinds.pulse[rp.Type]
@@ -393,9 +484,12 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 			fmt.Sprintf("unknown check type %q (one of: %s)", rp.Type, names(l.kinds.pulse)))
 		return p
 	}
+	if l.bad["pulse_check.config"] {
+		return p
+	}
 	cfg := rp.Config
 	if cfg.Node == nil {
-		cfg.Line = b.LineOf("config")
+		cfg.Line = keyLine(b, "config")
 	}
 	prober, addr, err := kind.New(cfg)
 	if err != nil {
@@ -418,21 +512,23 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 
 func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 	iv := &Intervention{Type: ri.Type, MaxPerWindow: DefaultMaxPerWindow, Window: DefaultWindow}
-	if ri.MaxPerWindow != nil {
+	if ri.MaxPerWindow != nil && !l.bad["intervention.max_per_window"] {
 		iv.MaxPerWindow = *ri.MaxPerWindow
 		if iv.MaxPerWindow < 1 {
 			l.add(b.LineOf("max_per_window"), l.cur, "intervention.max_per_window",
 				fmt.Sprintf("must be at least 1, got %d", iv.MaxPerWindow))
 		}
 	}
-	if ri.Window != nil {
+	if ri.Window != nil && !l.bad["intervention.window"] {
 		iv.Window = ri.Window.Std()
 		if iv.Window <= 0 {
 			l.add(b.LineOf("window"), l.cur, "intervention.window", "must be greater than zero")
 		}
 	}
 	if ri.Type == "" {
-		l.add(b.LineOf("type"), l.cur, "intervention.type", "required (one of: "+names(l.kinds.intervention)+")")
+		if !l.bad["intervention.type"] {
+			l.add(keyLine(b, "type"), l.cur, "intervention.type", "required (one of: "+names(l.kinds.intervention)+")")
+		}
 		return iv
 	}
 	kind, ok := l.kinds.intervention[ri.Type]
@@ -441,9 +537,12 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 			fmt.Sprintf("unknown intervention type %q (one of: %s)", ri.Type, names(l.kinds.intervention)))
 		return iv
 	}
+	if l.bad["intervention.config"] {
+		return iv
+	}
 	cfg := ri.Config
 	if cfg.Node == nil {
-		cfg.Line = b.LineOf("config")
+		cfg.Line = keyLine(b, "config")
 	}
 	key := ri.Type + "\x00" + canonicalOrEmpty(cfg)
 	if r, ok := l.next.remedies[key]; ok {
@@ -469,16 +568,16 @@ func (l *loader) codes(rc *rawCodes, b spec.Block) Codes {
 	var out Codes
 	for _, c := range code.All {
 		r := rc.byCode()[c]
-		if r == nil {
+		field := "codes." + c.String()
+		if r == nil || l.bad[field] {
 			continue
 		}
-		field := "codes." + c.String()
-		cb := spec.Block{Node: blockValue(b.Node, c.String()).Node, Line: b.LineOf(c.String())}
+		cb := blockValue(b.Node, c.String())
 		route := Route{Configured: true, Dispatch: r.Dispatch == nil || *r.Dispatch}
 		out[c] = route
 		if r.Notify == "" {
-			if route.Dispatch {
-				l.add(cb.LineOf("notify"), l.cur, field+".notify", "required (one of: "+names(l.kinds.notify)+")")
+			if route.Dispatch && !l.bad[field+".notify"] {
+				l.add(keyLine(cb, "notify"), l.cur, field+".notify", "required (one of: "+names(l.kinds.notify)+")")
 			}
 			continue
 		}
@@ -488,9 +587,12 @@ func (l *loader) codes(rc *rawCodes, b spec.Block) Codes {
 				fmt.Sprintf("unknown notifier %q (one of: %s)", r.Notify, names(l.kinds.notify)))
 			continue
 		}
+		if l.bad[field+".config"] {
+			continue
+		}
 		cfg := r.Config
 		if cfg.Node == nil {
-			cfg.Line = cb.LineOf("config")
+			cfg.Line = keyLine(cb, "config")
 		}
 		key := r.Notify + "\x00" + canonicalOrEmpty(cfg)
 		if n, ok := l.next.notifiers[key]; ok {

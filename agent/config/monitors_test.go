@@ -1,0 +1,535 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files testdata/bad-*.yaml.err")
+
+// testKinds returns the built-in kinds with notifiers writing to a buffer.
+func testKinds(t *testing.T) *config.Kinds {
+	t.Helper()
+	k, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Stdout: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// load loads a testdata file and closes its notifiers (the Alertmanager
+// notifier runs a goroutine) when the test ends.
+func load(t *testing.T, name string, prev *config.Instances) *config.Monitors {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	ms, err := config.LoadMonitorFile(path, testKinds(t), prev)
+	if err != nil {
+		t.Fatalf("load %s:\n%v", path, err)
+	}
+	t.Cleanup(func() { closeAll(t, ms.Instances) })
+	return ms
+}
+
+func closeAll(t *testing.T, in *config.Instances) {
+	t.Helper()
+	if err := in.CloseUnused(context.Background(), nil); err != nil {
+		t.Errorf("close notifiers: %v", err)
+	}
+}
+
+func TestGoodFilesLoad(t *testing.T) {
+	files, err := filepath.Glob("testdata/good-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no testdata/good-*.yaml files")
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			ms := load(t, filepath.Base(path), nil)
+			if ms.File != path {
+				t.Errorf("File = %q, want %q", ms.File, path)
+			}
+			for _, m := range ms.Monitors {
+				if m.Pulse.Prober == nil {
+					t.Errorf("monitor %q has no prober", m.Name)
+				}
+				if m.Intervention != nil && m.Intervention.Remedy == nil {
+					t.Errorf("monitor %q has an intervention without a remedy", m.Name)
+				}
+				if m.Line == 0 || m.Hash == 0 || m.ProfileKey == "" {
+					t.Errorf("monitor %q: Line %d, Hash %d, ProfileKey %q: want all set", m.Name, m.Line, m.Hash, m.ProfileKey)
+				}
+				for _, c := range code.All {
+					if r := m.Codes[c]; r.Configured && r.Dispatch && r.Notifier == nil {
+						t.Errorf("monitor %q: %v dispatches to no notifier", m.Name, c)
+					}
+				}
+			}
+		})
+	}
+}
+
+// summary is the comparable part of a loaded monitor.
+type summary struct {
+	Line    int
+	Enabled bool
+	Groups  []string
+
+	Type             string
+	Interval         time.Duration
+	Timeout          time.Duration
+	MaxFailures      int
+	HealthyThreshold int
+	Address          string
+
+	Intervention string // "type max_per_window window timeout retries backoff", or "" for none
+	Codes        map[string][]string
+}
+
+func summarize(m config.Monitor) summary {
+	s := summary{
+		Line:             m.Line,
+		Enabled:          m.Enabled,
+		Groups:           m.Groups,
+		Type:             m.Pulse.Type,
+		Interval:         m.Pulse.Interval,
+		Timeout:          m.Pulse.Timeout,
+		MaxFailures:      m.Pulse.MaxFailures,
+		HealthyThreshold: m.Pulse.HealthyThreshold,
+		Address:          m.Pulse.Address,
+		Codes:            destinations(&m.Codes),
+	}
+	if iv := m.Intervention; iv != nil {
+		p := iv.Remedy.Policy()
+		s.Intervention = strings.Join([]string{
+			iv.Type, strconv.Itoa(iv.MaxPerWindow), iv.Window.String(),
+			p.Timeout.Std().String(), strconv.Itoa(p.Retries), p.Backoff.Std().String(),
+		}, " ")
+	}
+	return s
+}
+
+// destinations maps each colour to where Codes.Targets sends it; colours
+// that go nowhere are left out.
+func destinations(c *config.Codes) map[string][]string {
+	out := map[string][]string{}
+	for _, k := range code.All {
+		for _, n := range c.Targets(k) {
+			out[k.String()] = append(out[k.String()], n.Destination())
+		}
+	}
+	return out
+}
+
+// everyColour routes every colour to dest.
+func everyColour(dest string) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range code.All {
+		out[c.String()] = []string{dest}
+	}
+	return out
+}
+
+func TestGoodFileValues(t *testing.T) {
+	const (
+		stdout = "log:stdout"
+		am     = "alertmanager:http://127.0.0.1:9093"
+		hook   = "webhook:http://127.0.0.1:9000/hook"
+	)
+	// defaults fills the fields a test leaves zero with the file defaults.
+	defaults := func(s summary) summary {
+		s.Enabled = true
+		orDefault(&s.Interval, config.DefaultInterval)
+		orDefault(&s.Timeout, config.DefaultTimeout)
+		orDefault(&s.MaxFailures, config.DefaultMaxFailures)
+		orDefault(&s.HealthyThreshold, config.DefaultHealthyThreshold)
+		if s.Codes == nil {
+			s.Codes = map[string][]string{}
+		}
+		return s
+	}
+	tests := []struct {
+		file string
+		want map[string]summary
+	}{
+		{"good-seed.yaml", map[string]summary{
+			"api-health": defaults(summary{
+				Line: 4, Type: "http", Address: "http://127.0.0.1:8080/health",
+				Intervention: "script 3 1h0m0s 30s 0 1s",
+				Codes: map[string][]string{
+					"yellow": {stdout}, "red": {am},
+					"cyan": {stdout, am}, "green": {stdout, am}, "gray": {stdout, am},
+				},
+			}),
+			"my-service-health-check": defaults(summary{
+				Line: 21, Type: "http", Address: "http://127.0.0.1:8081/health",
+				Intervention: "script 3 1h0m0s 30s 0 1s",
+				Codes:        everyColour(stdout),
+			}),
+		}},
+		{"good-checks.yaml", map[string]summary{
+			"defaults": defaults(summary{Line: 4, Type: "http", Address: "http://127.0.0.1:8080/"}),
+			"http-full": {
+				Line: 10, Enabled: false, Groups: []string{"api", "payments"},
+				Type: "http", Interval: time.Minute, Timeout: 10 * time.Second,
+				MaxFailures: 5, HealthyThreshold: 3, Address: "https://127.0.0.1:8443/health?deep=1",
+				Codes: map[string][]string{},
+			},
+			"unhealthy-alias": defaults(summary{
+				Line: 29, Groups: []string{"api"}, Type: "tcp",
+				Interval: 10 * time.Second, MaxFailures: 4, Address: "127.0.0.1:5432",
+			}),
+			"both-thresholds": defaults(summary{Line: 37, Type: "tcp", MaxFailures: 2, Address: "localhost:6379"}),
+			"short-interval": defaults(summary{
+				Line: 45, Type: "icmp", Interval: 2 * time.Second, Timeout: 2 * time.Second, Address: "127.0.0.1",
+			}),
+			"daily-script": defaults(summary{
+				Line: 52, Type: "script", Interval: 24 * time.Hour, Timeout: time.Minute,
+			}),
+			"command-script": defaults(summary{Line: 63, Type: "script"}),
+		}},
+		{"good-interventions.yaml", map[string]summary{
+			"script-remedy":      defaults(summary{Line: 3, Type: "tcp", Address: "127.0.0.1:8080", Intervention: "script 5 30m0s 20s 2 2s"}),
+			"webhook-remedy":     defaults(summary{Line: 18, Type: "tcp", Address: "127.0.0.1:8081", Intervention: "webhook 3 1h0m0s 30s 0 1s"}),
+			"docker-remedy":      defaults(summary{Line: 30, Type: "tcp", Address: "127.0.0.1:8082", Intervention: "docker 3 1h0m0s 1m0s 0 1s"}),
+			"script-remedy-twin": defaults(summary{Line: 44, Type: "tcp", Address: "127.0.0.1:8083", Intervention: "script 5 30m0s 20s 2 2s"}),
+		}},
+		{"good-codes.yaml", map[string]summary{
+			"every-colour": defaults(summary{
+				Line: 4, Type: "http", Address: "http://127.0.0.1:8080/a",
+				Codes: map[string][]string{"yellow": {stdout}, "red": {am}, "cyan": {hook}, "green": {am}},
+			}),
+			"fallback": defaults(summary{
+				Line: 16, Type: "http", Address: "http://127.0.0.1:8080/b",
+				Codes: map[string][]string{
+					"yellow": {stdout}, "red": {am},
+					"cyan": {stdout, am}, "green": {stdout, am}, "gray": {stdout, am},
+				},
+			}),
+			"suppressed": defaults(summary{
+				Line: 25, Type: "http", Address: "http://127.0.0.1:8080/c",
+				Codes: map[string][]string{"red": {hook}, "cyan": {hook}, "green": {hook}, "gray": {hook}},
+			}),
+			"no-codes": defaults(summary{Line: 33, Type: "http", Address: "http://127.0.0.1:8080/d"}),
+		}},
+		{"good-anchors.yaml", map[string]summary{
+			"base":   defaults(summary{Line: 3, Type: "http", Interval: 10 * time.Second, Address: "http://127.0.0.1:8080/base", Codes: everyColour(stdout)}),
+			"alias":  defaults(summary{Line: 10, Type: "http", Interval: 10 * time.Second, Address: "http://127.0.0.1:8080/base", Codes: everyColour(stdout)}),
+			"merged": defaults(summary{Line: 13, Groups: []string{"merged"}, Type: "http", Interval: 10 * time.Second, Timeout: 2 * time.Second, Address: "http://127.0.0.1:8080/base", Codes: everyColour(stdout)}),
+		}},
+		{"good-empty.yaml", map[string]summary{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			ms := load(t, tt.file, nil)
+			got := map[string]summary{}
+			for _, m := range ms.Monitors {
+				got[m.Name] = summarize(m)
+			}
+			for name, want := range tt.want {
+				if g, ok := got[name]; !ok {
+					t.Errorf("monitor %q missing", name)
+				} else if !reflect.DeepEqual(g, want) {
+					t.Errorf("monitor %q:\n got %+v\nwant %+v", name, g, want)
+				}
+			}
+			for name := range got {
+				if _, ok := tt.want[name]; !ok {
+					t.Errorf("unexpected monitor %q", name)
+				}
+			}
+		})
+	}
+}
+
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// byName indexes a file's monitors.
+func byName(ms *config.Monitors) map[string]config.Monitor {
+	out := map[string]config.Monitor{}
+	for _, m := range ms.Monitors {
+		out[m.Name] = m
+	}
+	return out
+}
+
+func TestMonitorOrder(t *testing.T) {
+	ms := load(t, "good-checks.yaml", nil)
+	var got []string
+	for _, m := range ms.Monitors {
+		got = append(got, m.Name)
+	}
+	want := []string{"defaults", "http-full", "unhealthy-alias", "both-thresholds", "short-interval", "daily-script", "command-script"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("monitors in order %q, want the file's order %q", got, want)
+	}
+}
+
+func TestInstancesShared(t *testing.T) {
+	sharing := byName(load(t, "good-sharing.yaml", nil))
+	codes := byName(load(t, "good-codes.yaml", nil))
+	seed := byName(load(t, "good-seed.yaml", nil))
+	ivs := byName(load(t, "good-interventions.yaml", nil))
+
+	tests := []struct {
+		name string
+		a, b any
+		same bool
+	}{
+		{"http monitors differing only in url", sharing["shop-a"].Pulse.Prober, sharing["shop-b"].Pulse.Prober, true},
+		{"http monitors differing in method", sharing["shop-a"].Pulse.Prober, sharing["shop-post"].Pulse.Prober, false},
+		{"tcp monitors differing only in host and port", sharing["db-1"].Pulse.Prober, sharing["db-2"].Pulse.Prober, true},
+		{"http and tcp", sharing["shop-a"].Pulse.Prober, sharing["db-1"].Pulse.Prober, false},
+		{"alertmanager for red and green of one monitor", codes["every-colour"].Codes[code.Red].Notifier, codes["every-colour"].Codes[code.Green].Notifier, true},
+		{"alertmanager with keys in another order", codes["every-colour"].Codes[code.Red].Notifier, codes["fallback"].Codes[code.Red].Notifier, true},
+		{"log to stdout across monitors", codes["every-colour"].Codes[code.Yellow].Notifier, codes["fallback"].Codes[code.Yellow].Notifier, true},
+		{"webhook across monitors", codes["every-colour"].Codes[code.Cyan].Notifier, codes["suppressed"].Codes[code.Red].Notifier, true},
+		{"log and alertmanager", codes["fallback"].Codes[code.Yellow].Notifier, codes["fallback"].Codes[code.Red].Notifier, false},
+		{"log to stdout in flow and block style", seed["api-health"].Codes[code.Yellow].Notifier, seed["my-service-health-check"].Codes[code.Yellow].Notifier, true},
+		{"identical script remedies", ivs["script-remedy"].Intervention.Remedy, ivs["script-remedy-twin"].Intervention.Remedy, true},
+		{"script and webhook remedies", ivs["script-remedy"].Intervention.Remedy, ivs["webhook-remedy"].Intervention.Remedy, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.a == nil || tt.b == nil {
+				t.Fatalf("instance missing: %v, %v", tt.a, tt.b)
+			}
+			if same := tt.a == tt.b; same != tt.same {
+				t.Errorf("same instance = %v, want %v", same, tt.same)
+			}
+		})
+	}
+
+	every := codes["every-colour"]
+	if got := len(every.Codes.Targets(code.Green)); got != 1 {
+		t.Errorf("green targets %d notifiers, want 1", got)
+	}
+	if a, b := sharing["shop-a"], sharing["shop-b"]; a.ProfileKey != b.ProfileKey || a.Hash == b.Hash {
+		t.Errorf("shop-a and shop-b: want one profile key and two hashes; keys equal %v, hashes equal %v",
+			a.ProfileKey == b.ProfileKey, a.Hash == b.Hash)
+	}
+	if a, b := sharing["shop-a"], sharing["shop-post"]; a.ProfileKey == b.ProfileKey {
+		t.Error("shop-a and shop-post share a profile key; their checks differ")
+	}
+}
+
+// TestReloadReusesInstances checks that a reload of an unchanged file keeps
+// the running probers, remedies and notifiers, so an Alertmanager notifier
+// keeps its firing alerts.
+func TestReloadReusesInstances(t *testing.T) {
+	for _, file := range []string{"good-codes.yaml", "good-interventions.yaml", "good-sharing.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			first := load(t, file, nil)
+			second := load(t, file, first.Instances)
+			for i, a := range first.Monitors {
+				b := second.Monitors[i]
+				if a.Pulse.Prober != b.Pulse.Prober {
+					t.Errorf("monitor %q: reload built a new prober", a.Name)
+				}
+				if a.Intervention != nil && a.Intervention.Remedy != b.Intervention.Remedy {
+					t.Errorf("monitor %q: reload built a new remedy", a.Name)
+				}
+				for _, c := range code.All {
+					if a.Codes[c].Notifier != b.Codes[c].Notifier {
+						t.Errorf("monitor %q: reload built a new %v notifier", a.Name, c)
+					}
+				}
+				if a.Hash != b.Hash || a.ProfileKey != b.ProfileKey {
+					t.Errorf("monitor %q: hash or profile key changed on an identical reload", a.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestCodesTargets(t *testing.T) {
+	n1, n2 := &fakeNotifier{"n1"}, &fakeNotifier{"n2"}
+	route := func(n code.Notifier) config.Route { return config.Route{Configured: true, Dispatch: true, Notifier: n} }
+	tests := []struct {
+		name  string
+		codes config.Codes
+		want  map[string][]string
+	}{
+		{"nothing configured", config.Codes{}, map[string][]string{}},
+		{
+			"own entry wins, others fall back to every configured notifier once",
+			config.Codes{code.Yellow: route(n1), code.Red: route(n2), code.Cyan: route(n2)},
+			map[string][]string{"yellow": {"n1"}, "red": {"n2"}, "cyan": {"n2"}, "green": {"n1", "n2"}, "gray": {"n1", "n2"}},
+		},
+		{
+			"dispatch false sends nothing and is no fallback",
+			config.Codes{code.Red: route(n1), code.Gray: {Configured: true, Dispatch: false, Notifier: n2}},
+			map[string][]string{"yellow": {"n1"}, "red": {"n1"}, "cyan": {"n1"}, "green": {"n1"}},
+		},
+		{
+			"dispatch false without a notifier",
+			config.Codes{code.Red: route(n1), code.Green: {Configured: true}},
+			map[string][]string{"yellow": {"n1"}, "red": {"n1"}, "cyan": {"n1"}, "gray": {"n1"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := destinations(&tt.codes); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("targets %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+type fakeNotifier struct{ dest string }
+
+func (f *fakeNotifier) Notify(context.Context, code.Notification) error { return nil }
+func (f *fakeNotifier) Destination() string                             { return f.dest }
+func (f *fakeNotifier) Close(context.Context) error                     { return nil }
+
+// TestBadFiles compares every error of testdata/bad-*.yaml with the golden
+// file next to it. Run `go test ./agent/config -run TestBadFiles -update`
+// to rewrite the golden files, then read the diff.
+func TestBadFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no testdata/bad-*.yaml files")
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			ms, err := config.LoadMonitorFile(path, testKinds(t), nil)
+			if err == nil {
+				closeAll(t, ms.Instances)
+				t.Fatal("loaded without error")
+			}
+			if ms != nil {
+				t.Error("returned monitors together with an error")
+			}
+			got := err.Error() + "\n"
+			golden := path + ".err"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("%v (run with -update to create it)", rerr)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ from %s (run with -update to rewrite it)\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+			for _, e := range flatten(err) {
+				var ce *config.Error
+				if !errors.As(e, &ce) {
+					t.Errorf("%q is a %T, want *config.Error", e, e)
+					continue
+				}
+				// Only a YAML syntax error has no line of its own: the
+				// parser's line is in its message.
+				syntax := strings.Contains(ce.Msg, "invalid YAML")
+				if ce.File != path || (ce.Line < 1) != syntax {
+					t.Errorf("%q: File %q, Line %d: want %q and a line", e, ce.File, ce.Line, path)
+				}
+			}
+		})
+	}
+}
+
+// TestEveryErrorReported checks the file with several broken monitors: each
+// problem is its own error naming the monitor and the field.
+func TestEveryErrorReported(t *testing.T) {
+	_, err := config.LoadMonitorFile("testdata/bad-many-errors.yaml", testKinds(t), nil)
+	if err == nil {
+		t.Fatal("loaded without error")
+	}
+	type loc struct {
+		Line           int
+		Monitor, Field string
+	}
+	var got []loc
+	for _, e := range flatten(err) {
+		var ce *config.Error
+		if errors.As(e, &ce) {
+			got = append(got, loc{ce.Line, ce.Monitor, ce.Field})
+		}
+	}
+	want := []loc{
+		{7, "web", "pulse_check.timeout"},
+		{9, "web", "pulse_check.config.url"},
+		{11, "web", "codes.red.notify"},
+		{16, "db", "pulse_check.max_failures"},
+		{17, "db", "pulse_check.config.port"},
+		{20, "db", "intervention.config.container"},
+		{20, "db", "intervention.config.action"},
+		{22, "web", "name"}, // the duplicate, although it has errors of its own
+		{23, "web", "enabled"},
+		{25, "web", "pulse_check.type"},
+		{31, "cache", "pulse_check.interval"},
+		{34, "cache", "codes.yellow.config.rotate"},
+		{35, "cache", "codes.purple"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors at\n%v\nwant\n%v\n(all errors: %v)", got, want, err)
+	}
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func TestParseMonitorsEmpty(t *testing.T) {
+	for _, data := range []string{"", "\n", "# only a comment\n", "monitors: []\n", "monitors:\n"} {
+		ms, err := config.ParseMonitors("empty.yaml", []byte(data), testKinds(t), nil)
+		if err != nil {
+			t.Errorf("%q: %v", data, err)
+			continue
+		}
+		if len(ms.Monitors) != 0 {
+			t.Errorf("%q: %d monitors, want none", data, len(ms.Monitors))
+		}
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		err  config.Error
+		want string
+	}{
+		{config.Error{File: "m.yaml", Line: 3, Monitor: "api", Field: "pulse_check.interval", Msg: "must be greater than zero"},
+			`m.yaml:3: monitor "api": pulse_check.interval: must be greater than zero`},
+		{config.Error{File: "m.yaml", Line: 1, Field: "monitor", Msg: "unknown field (known: monitors)"},
+			`m.yaml:1: monitor: unknown field (known: monitors)`},
+		{config.Error{File: "m.yaml", Msg: "did not find expected key"}, `m.yaml: did not find expected key`},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
