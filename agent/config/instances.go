@@ -7,6 +7,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Instances holds the probers, remedies and notifiers built from a monitor
@@ -15,16 +16,16 @@ import (
 // running configuration, so an Alertmanager notifier keeps its firing alerts
 // and an HTTP prober its connections.
 type Instances struct {
-	probers   map[string]pulse.Prober
-	remedies  map[string]intervention.Remedy
-	notifiers map[string]code.Notifier
+	probers   map[spec.Key]pulse.Prober
+	remedies  map[spec.Key]intervention.Remedy
+	notifiers map[spec.Key]code.Notifier
 }
 
 func newInstances() *Instances {
 	return &Instances{
-		probers:   map[string]pulse.Prober{},
-		remedies:  map[string]intervention.Remedy{},
-		notifiers: map[string]code.Notifier{},
+		probers:   map[spec.Key]pulse.Prober{},
+		remedies:  map[spec.Key]intervention.Remedy{},
+		notifiers: map[spec.Key]code.Notifier{},
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -46,7 +48,7 @@ type Monitor struct {
 	Hash uint64
 	// ProfileKey identifies everything but the name and address, so the
 	// world can share one profile between monitors that differ only there.
-	ProfileKey string
+	ProfileKey spec.Key
 }
 
 // Pulse is a monitor's check.
@@ -198,54 +200,243 @@ func LoadMonitorFile(path string, kinds *Kinds, prev *Instances) (*Monitors, err
 // ParseMonitors validates a monitor file's contents. Every problem is
 // reported: the error is an errors.Join of *Error, each naming the file,
 // line, monitor and field. name labels the errors.
+//
+// Large files are loaded on every core: a file of the usual shape is cut
+// into one chunk per monitor (splitMonitors), and each chunk is parsed and
+// validated independently; only instance building is shared.
 func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Monitors, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// The parser's "line N" is where the enclosing block starts, not
-		// always where the mistake is (go-yaml/yaml#1066), so it stays in
-		// the message rather than becoming the error's line.
-		return nil, &Error{File: name, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	sh := &shared{file: name, kinds: kinds, prev: prev, next: newInstances()}
+	out := &Monitors{File: name, Instances: sh.next}
+	results, err := sh.load(data)
+	if err != nil {
+		return nil, err
 	}
-	l := loader{file: name, kinds: kinds, prev: prev, next: newInstances(), idx: -1}
-	out := &Monitors{File: name, Instances: l.next}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return out, nil // an empty file has no monitors
-	}
-	var rf rawFile
-	if err := spec.DecodeNode(&doc, &rf, ""); err != nil {
-		l.addSpec("", err)
-	}
-	seen := map[string]int{}
-	for i := range rf.Monitors {
-		l.idx = i
-		m, ok := l.monitor(&rf.Monitors[i])
+	var errs []error
+	seen := make(map[string]int, len(results))
+	out.Monitors = make([]Monitor, 0, len(results))
+	for i := range results {
+		r := &results[i]
+		errs = append(errs, r.errs...)
+		m := r.m
 		// Duplicates are found among invalid monitors too, so that fixing
 		// one error does not reveal another.
 		if m.Name != "" {
 			if first, dup := seen[m.Name]; dup {
-				l.add(m.Line, m.Name, "name", fmt.Sprintf("duplicate monitor name (first defined on line %d)", first))
+				errs = append(errs, &Error{File: name, Line: m.Line, Monitor: m.Name, Field: "name",
+					Msg: fmt.Sprintf("duplicate monitor name (first defined on line %d)", first)})
 				continue
 			}
 			seen[m.Name] = m.Line
 		}
-		if ok {
+		if r.ok {
 			out.Monitors = append(out.Monitors, m)
 		}
 	}
-	if len(l.errs) > 0 {
+	if len(errs) > 0 {
 		// Report in the order of the file.
-		slices.SortStableFunc(l.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
-		_ = l.next.CloseUnused(context.Background(), prev)
-		return nil, errors.Join(l.errs...)
+		slices.SortStableFunc(errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
+		_ = sh.next.CloseUnused(context.Background(), prev)
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }
 
-type loader struct {
+// result is one monitor as loaded, with its problems.
+type result struct {
+	m    Monitor
+	ok   bool
+	errs []error
+}
+
+// load parses data and loads every monitor, in parallel where it can.
+func (sh *shared) load(data []byte) ([]result, error) {
+	if chunks, ok := splitMonitors(data); ok {
+		if results, ok := sh.loadChunks(chunks); ok {
+			return results, nil
+		}
+		// A chunk did not parse on its own (an alias to another monitor's
+		// anchor, or a syntax error): the whole document decides.
+	}
+	doc, err := parseYAML(data)
+	if err != nil {
+		// The parser's "line N" is where the enclosing block starts, not
+		// always where the mistake is (go-yaml/yaml#1066), so it stays in
+		// the message rather than becoming the error's line.
+		return nil, &Error{File: sh.file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil // an empty file has no monitors
+	}
+	var rf rawFile
+	top := sh.worker(-1)
+	if err := spec.DecodeNode(doc, &rf, ""); err != nil {
+		top.addSpec("", err)
+	}
+	results := make([]result, len(rf.Monitors)+1)
+	results[len(rf.Monitors)] = result{errs: top.errs}
+	parallel(len(rf.Monitors), func(i int) {
+		results[i] = sh.worker(i).monitor(&rf.Monitors[i])
+	})
+	return results, nil
+}
+
+// loadChunks parses and loads one chunk per monitor. ok is false when a
+// chunk is not valid YAML on its own.
+func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
+	results := make([]result, len(chunks))
+	var failed atomic.Bool
+	parallel(len(chunks), func(i int) {
+		if failed.Load() {
+			return
+		}
+		doc, err := parseYAML(chunks[i].data)
+		if err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
+			failed.Store(true)
+			return
+		}
+		item := doc.Content[0].Content[0]
+		shiftLines(item, chunks[i].line-1)
+		results[i] = sh.worker(i).monitor(item)
+	})
+	return results, !failed.Load()
+}
+
+// parallel calls f(0..n-1) on every core, in contiguous batches.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/256))
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	const batch = 64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				start := int(next.Add(batch)) - batch
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+batch, n); i++ {
+					f(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// shiftLines moves a chunk's node lines to their place in the file.
+func shiftLines(n *yaml.Node, by int) {
+	if n == nil || n.Line == 0 && len(n.Content) == 0 {
+		return
+	}
+	n.Line += by
+	for _, c := range n.Content {
+		shiftLines(c, by)
+	}
+}
+
+// parseYAML parses one document.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	return &doc, nil
+}
+
+// shared is what the loaders of one file share: the kinds and the instances,
+// built once per distinct configuration.
+type shared struct {
 	file  string
 	kinds *Kinds
 	prev  *Instances
-	next  *Instances
+
+	mu   sync.Mutex // guards next
+	next *Instances
+}
+
+func (sh *shared) worker(idx int) *loader {
+	return &loader{sh: sh, file: sh.file, kinds: sh.kinds, idx: idx}
+}
+
+// prober returns the shared prober for key and the monitor's address. Only
+// the first monitor with a configuration builds a prober; the others have
+// just their address validated when the kind allows it.
+func (sh *shared) prober(kind pulse.Kind, key spec.Key, cfg spec.Block) (pulse.Prober, string, error) {
+	sh.mu.Lock()
+	existing, ok := sh.next.probers[key]
+	if !ok {
+		if existing, ok = sh.prev.prober(key); ok {
+			sh.next.probers[key] = existing
+		}
+	}
+	sh.mu.Unlock()
+	if ok && kind.Address != nil {
+		addr, err := kind.Address(cfg)
+		return existing, addr, err
+	}
+	p, addr, err := kind.New(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if existing, ok := sh.next.probers[key]; ok {
+		return existing, addr, nil // another worker built it first
+	}
+	sh.next.probers[key] = p
+	return p, addr, nil
+}
+
+// remedy returns the shared remedy for key, building it at most once.
+func (sh *shared) remedy(kind intervention.Kind, key spec.Key, cfg spec.Block) (intervention.Remedy, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r, ok := sh.next.remedies[key]; ok {
+		return r, nil
+	}
+	if r, ok := sh.prev.remedy(key); ok {
+		sh.next.remedies[key] = r
+		return r, nil
+	}
+	r, err := kind.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sh.next.remedies[key] = r
+	return r, nil
+}
+
+// notifier returns the shared notifier for key, building it at most once
+// (a notifier may open a file or start a resend loop).
+func (sh *shared) notifier(kind code.Kind, key spec.Key, cfg spec.Block) (code.Notifier, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if n, ok := sh.next.notifiers[key]; ok {
+		return n, nil
+	}
+	if n, ok := sh.prev.notifier(key); ok {
+		sh.next.notifiers[key] = n
+		return n, nil
+	}
+	n, err := kind.New(cfg, sh.kinds.deps)
+	if err != nil {
+		return nil, err
+	}
+	sh.next.notifiers[key] = n
+	return n, nil
+}
+
+// loader validates monitors one at a time; each worker has its own.
+type loader struct {
+	sh    *shared
+	file  string
+	kinds *Kinds
 	errs  []error
 	cur   string // monitor being loaded, for error messages
 	idx   int    // its index in the file, -1 outside monitors
@@ -281,14 +472,21 @@ func (l *loader) addSpec(prefix string, err error) {
 	}
 }
 
-func (l *loader) monitor(node *yaml.Node) (Monitor, bool) {
+func (l *loader) monitor(node *yaml.Node) result {
+	m, ok := l.load(node)
+	return result{m: m, ok: ok, errs: l.errs}
+}
+
+func (l *loader) load(node *yaml.Node) (Monitor, bool) {
 	var rm rawMonitor
 	l.cur = ""
-	errsBefore := len(l.errs)
 	decodeErr := spec.DecodeNode(node, &rm, "")
-	l.bad = map[string]bool{}
+	l.bad = nil
 	for _, e := range spec.Flatten(decodeErr) {
 		if se, ok := e.(*spec.Error); ok {
+			if l.bad == nil {
+				l.bad = map[string]bool{}
+			}
 			l.bad[se.Field] = true
 		}
 	}
@@ -321,25 +519,22 @@ func (l *loader) monitor(node *yaml.Node) (Monitor, bool) {
 	if rm.Codes != nil && !l.bad["codes"] {
 		m.Codes = l.codes(rm.Codes, blockValue(node, "codes"))
 	}
-	if len(l.errs) > errsBefore {
+	if len(l.errs) > 0 {
 		return m, false
 	}
-	h := fnv.New64a()
-	h.Write([]byte(spec.Canonical(node)))
-	m.Hash = h.Sum64()
+	m.Hash = spec.NewFingerprint().Node(node).Sum64()
 	m.ProfileKey = profileKey(node, m)
 	return m, true
 }
 
-// profileKey is the canonical monitor without its name and address keys.
-func profileKey(node *yaml.Node, m Monitor) string {
-	skip := []string{"name"}
-	var b strings.Builder
-	b.WriteString(spec.Canonical(node, append(skip, "pulse_check")...))
-	b.WriteString("|")
-	fmt.Fprintf(&b, "%s|%v|%v|%d|%d|%p", m.Pulse.Type, m.Pulse.Interval, m.Pulse.Timeout,
-		m.Pulse.MaxFailures, m.Pulse.HealthyThreshold, m.Pulse.Prober)
-	return b.String()
+// profileKey identifies the monitor without its name and address: the
+// rest of its definition, and the shared prober its check config resolved to.
+func profileKey(node *yaml.Node, m Monitor) spec.Key {
+	f := spec.NewFingerprint().Node(node, "name", "pulse_check")
+	f.String(m.Pulse.Type).String(m.Pulse.Interval.String()).String(m.Pulse.Timeout.String())
+	f.String(fmt.Sprint(m.Pulse.MaxFailures, m.Pulse.HealthyThreshold))
+	f.String(fmt.Sprintf("%p", m.Pulse.Prober))
+	return f.Key()
 }
 
 // keyLine returns the line of key in b, or the line of the key that
@@ -491,22 +686,12 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 	if cfg.Node == nil {
 		cfg.Line = keyLine(b, "config")
 	}
-	prober, addr, err := kind.New(cfg)
+	prober, addr, err := l.sh.prober(kind, blockKey(rp.Type, cfg, kind.AddressKeys...), cfg)
 	if err != nil {
 		l.addSpec("pulse_check.config", err)
 		return p
 	}
-	p.Address = addr
-	key := rp.Type + "\x00" + canonicalOrEmpty(cfg, kind.AddressKeys...)
-	if shared, ok := l.next.probers[key]; ok {
-		p.Prober = shared
-	} else if old, ok := l.prev.prober(key); ok {
-		p.Prober = old
-		l.next.probers[key] = old
-	} else {
-		p.Prober = prober
-		l.next.probers[key] = prober
-	}
+	p.Prober, p.Address = prober, addr
 	return p
 }
 
@@ -544,23 +729,12 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 	if cfg.Node == nil {
 		cfg.Line = keyLine(b, "config")
 	}
-	key := ri.Type + "\x00" + canonicalOrEmpty(cfg)
-	if r, ok := l.next.remedies[key]; ok {
-		iv.Remedy = r
-		return iv
-	}
-	if r, ok := l.prev.remedy(key); ok {
-		iv.Remedy = r
-		l.next.remedies[key] = r
-		return iv
-	}
-	r, err := kind.New(cfg)
+	r, err := l.sh.remedy(kind, blockKey(ri.Type, cfg), cfg)
 	if err != nil {
 		l.addSpec("intervention.config", err)
 		return iv
 	}
 	iv.Remedy = r
-	l.next.remedies[key] = r
 	return iv
 }
 
@@ -594,34 +768,28 @@ func (l *loader) codes(rc *rawCodes, b spec.Block) Codes {
 		if cfg.Node == nil {
 			cfg.Line = keyLine(cb, "config")
 		}
-		key := r.Notify + "\x00" + canonicalOrEmpty(cfg)
-		if n, ok := l.next.notifiers[key]; ok {
-			route.Notifier = n
-		} else if n, ok := l.prev.notifier(key); ok {
-			route.Notifier = n
-			l.next.notifiers[key] = n
-		} else {
-			n, err := kind.New(cfg, l.kinds.deps)
-			if err != nil {
-				l.addSpec(field+".config", err)
-				continue
-			}
-			route.Notifier = n
-			l.next.notifiers[key] = n
+		n, err := l.sh.notifier(kind, blockKey(r.Notify, cfg), cfg)
+		if err != nil {
+			l.addSpec(field+".config", err)
+			continue
 		}
+		route.Notifier = n
 		out[c] = route
 	}
 	return out
 }
 
-func canonicalOrEmpty(b spec.Block, skip ...string) string {
-	if b.Node == nil {
-		return "{}"
+// blockKey identifies a kind's instance: its kind and its block's content,
+// without the keys in skip.
+func blockKey(kind string, b spec.Block, skip ...string) spec.Key {
+	f := spec.NewFingerprint().String(kind)
+	if b.Node != nil {
+		f.Node(b.Node, skip...)
 	}
-	return spec.Canonical(b.Node, skip...)
+	return f.Key()
 }
 
-func (in *Instances) prober(key string) (pulse.Prober, bool) {
+func (in *Instances) prober(key spec.Key) (pulse.Prober, bool) {
 	if in == nil {
 		return nil, false
 	}
@@ -629,7 +797,7 @@ func (in *Instances) prober(key string) (pulse.Prober, bool) {
 	return p, ok
 }
 
-func (in *Instances) remedy(key string) (intervention.Remedy, bool) {
+func (in *Instances) remedy(key spec.Key) (intervention.Remedy, bool) {
 	if in == nil {
 		return nil, false
 	}
@@ -637,7 +805,7 @@ func (in *Instances) remedy(key string) (intervention.Remedy, bool) {
 	return r, ok
 }
 
-func (in *Instances) notifier(key string) (code.Notifier, bool) {
+func (in *Instances) notifier(key spec.Key) (code.Notifier, bool) {
 	if in == nil {
 		return nil, false
 	}

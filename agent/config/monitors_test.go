@@ -16,6 +16,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files testdata/bad-*.yaml.err")
@@ -71,8 +72,8 @@ func TestGoodFilesLoad(t *testing.T) {
 				if m.Intervention != nil && m.Intervention.Remedy == nil {
 					t.Errorf("monitor %q has an intervention without a remedy", m.Name)
 				}
-				if m.Line == 0 || m.Hash == 0 || m.ProfileKey == "" {
-					t.Errorf("monitor %q: Line %d, Hash %d, ProfileKey %q: want all set", m.Name, m.Line, m.Hash, m.ProfileKey)
+				if m.Line == 0 || m.Hash == 0 || m.ProfileKey == (spec.Key{}) {
+					t.Errorf("monitor %q: Line %d, Hash %d, ProfileKey %x: want all set", m.Name, m.Line, m.Hash, m.ProfileKey)
 				}
 				for _, c := range code.All {
 					if r := m.Codes[c]; r.Configured && r.Dispatch && r.Notifier == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // ApplyStats says what a configuration change did.
@@ -21,7 +22,7 @@ type ApplyStats struct {
 // place keeping their state, unchanged ones left alone.
 func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStats {
 	var st ApplyStats
-	profiles := make(map[string]*Profile, len(w.profiles))
+	profiles := make(map[spec.Key]*Profile, len(w.profiles))
 	seen := make([]bool, 0, len(ms))
 	mark := func(e ecs.Entity) {
 		id := int(e.ID())
@@ -75,7 +76,7 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 	return st
 }
 
-func (w *World) profile(profiles map[string]*Profile, m *config.Monitor) *Profile {
+func (w *World) profile(profiles map[spec.Key]*Profile, m *config.Monitor) *Profile {
 	if p, ok := profiles[m.ProfileKey]; ok {
 		return p
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Identity is a monitor's rarely changing data.
@@ -33,7 +34,7 @@ type Runtime struct {
 // Profile is everything a monitor's definition says apart from its name and
 // address. Monitors with identical definitions share one.
 type Profile struct {
-	key          string
+	key          spec.Key
 	CheckType    string
 	Interval     time.Duration
 	Timeout      time.Duration
@@ -111,7 +112,7 @@ type World struct {
 	monitors *ecs.Map2[Identity, Runtime]
 	byName   map[string]ecs.Entity
 	wheel    *schedule.Wheel[ecs.Entity]
-	profiles map[string]*Profile
+	profiles map[spec.Key]*Profile
 	reasons  map[ecs.Entity]string // last failure reason of failing monitors only
 	counts   [incident.NumStates]int
 	labels   map[string]string // attached to every code (for example the shard)
@@ -146,7 +147,7 @@ func New(now time.Time, opt Options) (*World, error) {
 		monitors: ecs.NewMap2[Identity, Runtime](w),
 		byName:   make(map[string]ecs.Entity, opt.Capacity),
 		wheel:    wheel,
-		profiles: map[string]*Profile{},
+		profiles: map[spec.Key]*Profile{},
 		reasons:  map[ecs.Entity]string{},
 		labels:   opt.Labels,
 	}, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 var t0 = time.Unix(1_800_000_000, 0)
@@ -52,7 +53,7 @@ func monitor(name string, mod ...func(*config.Monitor)) config.Monitor {
 		f(&m)
 	}
 	m.Hash = uint64(len(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Pulse.Address, m.Intervention != nil)))
-	m.ProfileKey = fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Intervention != nil)
+	m.ProfileKey = spec.NewFingerprint().String(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Intervention != nil)).Key()
 	return m
 }
 

@@ -1,61 +1,110 @@
 package spec
 
 import (
+	"hash/maphash"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Canonical returns a deterministic text form of node with mapping keys
-// sorted and the top-level keys in skip left out. Two blocks that mean the
-// same configuration have the same canonical form, which is how instances
-// of a kind are shared between monitors.
-func Canonical(node *yaml.Node, skip ...string) string {
-	var b strings.Builder
-	writeCanonical(&b, node, skip)
-	return b.String()
+// Key identifies a configuration by content: two blocks that mean the same
+// configuration (whatever their key order, quoting or anchors) have the same
+// Key. It is 128 bits, so distinct configurations never collide in practice.
+// Keys are only comparable within one process.
+type Key [16]byte
+
+var seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// Fingerprint is an incremental Key builder. The zero value is not ready:
+// use NewFingerprint.
+type Fingerprint struct{ h [2]maphash.Hash }
+
+// NewFingerprint returns an empty fingerprint.
+func NewFingerprint() *Fingerprint {
+	f := &Fingerprint{}
+	f.h[0].SetSeed(seeds[0])
+	f.h[1].SetSeed(seeds[1])
+	return f
 }
 
-func writeCanonical(b *strings.Builder, n *yaml.Node, skip []string) {
+// String adds a length-prefixed string, so ("ab","c") differs from ("a","bc").
+func (f *Fingerprint) String(s string) *Fingerprint {
+	n := uint64(len(s))
+	for i := range f.h {
+		for v := n; ; v >>= 7 {
+			if v < 0x80 {
+				f.h[i].WriteByte(byte(v))
+				break
+			}
+			f.h[i].WriteByte(byte(v) | 0x80)
+		}
+		f.h[i].WriteString(s)
+	}
+	return f
+}
+
+func (f *Fingerprint) tag(b byte) {
+	f.h[0].WriteByte(b)
+	f.h[1].WriteByte(b)
+}
+
+// Node adds the canonical form of node: mapping keys sorted, aliases
+// resolved, scalars by resolved tag and value, and the top-level keys in
+// skip left out.
+func (f *Fingerprint) Node(node *yaml.Node, skip ...string) *Fingerprint {
+	f.node(node, skip)
+	return f
+}
+
+// Key returns the 128-bit key of everything added so far.
+func (f *Fingerprint) Key() Key {
+	var k Key
+	a, b := f.h[0].Sum64(), f.h[1].Sum64()
+	for i := range 8 {
+		k[i] = byte(a >> (8 * i))
+		k[8+i] = byte(b >> (8 * i))
+	}
+	return k
+}
+
+// Sum64 returns 64 bits of the key, for a cheap change fingerprint.
+func (f *Fingerprint) Sum64() uint64 { return f.h[0].Sum64() }
+
+func (f *Fingerprint) node(n *yaml.Node, skip []string) {
 	n = resolveAlias(n)
 	if n == nil {
-		b.WriteString("~")
+		f.tag('~')
 		return
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			writeCanonical(b, c, skip)
+			f.node(c, skip)
 		}
 	case yaml.MappingNode:
-		type pair struct{ k, v *yaml.Node }
-		pairs := make([]pair, 0, len(n.Content)/2)
+		// Mapping keys are few: sort indexes rather than copy pairs.
+		idx := make([]int, 0, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if slices.Contains(skip, n.Content[i].Value) {
-				continue
+			if !slices.Contains(skip, n.Content[i].Value) {
+				idx = append(idx, i)
 			}
-			pairs = append(pairs, pair{n.Content[i], n.Content[i+1]})
 		}
-		slices.SortFunc(pairs, func(a, b pair) int { return strings.Compare(a.k.Value, b.k.Value) })
-		b.WriteByte('{')
-		for _, p := range pairs {
-			b.WriteString(strconv.Quote(p.k.Value))
-			b.WriteByte(':')
-			writeCanonical(b, p.v, nil)
-			b.WriteByte(',')
+		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(n.Content[a].Value, n.Content[b].Value) })
+		f.tag('{')
+		for _, i := range idx {
+			f.String(n.Content[i].Value)
+			f.node(n.Content[i+1], nil)
 		}
-		b.WriteByte('}')
+		f.tag('}')
 	case yaml.SequenceNode:
-		b.WriteByte('[')
+		f.tag('[')
 		for _, c := range n.Content {
-			writeCanonical(b, c, nil)
-			b.WriteByte(',')
+			f.node(c, nil)
 		}
-		b.WriteByte(']')
+		f.tag(']')
 	default:
-		b.WriteString(n.ShortTag())
-		b.WriteString(strconv.Quote(n.Value))
+		f.String(n.ShortTag())
+		f.String(n.Value)
 	}
 }
