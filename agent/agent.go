@@ -116,7 +116,9 @@ func (a *Agent) Reload(ctx context.Context) error {
 	ms, err := a.Load()
 	if err != nil {
 		a.m.ReloadSuccessful.Set(0)
-		a.log.Error("reload failed; keeping the running configuration", "file", a.source.Name, "err", err)
+		if a.instances != nil { // at start-up there is nothing to keep; Main reports it
+			a.log.Error("reload failed; keeping the running configuration", "file", a.source.Name, "err", err)
+		}
 		return err
 	}
 	var st world.ApplyStats

@@ -74,9 +74,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("starting cpra-agent", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
 		"monitors", source.Name, "shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count))
 
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	runDone := make(chan error, 1)
-	go func() { runDone <- a.Run(ctx) }()
+	go func() { runDone <- a.Run(runCtx) }()
 	if err := a.Reload(ctx); err != nil {
+		stopRun()
 		<-runDone
 		return fmt.Errorf("initial configuration: %w", err)
 	}
@@ -84,6 +87,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	servers, err := a.serve(cfg, log)
 	if err != nil {
+		stopRun()
 		<-runDone
 		return err
 	}
