@@ -86,9 +86,10 @@ type Notification struct {
 // the destination did not accept it; the code pipeline retries with backoff.
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
-	// Destination names the receiver for logs and metric labels, for example
-	// "log:stdout" or "alertmanager:http://127.0.0.1:9093". It comes from
-	// configuration, never from input, so it is a bounded label value.
+	// Destination names the receiver for logs, for example "log:stdout" or
+	// "alertmanager:http://127.0.0.1:9093". It must start with the kind's
+	// name and a colon: the part before the colon is the `notifier` metric
+	// label (see KindOf). It comes from configuration, never from input.
 	Destination() string
 	// Close stops background work (such as re-sending firing alerts) after
 	// a final flush. It is called once on shutdown or when a reload drops

@@ -106,3 +106,27 @@ func TestContentIsolated(t *testing.T) {
 		t.Fatal("append to document Content clobbered the mapping")
 	}
 }
+
+// fragments is the vocabulary of FuzzFragments: each input byte picks one,
+// so the fuzzer explores combinations of YAML constructs instead of bytes.
+var fragments = []string{
+	"\n", "\n", "\n", " ", " ", "  ", "    ", "- ", "- ", "-", "a", "b", "key",
+	": ", ": ", ":", "# c", " #c", "#", "{", "}", "[", "]", ", ", ",", "'",
+	"\"", "''", "\\", "\\n", "\\x4", "x:y", "1", "0x1F", "-1", "1.5", "~",
+	"null", "true", "---", "...", "\r\n", "\r", "é", "?", "? ", "<<", "!",
+	"&a ", "*a", "|", ">", "\t", "2001-12-14", "http://h:80/p#f", "%", "@",
+	"- a: 1\n", "  b: 2\n", "k:\n", "- - ", "{a: b}", "[a, b]", "\"q\"",
+	"'s'", " ", "\n  ", "\n- ", "\n  - ", "\n    ", "\u2028", "\x00",
+}
+
+func FuzzFragments(f *testing.F) {
+	f.Add([]byte{0, 1, 2})
+	f.Add([]byte{11, 13, 10, 0, 7, 13, 10, 0, 5, 7, 14, 10})
+	f.Fuzz(func(t *testing.T, picks []byte) {
+		var b []byte
+		for _, c := range picks {
+			b = append(b, fragments[int(c)%len(fragments)]...)
+		}
+		check(t, b)
+	})
+}
