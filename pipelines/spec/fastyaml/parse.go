@@ -15,12 +15,22 @@ const (
 	maxDepth   = 1000
 )
 
+// maxChunk caps node slabs at 4096 nodes (~600 KB); larger ones measured
+// slower.
+const maxChunk = 4096
+
 // Parse parses data into the same DocumentNode tree that yaml.Unmarshal into
 // a yaml.Node produces, comments aside. It returns (nil, false) when data
 // uses anything outside the supported subset (see the package comment); the
 // caller must then fall back to yaml.v3.
 func Parse(data []byte) (*yaml.Node, bool) {
-	p := parser{src: string(data), chunk: 64}
+	// Size the first node slab from the input (~8 bytes per node in
+	// generated files, so this usually fits) to keep small inputs cheap.
+	p := parser{
+		src:   string(data),
+		chunk: min(len(data)/6+4, maxChunk),
+		stack: make([]*yaml.Node, 0, 32),
+	}
 	return p.document()
 }
 
@@ -33,6 +43,10 @@ type parser struct {
 	line  int    // its 1-based number
 	ind   int    // byte index of its first non-space; -1 at the end of the document
 	ascii bool   // whether s is pure ASCII (columns are then byte offsets)
+
+	// Rune count of s[:runeAt], so that columns on long non-ASCII lines
+	// are counted incrementally rather than from the line start each time.
+	runeAt, runes int
 
 	started  bool // a significant line has been seen
 	docStart int  // line of an explicit "---", or 0
@@ -114,6 +128,7 @@ func (p *parser) nextLine() bool {
 		}
 		p.started = true
 		p.s, p.ind, p.ascii = s, i, ascii
+		p.runeAt, p.runes = 0, 0
 		return true
 	}
 }
@@ -155,7 +170,12 @@ func (p *parser) col(i int) int {
 	if p.ascii {
 		return i + 1
 	}
-	return utf8.RuneCountInString(p.s[:i]) + 1
+	if i < p.runeAt {
+		p.runeAt, p.runes = 0, 0
+	}
+	p.runes += utf8.RuneCountInString(p.s[p.runeAt:i])
+	p.runeAt = i
+	return p.runes + 1
 }
 
 func skipSpaces(s string, i int) int {
@@ -624,10 +644,8 @@ func singleQuoted(s string, i int) (string, int, bool) {
 // newNode returns a node carved from the current slab.
 func (p *parser) newNode(kind yaml.Kind, tag, value string, line, column int) *yaml.Node {
 	if len(p.nodes) == cap(p.nodes) {
-		if p.chunk < 65536 {
-			p.chunk *= 2
-		}
 		p.nodes = make([]yaml.Node, 0, p.chunk)
+		p.chunk = min(2*p.chunk, maxChunk)
 	}
 	p.nodes = p.nodes[:len(p.nodes)+1]
 	n := &p.nodes[len(p.nodes)-1]
@@ -639,7 +657,7 @@ func (p *parser) newNode(kind yaml.Kind, tag, value string, line, column int) *y
 // shared backing array.
 func (p *parser) alloc(n int) []*yaml.Node {
 	if cap(p.ptrs)-len(p.ptrs) < n {
-		p.ptrs = make([]*yaml.Node, 0, max(n, 4*p.chunk))
+		p.ptrs = make([]*yaml.Node, 0, max(n, p.chunk))
 	}
 	l := len(p.ptrs)
 	p.ptrs = p.ptrs[:l+n]
@@ -655,7 +673,6 @@ func (p *parser) collect(base int) []*yaml.Node {
 		return nil
 	}
 	c := append(p.alloc(len(kids)), kids...)
-	clear(kids) // drop references so the stack does not pin nodes
 	p.stack = p.stack[:base]
 	return c
 }

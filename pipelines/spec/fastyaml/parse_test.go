@@ -67,6 +67,13 @@ var cases = []struct {
 	{"comment after quoted no space", "a: \"x\"#c\n", true},
 	{"comments everywhere", "# head\n\na: 1 # line\n# between\n  # indented\nb:\n  # inside\n  c: 2\n# foot\n", true},
 	{"comment only value", "a:\n  # c\nb: 1\n", true},
+	{"comment between items", "a:\n  - b\n  # c\n  - d\n", true},
+	{"comment odd indent", "- a\n # c\n- b\n", true},
+	{"comment dedented", "a:\n  b: 1\n # c\nc: 2\n", true},
+	{"comment before indentless", "a:\n# c\n- b\n", true},
+	{"comment after dash", "- # c\n  a: 1\n  b: 2\n", true},
+	{"comment blank lines", "a: 1\n\n\n# c\n\nb: 2\n\n", true},
+	{"spaced key colon", "a :b\n", true},
 
 	// Block sequences.
 	{"seq", "- a\n- b\n", true},
