@@ -290,7 +290,15 @@ func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
 		if failed.Load() {
 			return
 		}
-		doc, err := parseYAML(chunks[i].data)
+		// The tree lives only until the monitor is validated (nothing keeps
+		// nodes), so each worker reuses its parser's memory.
+		fp := chunkParsers.Get().(*fastyaml.Parser)
+		defer chunkParsers.Put(fp)
+		doc, ok := fp.Parse(chunks[i].data)
+		var err error
+		if !ok {
+			doc, err = parseYAML(chunks[i].data)
+		}
 		if err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
 			failed.Store(true)
 			return
@@ -301,6 +309,8 @@ func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
 	})
 	return results, !failed.Load()
 }
+
+var chunkParsers = sync.Pool{New: func() any { return new(fastyaml.Parser) }}
 
 // parallel calls f(0..n-1) on every core, in contiguous batches.
 func parallel(n int, f func(i int)) {

@@ -34,6 +34,34 @@ func Parse(data []byte) (*yaml.Node, bool) {
 	return p.document()
 }
 
+// Parser parses many documents in turn, reusing its node memory: loading a
+// million monitors one chunk at a time then allocates almost nothing. The
+// tree a Parse returns is valid only until the next Parse on the same
+// Parser. A Parser is not safe for concurrent use; the zero value is ready.
+type Parser struct {
+	nodes []yaml.Node
+	ptrs  []*yaml.Node
+	stack []*yaml.Node
+}
+
+// Parse is the package-level Parse with reused memory.
+func (r *Parser) Parse(data []byte) (*yaml.Node, bool) {
+	p := parser{
+		src:   string(data),
+		chunk: min(len(data)/6+4, maxChunk),
+		stack: r.stack[:0],
+		nodes: r.nodes[:0],
+		ptrs:  r.ptrs[:0],
+	}
+	if p.stack == nil {
+		p.stack = make([]*yaml.Node, 0, 32)
+	}
+	doc, ok := p.document()
+	// Keep the current slabs; earlier ones of a large document go to the GC.
+	r.nodes, r.ptrs, r.stack = p.nodes, p.ptrs, p.stack
+	return doc, ok
+}
+
 type parser struct {
 	src  string // the whole input; node values are substrings of it
 	next int    // offset of the line after the current one
@@ -649,7 +677,8 @@ func (p *parser) newNode(kind yaml.Kind, tag, value string, line, column int) *y
 	}
 	p.nodes = p.nodes[:len(p.nodes)+1]
 	n := &p.nodes[len(p.nodes)-1]
-	n.Kind, n.Tag, n.Value, n.Line, n.Column = kind, tag, value, line, column
+	// Write every field: a reused slab still holds an earlier tree.
+	*n = yaml.Node{Kind: kind, Tag: tag, Value: value, Line: line, Column: column}
 	return n
 }
 

@@ -1,6 +1,7 @@
 package fastyaml
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -201,5 +202,29 @@ func TestParseMatchesYAMLv3(t *testing.T) {
 				t.Errorf("Parse(%q) handled = %v, want %v", tc.in, got, tc.ok)
 			}
 		})
+	}
+}
+
+// TestParserReuseMatches: a reused Parser gives the same trees as fresh
+// parses, whatever it parsed before (a bigger and a smaller document).
+func TestParserReuseMatches(t *testing.T) {
+	docs := []string{
+		"monitors:\n  - name: a\n    pulse_check: {type: http, config: {url: 'http://x'}}\n    groups: [a, b, c]\n",
+		"- x\n",
+		"a: {b: [1, 2, {c: d}]}\ne: f\n",
+		"- name: b\n  enabled: false\n",
+	}
+	var r Parser
+	for round := range 3 {
+		for _, d := range docs {
+			got, ok := r.Parse([]byte(d))
+			want, wok := Parse([]byte(d))
+			if ok != wok {
+				t.Fatalf("round %d %q: reused ok=%v, fresh ok=%v", round, d, ok, wok)
+			}
+			if ok && !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d %q: reused parser gave a different tree", round, d)
+			}
+		}
 	}
 }
