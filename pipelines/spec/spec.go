@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -336,6 +337,9 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 			addErr(errs, n, path, "expected %s value", kindName(v.Kind()))
 			return
 		}
+		if decodeScalarFast(n, v) {
+			return
+		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			addErr(errs, n, path, "expected %s value, got %q", kindName(v.Kind()), n.Value)
 		}
@@ -371,4 +375,56 @@ func cleanYAMLError(err error) string {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
 	return strings.TrimSpace(msg)
+}
+
+// decodeScalarFast decodes the common scalars without building a yaml.v3
+// decoder per value, which dominated the load of large files. It handles
+// what it is sure of, exactly as yaml.v3 would, and returns false for the
+// rest.
+func decodeScalarFast(n *yaml.Node, v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String:
+		switch n.Tag {
+		case "!!str", "!!int", "!!float", "!!bool":
+			v.SetString(n.Value)
+			return true
+		}
+	case reflect.Bool:
+		if n.Tag == "!!bool" {
+			switch n.Value {
+			case "true", "True", "TRUE":
+				v.SetBool(true)
+				return true
+			case "false", "False", "FALSE":
+				v.SetBool(false)
+				return true
+			}
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n.Tag == "!!int" && plainDecimal(n.Value) {
+			i, err := strconv.ParseInt(n.Value, 10, v.Type().Bits())
+			if err == nil {
+				v.SetInt(i)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plainDecimal reports an optionally signed run of digits without a
+// leading zero (yaml.v3 reads 0777 as octal).
+func plainDecimal(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
