@@ -74,7 +74,7 @@ func (c *Config) Validate(b spec.Block) error {
 		default:
 			continue
 		}
-		errs = append(errs, &spec.Error{Line: nestedLine(b, "env", k), Field: "env." + k, Msg: msg})
+		errs = append(errs, &spec.Error{Line: b.NestedLine("env", k), Field: "env." + k, Msg: msg})
 	}
 
 	switch {
@@ -104,17 +104,4 @@ func (c Config) Run(ctx context.Context, extra ...string) (Result, error) {
 		env = append(env, Var(k, c.Env[k]))
 	}
 	return Run(ctx, c.Argv(), append(env, extra...), c.OutputLimit)
-}
-
-// nestedLine is the line of key inside the mapping under parent, falling back
-// to parent's line.
-func nestedLine(b spec.Block, parent, key string) int {
-	if b.Node != nil {
-		for i := 0; i+1 < len(b.Node.Content); i += 2 {
-			if b.Node.Content[i].Value == parent {
-				return spec.Block{Node: b.Node.Content[i+1]}.LineOf(key)
-			}
-		}
-	}
-	return b.LineOf(parent)
 }

@@ -428,3 +428,26 @@ func plainDecimal(s string) bool {
 	}
 	return true
 }
+
+// Sub returns the block under key, located at the key's line, so errors
+// about its contents point inside it. An absent key gives an empty block
+// located where the key would be.
+func (b Block) Sub(key string) Block {
+	if b.Node != nil && b.Node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(b.Node.Content); i += 2 {
+			if b.Node.Content[i].Value == key {
+				return Block{Node: resolveAlias(b.Node.Content[i+1]), Line: b.Node.Content[i].Line}
+			}
+		}
+	}
+	return Block{Line: b.LineOf(key)}
+}
+
+// NestedLine is the line of key inside the mapping under parent, or of
+// parent itself when key is absent.
+func (b Block) NestedLine(parent, key string) int {
+	if s := b.Sub(parent); s.Has(key) {
+		return s.LineOf(key)
+	}
+	return b.LineOf(parent)
+}

@@ -113,7 +113,7 @@ func parseURL(b spec.Block, key, s string) (*url.URL, error) {
 }
 
 func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
-	sub := subBlock(b, "headers")
+	sub := b.Sub("headers")
 	var errs []error
 	h := http.Header{}
 	for _, name := range slices.Sorted(maps.Keys(in)) {
@@ -135,7 +135,7 @@ func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
 }
 
 func parseLabels(b spec.Block, in map[string]string) (map[string]string, error) {
-	sub := subBlock(b, "labels")
+	sub := b.Sub("labels")
 	var errs []error
 	out := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(in)) {
@@ -189,16 +189,4 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
-}
-
-// subBlock returns the block under key, so errors point at its own keys.
-func subBlock(b spec.Block, key string) spec.Block {
-	if b.Node != nil {
-		for i := 0; i+1 < len(b.Node.Content); i += 2 {
-			if b.Node.Content[i].Value == key {
-				return spec.Block{Node: b.Node.Content[i+1], Line: b.Node.Content[i].Line}
-			}
-		}
-	}
-	return spec.Block{Line: b.LineOf(key)}
 }

@@ -196,7 +196,7 @@ func redact(u *url.URL) string {
 }
 
 func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
-	sub := subBlock(b, "headers")
+	sub := b.Sub("headers")
 	var errs []error
 	h := http.Header{}
 	for _, name := range slices.Sorted(maps.Keys(in)) {
@@ -230,16 +230,4 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
-}
-
-// subBlock returns the block under key, so errors point at its own keys.
-func subBlock(b spec.Block, key string) spec.Block {
-	if b.Node != nil {
-		for i := 0; i+1 < len(b.Node.Content); i += 2 {
-			if b.Node.Content[i].Value == key {
-				return spec.Block{Node: b.Node.Content[i+1], Line: b.Node.Content[i].Line}
-			}
-		}
-	}
-	return spec.Block{Line: b.LineOf(key)}
 }

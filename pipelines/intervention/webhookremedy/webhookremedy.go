@@ -16,8 +16,6 @@ import (
 	"text/template"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -92,7 +90,7 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 
 	seen := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Headers)) {
-		line, field := keyLine(b, "headers", name), "headers."+name
+		line, field := b.NestedLine("headers", name), "headers."+name
 		canon := http.CanonicalHeaderKey(name)
 		if !validToken(name) {
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header name"})
@@ -282,16 +280,4 @@ func validToken(s string) bool {
 		return false
 	}
 	return true
-}
-
-// keyLine is the line of key inside the mapping under parent.
-func keyLine(b spec.Block, parent, key string) int {
-	if b.Node != nil && b.Node.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(b.Node.Content); i += 2 {
-			if b.Node.Content[i].Value == parent {
-				return spec.Block{Node: b.Node.Content[i+1]}.LineOf(key)
-			}
-		}
-	}
-	return b.LineOf(parent)
 }

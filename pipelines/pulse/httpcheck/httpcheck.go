@@ -120,7 +120,7 @@ func newProber(b spec.Block) (pulse.Prober, string, error) {
 // address validates the url key alone.
 func address(b spec.Block) (string, error) {
 	var raw string
-	n := valueNode(b, "url")
+	n := b.Sub("url").Node
 	if n != nil {
 		if err := spec.DecodeNode(n, &raw, "url"); err != nil {
 			return "", err
@@ -300,7 +300,7 @@ func buildHeader(b spec.Block, in map[string]string) (http.Header, string, error
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(in)) {
 		value := in[name]
-		line := keyLine(b, "headers", name)
+		line := b.NestedLine("headers", name)
 		field := "headers." + name
 		switch {
 		case !validToken(name):
@@ -349,30 +349,9 @@ func validHeaderValue(s string) bool {
 	return true
 }
 
-// valueNode returns the value of key in b's mapping, or nil.
-func valueNode(b spec.Block, key string) *yaml.Node {
-	if b.Node == nil || b.Node.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(b.Node.Content); i += 2 {
-		if b.Node.Content[i].Value == key {
-			return b.Node.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// keyLine is the line of key inside the mapping under parent.
-func keyLine(b spec.Block, parent, key string) int {
-	if n := valueNode(b, parent); n != nil {
-		return spec.Block{Node: n}.LineOf(key)
-	}
-	return b.LineOf(parent)
-}
-
 // itemLine is the line of the i-th item of the list under key.
 func itemLine(b spec.Block, key string, i int) int {
-	if n := valueNode(b, key); n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+	if n := b.Sub(key).Node; n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
 		return n.Content[i].Line
 	}
 	return b.LineOf(key)
