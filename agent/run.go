@@ -56,6 +56,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// Catch SIGHUP from the start: its default action would kill the agent
+	// while it is still loading. Reloads wait until it is running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	source, err := monitorSource(ctx, cfg.MonitorsFile, log)
 	if err != nil {
@@ -91,9 +96,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-runDone
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:

@@ -62,6 +62,12 @@ func (w *Wheel[ID]) Add(id ID, due int64) {
 // the next Advance resumes there. Advance reports whether it stopped early.
 func (w *Wheel[ID]) Advance(now int64, fire func(Entry[ID]) bool) (stopped bool) {
 	last := now / w.tick
+	if last < w.cursor {
+		// The clock went back (ticker times are not monotonic under load,
+		// and wall clocks step): nothing new is due, but entries of the
+		// current slot may be.
+		last = w.cursor
+	}
 	// Visiting more than one full turn would revisit slots: cap it.
 	if last-w.cursor > w.mask {
 		w.cursor = last - w.mask

@@ -127,3 +127,17 @@ func TestNewRejectsBadArguments(t *testing.T) {
 		t.Error("zero slots accepted")
 	}
 }
+
+// TestAdvanceBackwardsInTime: a clock that steps back must neither hang nor
+// fire anything early.
+func TestAdvanceBackwardsInTime(t *testing.T) {
+	w, _ := New[int](t0, 10*time.Millisecond, 64)
+	w.Add(1, at(100*time.Millisecond))
+	w.Advance(at(50*time.Millisecond), func(Entry[int]) bool { t.Fatal("fired early"); return true })
+	w.Advance(at(10*time.Millisecond), func(Entry[int]) bool { t.Fatal("fired early"); return true })
+	fired := false
+	w.Advance(at(100*time.Millisecond), func(Entry[int]) bool { fired = true; return true })
+	if !fired {
+		t.Fatal("entry not fired once its time came")
+	}
+}
