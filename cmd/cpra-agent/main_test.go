@@ -108,7 +108,6 @@ func goTool() string {
 	return "go"
 }
 
-
 // ---------------------------------------------------------------------------
 // 1. An incident repaired by a working remedy: yellow, cyan, green.
 
