@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -333,7 +333,7 @@ func (n *Notifier) post(ctx context.Context, alerts []alert) error {
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, unwrapURLError(err))
+		return fmt.Errorf("%s: %w", n.dest, receiver.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -351,15 +351,6 @@ func newClient() *http.Client {
 		// A redirect would turn the POST into a GET and hide the failure.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-// unwrapURLError drops the *url.Error wrapper, whose text repeats the URL.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 func redact(u *url.URL) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -53,7 +54,7 @@ func parseConfig(b spec.Block) (settings, error) {
 	add := func(err error) { errs = append(errs, err) }
 
 	var err error
-	s.base, err = parseURL(b, "url", cfg.URL)
+	s.base, err = receiver.ParseURL(b, "url", cfg.URL)
 	add(err)
 	if s.base != nil && (s.base.RawQuery != "" || s.base.Fragment != "") {
 		add(b.Errorf("url", "must not have a query or fragment"))
@@ -66,7 +67,7 @@ func parseConfig(b spec.Block) (settings, error) {
 		s.resend = cfg.ResendInterval.Std()
 		add(positive(b, "resend_interval", s.resend))
 	}
-	s.headers, err = parseHeaders(b, cfg.Headers)
+	s.headers, err = receiver.ParseHeaders(b, cfg.Headers)
 	add(err)
 	if ba := cfg.BasicAuth; ba != nil {
 		if ba.Username == "" {
@@ -80,7 +81,7 @@ func parseConfig(b spec.Block) (settings, error) {
 	s.labels, err = parseLabels(b, cfg.Labels)
 	add(err)
 	if cfg.GeneratorURL != "" {
-		u, err := parseURL(b, "generator_url", cfg.GeneratorURL)
+		u, err := receiver.ParseURL(b, "generator_url", cfg.GeneratorURL)
 		add(err)
 		if u != nil {
 			s.generatorURL = u.String()
@@ -94,44 +95,6 @@ func positive(b spec.Block, key string, d time.Duration) error {
 		return b.Errorf(key, "must be greater than zero")
 	}
 	return nil
-}
-
-func parseURL(b spec.Block, key, s string) (*url.URL, error) {
-	if s == "" {
-		return nil, b.Errorf(key, "required")
-	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return nil, b.Errorf(key, "%v", unwrapURLError(err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, b.Errorf(key, "scheme must be http or https, got %q", u.Scheme)
-	case u.Host == "":
-		return nil, b.Errorf(key, "missing host")
-	}
-	return u, nil
-}
-
-func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
-	sub := b.Sub("headers")
-	var errs []error
-	h := http.Header{}
-	for _, name := range slices.Sorted(maps.Keys(in)) {
-		value := in[name]
-		switch canon := http.CanonicalHeaderKey(name); {
-		case !validHeaderName(name):
-			errs = append(errs, sub.Errorf(name, "invalid header name"))
-		case canon == "Content-Length" || canon == "Content-Type" || canon == "Host":
-			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
-		case h[canon] != nil:
-			errs = append(errs, sub.Errorf(name, "duplicate header (names are case-insensitive)"))
-		case strings.ContainsAny(value, "\r\n\x00"):
-			errs = append(errs, sub.Errorf(name, "value must not contain line breaks or NUL"))
-		default:
-			h.Set(name, value)
-		}
-	}
-	return h, spec.Prefix("headers", errors.Join(errs...))
 }
 
 func parseLabels(b spec.Block, in map[string]string) (map[string]string, error) {
@@ -169,21 +132,6 @@ func validLabelName(s string) bool {
 	}
 	for i, c := range []byte(s) {
 		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 		if !ok {
 			return false
 		}

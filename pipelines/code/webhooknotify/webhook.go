@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -49,9 +47,9 @@ func New(b spec.Block, _ code.Deps) (code.Notifier, error) {
 		return nil, err
 	}
 	var errs []error
-	u, err := parseURL(b, "url", cfg.URL)
+	u, err := receiver.ParseURL(b, "url", cfg.URL)
 	errs = append(errs, err)
-	headers, err := parseHeaders(b, cfg.Headers)
+	headers, err := receiver.ParseHeaders(b, cfg.Headers)
 	errs = append(errs, err)
 	timeout := defaultTimeout
 	if cfg.Timeout != nil {
@@ -131,7 +129,7 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, unwrapURLError(err))
+		return fmt.Errorf("%s: %w", n.dest, receiver.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -163,71 +161,8 @@ func newClient() *http.Client {
 	}
 }
 
-// unwrapURLError drops the *url.Error wrapper, whose text repeats the URL
-// with its query string.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func parseURL(b spec.Block, key, s string) (*url.URL, error) {
-	if s == "" {
-		return nil, b.Errorf(key, "required")
-	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return nil, b.Errorf(key, "%v", unwrapURLError(err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, b.Errorf(key, "scheme must be http or https, got %q", u.Scheme)
-	case u.Host == "":
-		return nil, b.Errorf(key, "missing host")
-	}
-	return u, nil
-}
-
 func redact(u *url.URL) string {
 	c := *u
 	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
 	return c.String()
-}
-
-func parseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
-	sub := b.Sub("headers")
-	var errs []error
-	h := http.Header{}
-	for _, name := range slices.Sorted(maps.Keys(in)) {
-		value := in[name]
-		switch canon := http.CanonicalHeaderKey(name); {
-		case !validHeaderName(name):
-			errs = append(errs, sub.Errorf(name, "invalid header name"))
-		case canon == "Content-Length" || canon == "Content-Type" || canon == "Host":
-			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
-		case h[canon] != nil:
-			errs = append(errs, sub.Errorf(name, "duplicate header (names are case-insensitive)"))
-		case strings.ContainsAny(value, "\r\n\x00"):
-			errs = append(errs, sub.Errorf(name, "value must not contain line breaks or NUL"))
-		default:
-			h.Set(name, value)
-		}
-	}
-	return h, spec.Prefix("headers", errors.Join(errs...))
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

@@ -1,0 +1,70 @@
+package receiver
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+)
+
+func block(t *testing.T, text string) spec.Block {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return spec.Block{Node: doc.Content[0], Line: 1}
+}
+
+func TestParseURL(t *testing.T) {
+	b := block(t, "url: x")
+	for in, want := range map[string]string{
+		"http://127.0.0.1:9093": "",
+		"":                      "line 1: url: required",
+		"ftp://h":               `line 1: url: scheme must be http or https, got "ftp"`,
+		"http://":               "line 1: url: missing host",
+	} {
+		_, err := ParseURL(b, "url", in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("ParseURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseHeaders(t *testing.T) {
+	b := block(t, "headers:\n  X-Token: a\n  x-token: b\n  Host: h\n  bad name: v\n")
+	h, err := ParseHeaders(b, map[string]string{"X-Token": "a", "x-token": "b", "Host": "h", "bad name": "v"})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"headers.x-token: duplicate header", "headers.Host: set by the notifier", "headers.bad name: invalid header name"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors %q lack %q", err, want)
+		}
+	}
+	if h.Get("X-Token") != "a" {
+		t.Errorf("valid header lost: %v", h)
+	}
+}
+
+func TestUnwrapURLError(t *testing.T) {
+	_, err := http.Get("http://127.0.0.1:1/secret?token=abc")
+	if err == nil {
+		t.Skip("something listens on port 1")
+	}
+	if got := UnwrapURLError(err).Error(); strings.Contains(got, "token=abc") {
+		t.Fatalf("URL with its query kept in %q", got)
+	}
+	plain := errors.New("x")
+	if UnwrapURLError(plain) != plain {
+		t.Fatal("other errors must pass through")
+	}
+}
