@@ -273,11 +273,26 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 			return
 		}
 		fields := fieldsOf(v.Type())
+		// Merged mappings first, so that the mapping's own keys win wherever
+		// they are written (YAML merge-key semantics); with a list of
+		// mappings, earlier ones win, so apply them last.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value != "<<" {
+				continue
+			}
+			merged := resolveAlias(n.Content[i+1])
+			if merged != nil && merged.Kind == yaml.SequenceNode {
+				for j := len(merged.Content) - 1; j >= 0; j-- {
+					decodeInto(merged.Content[j], v, path, errs)
+				}
+				continue
+			}
+			decodeInto(merged, v, path, errs)
+		}
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" { // merge keys
-				decodeInto(val, v, path, errs)
+			if k.Value == "<<" {
 				continue
 			}
 			idx, ok := fields[k.Value]
