@@ -1,0 +1,201 @@
+package breaker
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// State is a breaker's state; its value is the cpra_breaker_state gauge.
+type State uint8
+
+// The states.
+const (
+	Closed   State = 0
+	HalfOpen State = 1
+	Open     State = 2
+)
+
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case HalfOpen:
+		return "half_open"
+	case Open:
+		return "open"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Config are the thresholds of every breaker in a Set.
+type Config struct {
+	FailureThreshold int           // consecutive failures that open the breaker
+	OpenTimeout      time.Duration // how long it stays open before trial calls
+	HalfOpenRequests int           // trial calls allowed, and successes needed to close
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.FailureThreshold < 1:
+		return fmt.Errorf("failure_threshold must be at least 1, got %d", c.FailureThreshold)
+	case c.OpenTimeout <= 0:
+		return fmt.Errorf("open_timeout must be greater than zero, got %v", c.OpenTimeout)
+	case c.HalfOpenRequests < 1:
+		return fmt.Errorf("half_open_requests must be at least 1, got %d", c.HalfOpenRequests)
+	}
+	return nil
+}
+
+// entry is one destination's breaker.
+type entry struct {
+	state     State
+	failures  int       // consecutive, while closed
+	openedAt  time.Time // when it last opened
+	trials    int       // half-open calls let through
+	successes int       // half-open calls that succeeded
+}
+
+// Transition is reported on every state change.
+type Transition struct {
+	Destination string
+	From, To    State
+}
+
+// Set is the breakers of one pipeline, keyed by destination. It is safe for
+// concurrent use.
+type Set struct {
+	cfg          Config
+	onTransition func(Transition)
+
+	mu      sync.Mutex
+	entries map[string]*entry
+}
+
+// NewSet returns an empty set. onTransition, if not nil, is called (outside
+// the lock) on every state change, for metrics and logs.
+func NewSet(cfg Config, onTransition func(Transition)) (*Set, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Set{cfg: cfg, onTransition: onTransition, entries: map[string]*entry{}}, nil
+}
+
+// Allow reports whether a call to dest may go ahead at now. A call that was
+// allowed must be followed by exactly one Record.
+func (s *Set) Allow(dest string, now time.Time) bool {
+	var tr *Transition
+	allowed := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e, ok := s.entries[dest]
+		if !ok {
+			return true // no failures on record: closed
+		}
+		switch e.state {
+		case Closed:
+			return true
+		case Open:
+			if now.Sub(e.openedAt) < s.cfg.OpenTimeout {
+				return false
+			}
+			e.state, e.trials, e.successes = HalfOpen, 0, 0
+			tr = &Transition{dest, Open, HalfOpen}
+		}
+		if e.trials >= s.cfg.HalfOpenRequests {
+			return false
+		}
+		e.trials++
+		return true
+	}()
+	s.report(tr)
+	return allowed
+}
+
+// Record reports the outcome of an allowed call to dest.
+func (s *Set) Record(dest string, ok bool, now time.Time) {
+	var tr *Transition
+	func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e, exists := s.entries[dest]
+		if !exists {
+			if ok {
+				return
+			}
+			e = &entry{}
+			s.entries[dest] = e
+		}
+		switch e.state {
+		case Closed:
+			if ok {
+				delete(s.entries, dest) // back to nothing on record
+				return
+			}
+			e.failures++
+			if e.failures >= s.cfg.FailureThreshold {
+				e.state, e.openedAt = Open, now
+				tr = &Transition{dest, Closed, Open}
+			}
+		case HalfOpen:
+			if !ok {
+				e.state, e.openedAt = Open, now
+				tr = &Transition{dest, HalfOpen, Open}
+				return
+			}
+			e.successes++
+			if e.successes >= s.cfg.HalfOpenRequests {
+				delete(s.entries, dest)
+				tr = &Transition{dest, HalfOpen, Closed}
+			}
+		case Open:
+			// A call allowed before the breaker opened finished late: the
+			// breaker already knows the destination is failing.
+		}
+	}()
+	s.report(tr)
+}
+
+// State returns dest's current state (closed when nothing is on record).
+func (s *Set) State(dest string) State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.entries[dest]; ok {
+		return e.state
+	}
+	return Closed
+}
+
+// Tracked is the number of destinations with failures on record.
+func (s *Set) Tracked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
+}
+
+// NotClosed calls f for every destination whose breaker is open or
+// half-open, for the state gauge at scrape time.
+func (s *Set) NotClosed(f func(dest string, st State)) {
+	s.mu.Lock()
+	type pair struct {
+		dest string
+		st   State
+	}
+	var out []pair
+	for d, e := range s.entries {
+		if e.state != Closed {
+			out = append(out, pair{d, e.state})
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range out {
+		f(p.dest, p.st)
+	}
+}
+
+func (s *Set) report(tr *Transition) {
+	if tr != nil && s.onTransition != nil {
+		s.onTransition(*tr)
+	}
+}

@@ -1,0 +1,162 @@
+package breaker
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(1_800_000_000, 0)
+
+func newSet(t *testing.T, trs *[]Transition) *Set {
+	t.Helper()
+	s, err := NewSet(Config{FailureThreshold: 3, OpenTimeout: 10 * time.Second, HalfOpenRequests: 2}, func(tr Transition) {
+		*trs = append(*trs, tr)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func call(s *Set, dest string, ok bool, now time.Time) bool {
+	if !s.Allow(dest, now) {
+		return false
+	}
+	s.Record(dest, ok, now)
+	return true
+}
+
+func TestLifecycle(t *testing.T) {
+	var trs []Transition
+	s := newSet(t, &trs)
+	const d = "alertmanager:http://am:9093"
+
+	// Two failures and a success: the streak resets, nothing kept.
+	call(s, d, false, t0)
+	call(s, d, false, t0)
+	call(s, d, true, t0)
+	if s.Tracked() != 0 || s.State(d) != Closed {
+		t.Fatalf("after recovery: tracked %d, state %v", s.Tracked(), s.State(d))
+	}
+	// Three consecutive failures open it.
+	for range 3 {
+		call(s, d, false, t0)
+	}
+	if s.State(d) != Open {
+		t.Fatalf("state %v after 3 failures, want open", s.State(d))
+	}
+	if s.Allow(d, t0.Add(9*time.Second)) {
+		t.Fatal("open breaker allowed a call before its timeout")
+	}
+	// After the timeout: two trial calls, a third is refused.
+	now := t0.Add(10 * time.Second)
+	for trial := range 2 {
+		if !s.Allow(d, now) {
+			t.Fatalf("half-open breaker refused trial %d of HalfOpenRequests=2", trial+1)
+		}
+	}
+	if s.Allow(d, now) {
+		t.Fatal("half-open breaker allowed more trials than configured")
+	}
+	s.Record(d, true, now)
+	if s.State(d) != HalfOpen {
+		t.Fatalf("one success of two: state %v, want half_open", s.State(d))
+	}
+	s.Record(d, true, now)
+	if s.State(d) != Closed || s.Tracked() != 0 {
+		t.Fatalf("two successes: state %v tracked %d, want closed and forgotten", s.State(d), s.Tracked())
+	}
+	want := fmt.Sprint([]Transition{{d, Closed, Open}, {d, Open, HalfOpen}, {d, HalfOpen, Closed}})
+	if fmt.Sprint(trs) != want {
+		t.Fatalf("transitions %v\nwant        %v", trs, want)
+	}
+}
+
+func TestHalfOpenFailureReopens(t *testing.T) {
+	var trs []Transition
+	s := newSet(t, &trs)
+	for range 3 {
+		call(s, "h", false, t0)
+	}
+	now := t0.Add(10 * time.Second)
+	call(s, "h", false, now)
+	if s.State("h") != Open {
+		t.Fatalf("failed trial: state %v, want open", s.State("h"))
+	}
+	if s.Allow("h", now.Add(5*time.Second)) {
+		t.Fatal("the open timeout must restart from the failed trial")
+	}
+	if !s.Allow("h", now.Add(10*time.Second)) {
+		t.Fatal("a new trial is due after another timeout")
+	}
+}
+
+func TestLateResultWhileOpenIsIgnored(t *testing.T) {
+	var trs []Transition
+	s := newSet(t, &trs)
+	// Four calls allowed while closed; the first three failures open it.
+	for range 4 {
+		s.Allow("h", t0)
+	}
+	for range 3 {
+		s.Record("h", false, t0)
+	}
+	s.Record("h", true, t0) // the fourth finishes late
+	if s.State("h") != Open {
+		t.Fatalf("late success changed an open breaker to %v", s.State("h"))
+	}
+}
+
+// TestCompact: a million healthy destinations keep nothing; failing ones
+// are kept only until they recover.
+func TestCompact(t *testing.T) {
+	var trs []Transition
+	s := newSet(t, &trs)
+	for i := range 1_000_000 {
+		call(s, fmt.Sprint("host-", i), true, t0)
+	}
+	for i := range 10 {
+		call(s, fmt.Sprint("bad-", i), false, t0)
+	}
+	if got := s.Tracked(); got != 10 {
+		t.Fatalf("tracked %d destinations, want only the 10 failing", got)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	s, err := NewSet(Config{FailureThreshold: 5, OpenTimeout: time.Millisecond, HalfOpenRequests: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				now := t0.Add(time.Duration(i) * time.Millisecond)
+				if s.Allow("d", now) {
+					s.Record("d", (i+g)%3 != 0, now)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var seen int
+	s.NotClosed(func(string, State) { seen++ })
+	if seen > 1 {
+		t.Fatalf("one destination reported %d times", seen)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{
+		{FailureThreshold: 0, OpenTimeout: time.Second, HalfOpenRequests: 1},
+		{FailureThreshold: 1, OpenTimeout: 0, HalfOpenRequests: 1},
+		{FailureThreshold: 1, OpenTimeout: time.Second, HalfOpenRequests: 0},
+	} {
+		if _, err := NewSet(c, nil); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
