@@ -50,8 +50,10 @@ test-short: ## Run the unit tests only (no real servers, no end-to-end).
 
 .PHONY: bench
 bench: ## Run the benchmarks recorded in docs/performance.md.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./agent/world/
-	$(GO) test -run '^$$' -bench . -benchmem ./agent/schedule/ ./pipelines/spec/fastyaml/
+	$(GO) test -run '^$$' -bench 'LoadFile' -benchtime 1x ./agent/world/
+	$(GO) test -run '^$$' -bench 'Due_1M' -benchtime 3000000x ./agent/world/
+	$(GO) test -run '^$$' -bench . -benchmem ./pipelines/spec/fastyaml/ ./pipelines/sizing/
+	$(GO) test -run '^$$' -bench . -benchtime 1000000x ./pipelines/queue/
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -188,16 +187,6 @@ type rawCode struct {
 	Config   spec.Block `yaml:"config"`
 }
 
-// LoadMonitorFile reads and validates a monitor file. prev holds the
-// instances of the running configuration to reuse; it may be nil.
-func LoadMonitorFile(path string, kinds *Kinds, prev *Instances) (*Monitors, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read monitor file: %w", err)
-	}
-	return ParseMonitors(path, data, kinds, prev)
-}
-
 // ParseMonitors validates a monitor file's contents. Every problem is
 // reported: the error is an errors.Join of *Error, each naming the file,
 // line, monitor and field. name labels the errors.
@@ -206,7 +195,11 @@ func LoadMonitorFile(path string, kinds *Kinds, prev *Instances) (*Monitors, err
 // into one chunk per monitor (splitMonitors), and each chunk is parsed and
 // validated independently; only instance building is shared.
 func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Monitors, error) {
-	sh := &shared{file: name, kinds: kinds, prev: prev, next: newInstances()}
+	running := prev
+	if running == nil {
+		running = newInstances() // nothing to reuse
+	}
+	sh := &shared{file: name, kinds: kinds, prev: running, next: newInstances()}
 	out := &Monitors{File: name, Instances: sh.next}
 	results, err := sh.load(data)
 	if err != nil {
@@ -370,7 +363,7 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 type shared struct {
 	file  string
 	kinds *Kinds
-	prev  *Instances
+	prev  *Instances // the running configuration's; empty, never nil, on a first load
 
 	mu   sync.Mutex // guards next
 	next *Instances
@@ -385,12 +378,7 @@ func (sh *shared) worker(idx int) *loader {
 // just their address validated when the kind allows it.
 func (sh *shared) prober(kind pulse.Kind, key spec.Key, cfg spec.Block) (pulse.Prober, string, error) {
 	sh.mu.Lock()
-	existing, ok := sh.next.probers[key]
-	if !ok {
-		if existing, ok = sh.prev.prober(key); ok {
-			sh.next.probers[key] = existing
-		}
-	}
+	existing, ok := adopt(sh.next.probers, sh.prev.probers, key)
 	sh.mu.Unlock()
 	if ok && kind.Address != nil {
 		addr, err := kind.Address(cfg)
@@ -411,41 +399,47 @@ func (sh *shared) prober(kind pulse.Kind, key spec.Key, cfg spec.Block) (pulse.P
 
 // remedy returns the shared remedy for key, building it at most once.
 func (sh *shared) remedy(kind intervention.Kind, key spec.Key, cfg spec.Block) (intervention.Remedy, error) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if r, ok := sh.next.remedies[key]; ok {
-		return r, nil
-	}
-	if r, ok := sh.prev.remedy(key); ok {
-		sh.next.remedies[key] = r
-		return r, nil
-	}
-	r, err := kind.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	sh.next.remedies[key] = r
-	return r, nil
+	return buildOnce(&sh.mu, sh.next.remedies, sh.prev.remedies, key, func() (intervention.Remedy, error) {
+		return kind.New(cfg)
+	})
 }
 
 // notifier returns the shared notifier for key, building it at most once
 // (a notifier may open a file or start a resend loop).
 func (sh *shared) notifier(kind code.Kind, key spec.Key, cfg spec.Block) (code.Notifier, error) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if n, ok := sh.next.notifiers[key]; ok {
-		return n, nil
+	return buildOnce(&sh.mu, sh.next.notifiers, sh.prev.notifiers, key, func() (code.Notifier, error) {
+		return kind.New(cfg, sh.kinds.deps)
+	})
+}
+
+// adopt finds key's instance in this load, or in the running configuration
+// and then takes it over. Callers hold the shared lock.
+func adopt[T any](next, prev map[spec.Key]T, key spec.Key) (T, bool) {
+	if v, ok := next[key]; ok {
+		return v, true
 	}
-	if n, ok := sh.prev.notifier(key); ok {
-		sh.next.notifiers[key] = n
-		return n, nil
+	if v, ok := prev[key]; ok {
+		next[key] = v
+		return v, true
 	}
-	n, err := kind.New(cfg, sh.kinds.deps)
+	var zero T
+	return zero, false
+}
+
+// buildOnce returns key's instance, building it under mu when neither this
+// load nor the running configuration has one.
+func buildOnce[T any](mu *sync.Mutex, next, prev map[spec.Key]T, key spec.Key, build func() (T, error)) (T, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if v, ok := adopt(next, prev, key); ok {
+		return v, nil
+	}
+	v, err := build()
 	if err != nil {
-		return nil, err
+		return v, err
 	}
-	sh.next.notifiers[key] = n
-	return n, nil
+	next[key] = v
+	return v, nil
 }
 
 // loader validates monitors one at a time; each worker has its own.
@@ -808,28 +802,4 @@ func blockKey(kind string, b spec.Block, skip ...string) spec.Key {
 		f.Node(b.Node, skip...)
 	}
 	return f.Key()
-}
-
-func (in *Instances) prober(key spec.Key) (pulse.Prober, bool) {
-	if in == nil {
-		return nil, false
-	}
-	p, ok := in.probers[key]
-	return p, ok
-}
-
-func (in *Instances) remedy(key spec.Key) (intervention.Remedy, bool) {
-	if in == nil {
-		return nil, false
-	}
-	r, ok := in.remedies[key]
-	return r, ok
-}
-
-func (in *Instances) notifier(key spec.Key) (code.Notifier, bool) {
-	if in == nil {
-		return nil, false
-	}
-	n, ok := in.notifiers[key]
-	return n, ok
 }

@@ -36,7 +36,7 @@ func testKinds(t *testing.T) *config.Kinds {
 func load(t *testing.T, name string, prev *config.Instances) *config.Monitors {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	ms, err := config.LoadMonitorFile(path, testKinds(t), prev)
+	ms, err := loadFile(path, testKinds(t), prev)
 	if err != nil {
 		t.Fatalf("load %s:\n%v", path, err)
 	}
@@ -416,7 +416,7 @@ func TestBadFiles(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			ms, err := config.LoadMonitorFile(path, testKinds(t), nil)
+			ms, err := loadFile(path, testKinds(t), nil)
 			if err == nil {
 				closeAll(t, ms.Instances)
 				t.Fatal("loaded without error")
@@ -458,7 +458,7 @@ func TestBadFiles(t *testing.T) {
 // TestEveryErrorReported checks the file with several broken monitors: each
 // problem is its own error naming the monitor and the field.
 func TestEveryErrorReported(t *testing.T) {
-	_, err := config.LoadMonitorFile("testdata/bad-many-errors.yaml", testKinds(t), nil)
+	_, err := loadFile("testdata/bad-many-errors.yaml", testKinds(t), nil)
 	if err == nil {
 		t.Fatal("loaded without error")
 	}
@@ -533,4 +533,13 @@ func TestErrorFormat(t *testing.T) {
 			t.Errorf("got %q, want %q", got, tt.want)
 		}
 	}
+}
+
+// loadFile reads and parses a testdata file, as the agent does with --yaml.
+func loadFile(path string, kinds *config.Kinds, prev *config.Instances) (*config.Monitors, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return config.ParseMonitors(path, data, kinds, prev)
 }

@@ -270,7 +270,7 @@ func TestBackpressureKeepsMonitorsDue(t *testing.T) {
 	}
 }
 
-func TestRemedyErrorIsRed(t *testing.T) {
+func TestRemedyOutcomeIgnoredWhenNotIntervening(t *testing.T) {
 	w := newWorld(t, monitor("svc", withRemedy))
 	var fx Effects
 	w.ApplyRemedy(RemedyOutcome{Entity: w.byName["svc"], Err: errors.New("exit 1")}, t0, &fx)

@@ -6,27 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-// block parses YAML text into a spec.Block, as the monitor loader does.
-func block(t *testing.T, src string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func load(t *testing.T, src string) (Config, error) {
 	t.Helper()
-	b := block(t, src)
+	b := spectest.Block(t, src)
 	var c Config
 	if err := b.Decode(&c); err != nil {
 		return c, err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // post is one request the fake Alertmanager received.
@@ -82,7 +83,7 @@ func (f *fakeAM) last(t *testing.T) post {
 
 func newNotifier(t *testing.T, yaml string) *Notifier {
 	t.Helper()
-	n, err := New(block(t, yaml), code.Deps{})
+	n, err := New(spectest.Block(t, yaml), code.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -351,7 +352,7 @@ func TestOlderCodeIgnored(t *testing.T) {
 
 func TestResendLoop(t *testing.T) {
 	am := newFakeAM(t)
-	n, err := New(block(t, "url: "+am.url+"\nresend_interval: 20ms\n"), code.Deps{})
+	n, err := New(spectest.Block(t, "url: "+am.url+"\nresend_interval: 20ms\n"), code.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestResendDeliversPendingResolution(t *testing.T) {
 
 func TestCloseFlushesResolutions(t *testing.T) {
 	am := newFakeAM(t)
-	n, err := New(block(t, "url: "+am.url+"\n"+hour), code.Deps{})
+	n, err := New(spectest.Block(t, "url: "+am.url+"\n"+hour), code.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

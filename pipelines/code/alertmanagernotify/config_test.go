@@ -5,31 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-// block parses YAML text into the mapping node of a config block.
-func block(t *testing.T, text string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("parse %q: %v", text, err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func TestConfigErrors(t *testing.T) {
 	const url = "url: http://127.0.0.1:9093\n"
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"empty block", "", "url: required"},
+		{"empty block", "", "line 1: url: required"},
 		{"missing url", "timeout: 1s\n", "line 1: url: required"},
 		{"unknown key", url + "resend: 1m\n",
 			"line 2: resend: unknown field (known: basic_auth, generator_url, headers, labels, resend_interval, timeout, url)"},
@@ -62,7 +47,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := New(block(t, tt.yaml), code.Deps{})
+			n, err := New(spectest.Block(t, tt.yaml), code.Deps{})
 			if err == nil {
 				n.Close(context.Background())
 				t.Fatalf("New succeeded, want %q", tt.want)
@@ -109,7 +94,7 @@ generator_url: https://grafana.example/d/cpra
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := parseConfig(block(t, tt.yaml))
+			s, err := parseConfig(spectest.Block(t, tt.yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +110,7 @@ func TestDestinationAndEndpoint(t *testing.T) {
 		{"https://u:pw@am.example/prefix", "alertmanager:https://am.example/prefix", "https://u:pw@am.example/prefix/api/v2/alerts"},
 	}
 	for _, tt := range tests {
-		n, err := New(block(t, "url: "+tt.url), code.Deps{})
+		n, err := New(spectest.Block(t, "url: "+tt.url), code.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}

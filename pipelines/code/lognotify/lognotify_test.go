@@ -13,24 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-// block parses YAML text into the mapping node of a config block.
-func block(t *testing.T, text string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("parse %q: %v", text, err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func closeOnCleanup(t *testing.T, n code.Notifier) {
 	t.Cleanup(func() {
@@ -53,7 +39,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := New(block(t, tt.yaml), code.Deps{})
+			n, err := New(spectest.Block(t, tt.yaml), code.Deps{})
 			if err == nil {
 				n.Close(context.Background())
 				t.Fatalf("New succeeded, want error %q", tt.want)
@@ -73,7 +59,7 @@ func TestDestination(t *testing.T) {
 		{"file: " + path + "\n", "log:" + path},
 	}
 	for _, tt := range tests {
-		n, err := New(block(t, tt.yaml), code.Deps{Stdout: &bytes.Buffer{}})
+		n, err := New(spectest.Block(t, tt.yaml), code.Deps{Stdout: &bytes.Buffer{}})
 		if err != nil {
 			t.Fatalf("New(%q): %v", tt.yaml, err)
 		}
@@ -152,7 +138,7 @@ func TestFileAppendsConcurrently(t *testing.T) {
 	if err := os.WriteFile(path, []byte("existing line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(block(t, "file: "+path), code.Deps{})
+	n, err := New(spectest.Block(t, "file: "+path), code.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +199,7 @@ func TestFileAppendsConcurrently(t *testing.T) {
 
 func TestNewFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new.log")
-	n, err := New(block(t, "file: "+path), code.Deps{})
+	n, err := New(spectest.Block(t, "file: "+path), code.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +216,7 @@ func TestNewFileMode(t *testing.T) {
 
 func TestNotifyAfterClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.log")
-	n, err := New(block(t, "file: "+path), code.Deps{})
+	n, err := New(spectest.Block(t, "file: "+path), code.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,22 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
-func block(t *testing.T, text string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatal(err)
-	}
-	return spec.Block{Node: doc.Content[0], Line: 1}
-}
-
 func TestParseURL(t *testing.T) {
-	b := block(t, "url: x")
+	b := spectest.Block(t, "url: x")
 	for in, want := range map[string]string{
 		"http://127.0.0.1:9093": "",
 		"":                      "line 1: url: required",
@@ -40,7 +29,7 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestParseHeaders(t *testing.T) {
-	b := block(t, "headers:\n  X-Token: a\n  x-token: b\n  Host: h\n  bad name: v\n")
+	b := spectest.Block(t, "headers:\n  X-Token: a\n  x-token: b\n  Host: h\n  bad name: v\n")
 	h, err := ParseHeaders(b, map[string]string{"X-Token": "a", "x-token": "b", "Host": "h", "bad name": "v"})
 	if err == nil {
 		t.Fatal("want errors")

@@ -12,28 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-// block parses YAML text into the mapping node of a config block.
-func block(t *testing.T, text string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("parse %q: %v", text, err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func newNotifier(t *testing.T, text string) *Notifier {
 	t.Helper()
-	n, err := New(block(t, text), code.Deps{})
+	n, err := New(spectest.Block(t, text), code.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -77,7 +62,7 @@ func TestConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"empty block", "", "url: required"},
+		{"empty block", "", "line 1: url: required"},
 		{"missing url", "timeout: 1s\n", "line 1: url: required"},
 		{"unknown key", "url: http://127.0.0.1/\nmethod: PUT\n", "line 2: method: unknown field (known: headers, timeout, url)"},
 		{"bad scheme", "url: ftp://127.0.0.1/x\n", `line 1: url: scheme must be http or https, got "ftp"`},
@@ -101,7 +86,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(block(t, tt.yaml), code.Deps{})
+			_, err := New(spectest.Block(t, tt.yaml), code.Deps{})
 			if err == nil {
 				t.Fatalf("New succeeded, want %q", tt.want)
 			}

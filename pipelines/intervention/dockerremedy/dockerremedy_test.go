@@ -14,28 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-// block parses YAML text into a config block.
-func block(t *testing.T, text string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("parse YAML: %v", err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func newFromYAML(t *testing.T, text string) intervention.Remedy {
 	t.Helper()
-	r, err := Kind.New(block(t, text))
+	r, err := Kind.New(spectest.Block(t, text))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -170,7 +156,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Kind.New(block(t, tt.yaml))
+			_, err := Kind.New(spectest.Block(t, tt.yaml))
 			if err == nil {
 				t.Fatalf("New succeeded, want error %q", tt.want)
 			}

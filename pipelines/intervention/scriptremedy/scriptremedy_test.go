@@ -10,26 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // Tests here do not run in parallel: writing a script while another test
 // forks can make exec fail with "text file busy".
-
-func block(t *testing.T, src string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
@@ -42,7 +29,7 @@ func writeScript(t *testing.T, body string) string {
 
 func newRemedyFrom(t *testing.T, src string) intervention.Remedy {
 	t.Helper()
-	r, err := Kind.New(block(t, src))
+	r, err := Kind.New(spectest.Block(t, src))
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -140,7 +127,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Kind.New(block(t, tt.src))
+			_, err := Kind.New(spectest.Block(t, tt.src))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
 			}

@@ -15,29 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-// block parses YAML text into a config block.
-func block(t *testing.T, text string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		t.Fatalf("parse YAML: %v", err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 // newFromYAML builds a prober from YAML text and returns it with its address.
 func newFromYAML(t *testing.T, text string) (pulse.Prober, string) {
 	t.Helper()
-	p, addr, err := Kind.New(block(t, text))
+	p, addr, err := Kind.New(spectest.Block(t, text))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -86,7 +71,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(block(t, tt.yaml))
+			_, _, err := Kind.New(spectest.Block(t, tt.yaml))
 			if err == nil {
 				t.Fatalf("New succeeded, want error %q", tt.want)
 			}
@@ -98,7 +83,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	p, addr, err := Kind.New(block(t, "url: http://127.0.0.1:8080/health\n"))
+	p, addr, err := Kind.New(spectest.Block(t, "url: http://127.0.0.1:8080/health\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +437,7 @@ func TestAddressAgreesWithNew(t *testing.T) {
 		"url: ''",
 		"url: http://",
 	} {
-		b := block(t, text)
+		b := spectest.Block(t, text)
 		_, wantAddr, newErr := Kind.New(b)
 		gotAddr, addrErr := Kind.Address(b)
 		if (newErr == nil) != (addrErr == nil) {

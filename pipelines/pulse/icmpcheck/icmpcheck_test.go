@@ -12,29 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-func block(t *testing.T, src string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func newTestProber(t *testing.T, src string) (*prober, string) {
 	t.Helper()
-	p, addr, err := Kind.New(block(t, src))
+	p, addr, err := Kind.New(spectest.Block(t, src))
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -271,7 +258,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(block(t, tt.src))
+			_, _, err := Kind.New(spectest.Block(t, tt.src))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
 			}

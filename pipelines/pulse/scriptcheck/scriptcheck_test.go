@@ -8,26 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // Tests here do not run in parallel: writing a script while another test
 // forks can make exec fail with "text file busy".
-
-func block(t *testing.T, src string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
@@ -79,7 +65,7 @@ func TestProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "script: " + writeScript(t, tt.script) + "\n" + tt.extra
-			p, addr, err := Kind.New(block(t, src))
+			p, addr, err := Kind.New(spectest.Block(t, src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,7 +83,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestProbeCommand(t *testing.T) {
-	p, _, err := Kind.New(block(t, `command: [sh, -c, 'echo "$0 $1"; exit 4', one, two]`))
+	p, _, err := Kind.New(spectest.Block(t, `command: [sh, -c, 'echo "$0 $1"; exit 4', one, two]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +94,7 @@ func TestProbeCommand(t *testing.T) {
 }
 
 func TestProbeTimeout(t *testing.T) {
-	p, _, err := Kind.New(block(t, "command: [sleep, '60']"))
+	p, _, err := Kind.New(spectest.Block(t, "command: [sleep, '60']"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +117,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(block(t, tt.src))
+			_, _, err := Kind.New(spectest.Block(t, tt.src))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}

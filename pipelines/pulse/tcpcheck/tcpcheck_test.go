@@ -8,23 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-func block(t *testing.T, src string) spec.Block {
-	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Content) == 0 {
-		return spec.Block{Line: 1}
-	}
-	return spec.Block{Node: doc.Content[0]}
-}
 
 // listen starts a TCP listener on a loopback address and returns its port.
 // The kernel completes connections into the backlog, so nothing accepts.
@@ -55,7 +41,7 @@ func closedPort(t *testing.T) string {
 
 func probe(t *testing.T, ctx context.Context, src string) (pulse.Result, string) {
 	t.Helper()
-	p, addr, err := Kind.New(block(t, src))
+	p, addr, err := Kind.New(spectest.Block(t, src))
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -154,7 +140,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(block(t, tt.src))
+			_, _, err := Kind.New(spectest.Block(t, tt.src))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
 			}
