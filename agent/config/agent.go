@@ -70,21 +70,43 @@ type Pipelines struct {
 	Code         Pipeline `koanf:"code"`
 }
 
-// Pipeline sizes one pipeline.
+// Pipeline configures one pipeline: its queue, pool, sizing and breakers.
 type Pipeline struct {
 	Queue   Queue   `koanf:"queue"`
 	Workers Workers `koanf:"workers"`
+	Sizing  Sizing  `koanf:"sizing"`
+	Breaker Breaker `koanf:"breaker"`
 }
 
-// Queue sizes a pipeline's queue.
+// Queue sizes a pipeline's queue. The water marks are fractions of the
+// capacity: at high_water the pipeline refuses new work (backpressure)
+// until the depth falls to low_water.
 type Queue struct {
-	Capacity int `koanf:"capacity"`
+	Capacity  int     `koanf:"capacity"`
+	HighWater float64 `koanf:"high_water"`
+	LowWater  float64 `koanf:"low_water"`
 }
 
-// Workers bounds a pipeline's pool.
+// Workers bounds a pipeline's pool; sizing moves it between the two.
 type Workers struct {
 	Min int `koanf:"min"`
 	Max int `koanf:"max"`
+}
+
+// Sizing is the worker-sizing policy: every interval, the smallest pool
+// whose predicted queue wait at quantile meets slo, plus headroom.
+type Sizing struct {
+	SLO      time.Duration `koanf:"slo"`
+	Quantile float64       `koanf:"quantile"`
+	Headroom float64       `koanf:"headroom"`
+	Interval time.Duration `koanf:"interval"`
+}
+
+// Breaker configures the per-destination circuit breakers.
+type Breaker struct {
+	FailureThreshold int           `koanf:"failure_threshold"`
+	OpenTimeout      time.Duration `koanf:"open_timeout"`
+	HalfOpenRequests int           `koanf:"half_open_requests"`
 }
 
 // CodeDelivery is the retry policy for codes.
@@ -105,9 +127,30 @@ func DefaultAgent() Agent {
 		Shard:           Shard{Count: 1},
 		Scheduler:       Scheduler{Tick: 10 * time.Millisecond},
 		Pipelines: Pipelines{
-			Pulse:        Pipeline{Queue{65536}, Workers{8, 2000}},
-			Intervention: Pipeline{Queue{1024}, Workers{1, 64}},
-			Code:         Pipeline{Queue{8192}, Workers{2, 128}},
+			// Checks are short and plentiful: a deep queue, a wide pool
+			// and a tight wait target.
+			Pulse: Pipeline{
+				Queue:   Queue{Capacity: 65536, HighWater: 0.8, LowWater: 0.5},
+				Workers: Workers{Min: 8, Max: 10000},
+				Sizing:  Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: 5 * time.Second},
+				Breaker: Breaker{FailureThreshold: 5, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1},
+			},
+			// Interventions are rare and slow (restarts): a small pool, a
+			// looser target, and a breaker that backs off longer.
+			Intervention: Pipeline{
+				Queue:   Queue{Capacity: 1024, HighWater: 0.8, LowWater: 0.5},
+				Workers: Workers{Min: 1, Max: 64},
+				Sizing:  Sizing{SLO: time.Second, Quantile: 0.95, Headroom: 0.25, Interval: 10 * time.Second},
+				Breaker: Breaker{FailureThreshold: 3, OpenTimeout: time.Minute, HalfOpenRequests: 1},
+			},
+			// Codes are bursty (an outage fans out): room for bursts and
+			// a target that keeps alerts prompt.
+			Code: Pipeline{
+				Queue:   Queue{Capacity: 8192, HighWater: 0.8, LowWater: 0.5},
+				Workers: Workers{Min: 2, Max: 256},
+				Sizing:  Sizing{SLO: 500 * time.Millisecond, Quantile: 0.95, Headroom: 0.25, Interval: 5 * time.Second},
+				Breaker: Breaker{FailureThreshold: 5, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1},
+			},
 		},
 		Codes: CodeDelivery{
 			InitialBackoff: time.Second,
@@ -321,6 +364,23 @@ func setField(field reflect.Value, v any) error {
 		default:
 			return fmt.Errorf("expected an integer, got %s", describeValue(v))
 		}
+	case reflect.Float64:
+		switch x := v.(type) {
+		case float64:
+			field.SetFloat(x)
+		case int:
+			field.SetFloat(float64(x))
+		case int64:
+			field.SetFloat(float64(x))
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("expected a number, got %q", x)
+			}
+			field.SetFloat(f)
+		default:
+			return fmt.Errorf("expected a number, got %s", describeValue(v))
+		}
 	case reflect.Bool:
 		switch x := v.(type) {
 		case bool:
@@ -357,12 +417,16 @@ func isSection(key string, known []string) bool {
 	return sectionKeys(key, known) != ""
 }
 
-// sectionKeys lists the keys under section, without the section prefix.
+// sectionKeys lists the keys directly under section ("pipelines" gives
+// "code, intervention, pulse"), so hints stay short.
 func sectionKeys(section string, known []string) string {
 	var out []string
 	for _, k := range known {
 		if rest, ok := strings.CutPrefix(k, section+"."); ok {
-			out = append(out, rest)
+			child, _, _ := strings.Cut(rest, ".")
+			if !slices.Contains(out, child) {
+				out = append(out, child)
+			}
 		}
 	}
 	return strings.Join(out, ", ")
@@ -419,16 +483,7 @@ func (a *Agent) Validate() []error {
 		bad("shutdown_timeout", "must be greater than zero")
 	}
 	for name, p := range map[string]Pipeline{"pulse": a.Pipelines.Pulse, "intervention": a.Pipelines.Intervention, "code": a.Pipelines.Code} {
-		pre := "pipelines." + name
-		if p.Queue.Capacity < 1 {
-			bad(pre+".queue.capacity", "must be at least 1, got %d", p.Queue.Capacity)
-		}
-		if p.Workers.Min < 1 {
-			bad(pre+".workers.min", "must be at least 1, got %d", p.Workers.Min)
-		}
-		if p.Workers.Max < p.Workers.Min {
-			bad(pre+".workers.max", "must be at least workers.min (%d), got %d", p.Workers.Min, p.Workers.Max)
-		}
+		p.validate("pipelines."+name, bad)
 	}
 	c := a.Codes
 	if c.InitialBackoff <= 0 {
@@ -444,6 +499,57 @@ func (a *Agent) Validate() []error {
 	}
 	slices.SortFunc(errs, func(x, y error) int { return strings.Compare(x.Error(), y.Error()) })
 	return errs
+}
+
+// maxQueueCapacity keeps a queue's memory bounded (the ring is a power of two).
+const maxQueueCapacity = 1 << 24
+
+// maxWorkers bounds a pool: goroutines are cheap, but not free.
+const maxWorkers = 1_000_000
+
+// validate reports the invalid settings of one pipeline, each under its key.
+func (p Pipeline) validate(pre string, bad func(key, format string, args ...any)) {
+	q, w, s, b := p.Queue, p.Workers, p.Sizing, p.Breaker
+	if q.Capacity < 1 || q.Capacity > maxQueueCapacity {
+		bad(pre+".queue.capacity", "must be between 1 and %d, got %d", maxQueueCapacity, q.Capacity)
+	}
+	if !(q.HighWater > 0 && q.HighWater <= 1) {
+		bad(pre+".queue.high_water", "must be a fraction of the capacity in (0, 1], got %v", q.HighWater)
+	}
+	if !(q.LowWater >= 0 && q.LowWater < 1) {
+		bad(pre+".queue.low_water", "must be a fraction of the capacity in [0, 1), got %v", q.LowWater)
+	} else if q.LowWater >= q.HighWater {
+		bad(pre+".queue.low_water", "must be below queue.high_water (%v), got %v", q.HighWater, q.LowWater)
+	}
+	if w.Min < 1 {
+		bad(pre+".workers.min", "must be at least 1, got %d", w.Min)
+	}
+	if w.Max < w.Min {
+		bad(pre+".workers.max", "must be at least workers.min (%d), got %d", w.Min, w.Max)
+	} else if w.Max > maxWorkers {
+		bad(pre+".workers.max", "must be at most %d, got %d", maxWorkers, w.Max)
+	}
+	if s.SLO <= 0 {
+		bad(pre+".sizing.slo", "must be greater than zero, got %v", s.SLO)
+	}
+	if !(s.Quantile >= 0 && s.Quantile < 1) {
+		bad(pre+".sizing.quantile", "must be in [0, 1) (0 sizes for the mean wait), got %v", s.Quantile)
+	}
+	if !(s.Headroom >= 0 && s.Headroom <= 10) {
+		bad(pre+".sizing.headroom", "must be a fraction between 0 and 10, got %v", s.Headroom)
+	}
+	if s.Interval < 100*time.Millisecond {
+		bad(pre+".sizing.interval", "must be at least 100ms, got %v", s.Interval)
+	}
+	if b.FailureThreshold < 1 {
+		bad(pre+".breaker.failure_threshold", "must be at least 1, got %d", b.FailureThreshold)
+	}
+	if b.OpenTimeout <= 0 {
+		bad(pre+".breaker.open_timeout", "must be greater than zero, got %v", b.OpenTimeout)
+	}
+	if b.HalfOpenRequests < 1 {
+		bad(pre+".breaker.half_open_requests", "must be at least 1, got %d", b.HalfOpenRequests)
+	}
 }
 
 // knownKeys lists every leaf key of Agent, dotted.

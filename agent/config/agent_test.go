@@ -122,11 +122,29 @@ pipelines:
 codes: {initial_backoff: 500ms, max_backoff: 2m, max_age: 1d, attempt_timeout: 10s}
 scheduler: {tick: 20ms}
 `, []string{"CPRA_PIPELINES_INTERVENTION_WORKERS_MAX=16", "CPRA_CODES_MAX_AGE=2h"}, nil, func(a *config.Agent) {
-			a.Pipelines.Pulse = config.Pipeline{Queue: config.Queue{Capacity: 100}, Workers: config.Workers{Min: 2, Max: 10}}
+			a.Pipelines.Pulse.Queue.Capacity = 100
+			a.Pipelines.Pulse.Workers = config.Workers{Min: 2, Max: 10}
 			a.Pipelines.Code.Workers.Max = 200
 			a.Pipelines.Intervention.Workers.Max = 16
 			a.Codes = config.CodeDelivery{InitialBackoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Minute, MaxAge: 2 * time.Hour, AttemptTimeout: 10 * time.Second}
 			a.Scheduler.Tick = 20 * time.Millisecond
+		}},
+		{"the engine keys of the issue's example", `
+pipelines:
+  pulse:
+    queue:   {capacity: 4096, high_water: 0.9, low_water: 0.25}
+    workers: {min: 4, max: 500}
+    sizing:  {slo: 50ms, quantile: 0.99, headroom: 0.3, interval: 2s}
+    breaker: {failure_threshold: 3, open_timeout: 10s, half_open_requests: 2}
+`, []string{"CPRA_PIPELINES_CODE_QUEUE_HIGH_WATER=0.7", "CPRA_PIPELINES_CODE_SIZING_HEADROOM=1"}, nil, func(a *config.Agent) {
+			a.Pipelines.Pulse = config.Pipeline{
+				Queue:   config.Queue{Capacity: 4096, HighWater: 0.9, LowWater: 0.25},
+				Workers: config.Workers{Min: 4, Max: 500},
+				Sizing:  config.Sizing{SLO: 50 * time.Millisecond, Quantile: 0.99, Headroom: 0.3, Interval: 2 * time.Second},
+				Breaker: config.Breaker{FailureThreshold: 3, OpenTimeout: 10 * time.Second, HalfOpenRequests: 2},
+			}
+			a.Pipelines.Code.Queue.HighWater = 0.7
+			a.Pipelines.Code.Sizing.Headroom = 1
 		}},
 		{"an empty value keeps the default", "log:\n  level:\nweb: {}\n", nil, nil, func(*config.Agent) {}},
 		{"dotted keys in the file", "web.listen_address: 127.0.0.1:1004\n", nil, nil, func(a *config.Agent) {
@@ -166,7 +184,7 @@ func TestLoadAgentErrors(t *testing.T) {
 			"agent config: listen_address: unknown key (known: codes, log, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, web) (from FILE)",
 		}},
 		{"unknown section", "pipelines: {dns: {workers: {max: 3}}}\n", nil, nil, []string{
-			"agent config: pipelines.dns.workers.max: unknown key (known in pipelines: code.queue.capacity, code.workers.max, code.workers.min, intervention.queue.capacity, intervention.workers.max, intervention.workers.min, pulse.queue.capacity, pulse.workers.max, pulse.workers.min) (from FILE)",
+			"agent config: pipelines.dns.workers.max: unknown key (known in pipelines: code, intervention, pulse) (from FILE)",
 		}},
 		{"a section given a value", "web: :9000\n", nil, nil, []string{
 			"agent config: web: expected a mapping with keys config_file, listen_address (from FILE)",
@@ -180,6 +198,30 @@ pipelines: {pulse: {workers: {min: 10, max: 5}}}
 			`agent config: log.level: must be one of debug, info, warn, error; got "bogus"`,
 			"agent config: pipelines.pulse.workers.max: must be at least workers.min (10), got 5",
 			"agent config: shard.index: must be between 0 and shard.count-1 (1), got 2",
+		}},
+		{"invalid engine settings", `
+pipelines:
+  pulse:
+    queue:   {capacity: 0, high_water: 0.5, low_water: 0.6}
+    sizing:  {slo: 0s, quantile: 1, headroom: -0.1, interval: 10ms}
+    breaker: {failure_threshold: 0, open_timeout: 0s, half_open_requests: 0}
+  code:
+    queue: {high_water: 1.5, low_water: -1}
+    workers: {max: 2000000}
+`, []string{"CPRA_PIPELINES_INTERVENTION_QUEUE_LOW_WATER=half"}, nil, []string{
+			`agent config: pipelines.intervention.queue.low_water: expected a number, got "half" (from CPRA_PIPELINES_INTERVENTION_QUEUE_LOW_WATER)`,
+			"agent config: pipelines.code.queue.high_water: must be a fraction of the capacity in (0, 1], got 1.5",
+			"agent config: pipelines.code.queue.low_water: must be a fraction of the capacity in [0, 1), got -1",
+			"agent config: pipelines.code.workers.max: must be at most 1000000, got 2000000",
+			"agent config: pipelines.pulse.breaker.failure_threshold: must be at least 1, got 0",
+			"agent config: pipelines.pulse.breaker.half_open_requests: must be at least 1, got 0",
+			"agent config: pipelines.pulse.breaker.open_timeout: must be greater than zero, got 0s",
+			"agent config: pipelines.pulse.queue.capacity: must be between 1 and 16777216, got 0",
+			"agent config: pipelines.pulse.queue.low_water: must be below queue.high_water (0.5), got 0.6",
+			"agent config: pipelines.pulse.sizing.headroom: must be a fraction between 0 and 10, got -0.1",
+			"agent config: pipelines.pulse.sizing.interval: must be at least 100ms, got 10ms",
+			"agent config: pipelines.pulse.sizing.quantile: must be in [0, 1) (0 sizes for the mean wait), got 1",
+			"agent config: pipelines.pulse.sizing.slo: must be greater than zero, got 0s",
 		}},
 		{"shard index from a flag", "shard: {count: 2}\n", nil, []string{"--shard.index=2"}, []string{
 			"agent config: shard.index: must be between 0 and shard.count-1 (1), got 2",
