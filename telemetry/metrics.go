@@ -36,7 +36,29 @@ type Metrics struct {
 	QueueWait     *prometheus.HistogramVec // {pipeline}
 	Deferred      *prometheus.CounterVec   // {pipeline}
 
-	pipes *pipelineCollector
+	BackpressureHigh   *prometheus.GaugeVec // {pipeline}, in jobs
+	BackpressureLow    *prometheus.GaugeVec // {pipeline}, in jobs
+	BackpressureActive *prometheus.GaugeVec // {pipeline}
+
+	BreakerTransitions *prometheus.CounterVec // {pipeline,destination,to}
+	BreakerRejected    *prometheus.CounterVec // {pipeline,destination}
+
+	PoolMinWorkers *prometheus.GaugeVec // {pipeline}
+	PoolMaxWorkers *prometheus.GaugeVec // {pipeline}
+
+	SizingRecommended   *prometheus.GaugeVec   // {pipeline}
+	SizingArrivalRate   *prometheus.GaugeVec   // {pipeline}
+	SizingServiceTime   *prometheus.GaugeVec   // {pipeline}
+	SizingUtilization   *prometheus.GaugeVec   // {pipeline}
+	SizingPredictedWait *prometheus.GaugeVec   // {pipeline}
+	SizingSLO           *prometheus.GaugeVec   // {pipeline}
+	SizingDecisions     *prometheus.CounterVec // {pipeline,direction}
+	LittleL             *prometheus.GaugeVec   // {pipeline}
+	LittleLambdaW       *prometheus.GaugeVec   // {pipeline}
+
+	pipes    *pipelineCollector
+	breakers *breakerCollector
+	dests    destinationLabels
 }
 
 // NewMetrics registers every family, plus the Go runtime and process
@@ -100,8 +122,75 @@ func NewMetrics() *Metrics {
 			Name: "cpra_backpressure_deferred_total",
 			Help: "Jobs held back because a pipeline's queue was full; they stay due and are retried.",
 		}, []string{"pipeline"}),
-		pipes: &pipelineCollector{},
+		BackpressureHigh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_backpressure_high_water_mark",
+			Help: "Queue depth (jobs) at which a pipeline starts refusing new work.",
+		}, []string{"pipeline"}),
+		BackpressureLow: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_backpressure_low_water_mark",
+			Help: "Queue depth (jobs) a pipeline must drain to before it accepts work again.",
+		}, []string{"pipeline"}),
+		BackpressureActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_backpressure_active",
+			Help: "Whether a pipeline is refusing new work (1) because its queue passed the high water mark.",
+		}, []string{"pipeline"}),
+		BreakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_breaker_transitions_total",
+			Help: "Circuit breaker state changes, by pipeline, destination and new state (closed, half_open, open).",
+		}, []string{"pipeline", "destination", "to"}),
+		BreakerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_breaker_rejected_total",
+			Help: "Calls not made because the destination's circuit breaker was open.",
+		}, []string{"pipeline", "destination"}),
+		PoolMinWorkers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_pool_min_workers",
+			Help: "Lower bound of a pipeline's worker pool (workers.min).",
+		}, []string{"pipeline"}),
+		PoolMaxWorkers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_pool_max_workers",
+			Help: "Upper bound of a pipeline's worker pool (workers.max).",
+		}, []string{"pipeline"}),
+		SizingRecommended: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_recommended_workers",
+			Help: "Workers the queueing model asks for: the smallest pool meeting the wait SLO, plus headroom, clamped to the bounds.",
+		}, []string{"pipeline"}),
+		SizingArrivalRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_arrival_rate",
+			Help: "Estimated arrival rate of jobs (per second), exponentially weighted.",
+		}, []string{"pipeline"}),
+		SizingServiceTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_service_time_seconds",
+			Help: "Estimated mean service time of a job, exponentially weighted.",
+		}, []string{"pipeline"}),
+		SizingUtilization: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_utilization",
+			Help: "Predicted utilisation of the pool at its current size: arrival rate times service time over workers.",
+		}, []string{"pipeline"}),
+		SizingPredictedWait: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_predicted_wait_seconds",
+			Help: "Predicted queue wait at the configured quantile for the current pool size (Erlang C with the Allen-Cunneen correction).",
+		}, []string{"pipeline"}),
+		SizingSLO: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_slo_seconds",
+			Help: "The queue-wait target the pool is sized for (sizing.slo), at the quantile of sizing.quantile.",
+		}, []string{"pipeline"}),
+		SizingDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_sizing_decisions_total",
+			Help: "Sizing decisions by direction (up, down, hold).",
+		}, []string{"pipeline", "direction"}),
+		LittleL: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_littles_law_l",
+			Help: "Measured time-average number of jobs in a pipeline (queued and running) over the last sizing interval: L in Little's law.",
+		}, []string{"pipeline"}),
+		LittleLambdaW: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_sizing_littles_law_lambda_w",
+			Help: "Measured arrival rate times mean time in the pipeline over the last sizing interval: lambda*W in Little's law; equals L when the model holds.",
+		}, []string{"pipeline"}),
+		pipes:    &pipelineCollector{},
+		breakers: &breakerCollector{},
+		dests:    destinationLabels{seen: map[string]map[string]bool{}},
 	}
+	m.breakers.m = m
 	b := Build()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "cpra_build_info",
@@ -117,7 +206,12 @@ func NewMetrics() *Metrics {
 		m.Checks, m.CheckDuration, m.ScheduleLag,
 		m.Interventions, m.Codes,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
-		m.pipes,
+		m.BackpressureHigh, m.BackpressureLow, m.BackpressureActive,
+		m.BreakerTransitions, m.BreakerRejected,
+		m.PoolMinWorkers, m.PoolMaxWorkers,
+		m.SizingRecommended, m.SizingArrivalRate, m.SizingServiceTime, m.SizingUtilization,
+		m.SizingPredictedWait, m.SizingSLO, m.SizingDecisions, m.LittleL, m.LittleLambdaW,
+		m.pipes, m.breakers,
 	)
 	return m
 }
@@ -138,6 +232,10 @@ func (m *Metrics) RegisterPipeline(name string, stats func() PipelineStats) {
 	m.QueueEnqueued.WithLabelValues(name)
 	m.QueueDequeued.WithLabelValues(name)
 	m.Deferred.WithLabelValues(name)
+	m.BackpressureActive.WithLabelValues(name)
+	for _, d := range []string{"up", "down", "hold"} {
+		m.SizingDecisions.WithLabelValues(name, d)
+	}
 }
 
 type pipelineSource struct {

@@ -174,25 +174,49 @@ func (s *Set) Tracked() int {
 	return len(s.entries)
 }
 
-// NotClosed calls f for every destination whose breaker is open or
-// half-open, for the state gauge at scrape time.
-func (s *Set) NotClosed(f func(dest string, st State)) {
-	s.mu.Lock()
+// Each calls f for every destination with failures on record (closed ones
+// still counting failures included), for the state gauge at scrape time. f
+// runs outside the lock.
+func (s *Set) Each(f func(dest string, st State)) {
 	type pair struct {
 		dest string
 		st   State
 	}
-	var out []pair
+	s.mu.Lock()
+	out := make([]pair, 0, len(s.entries))
 	for d, e := range s.entries {
-		if e.state != Closed {
-			out = append(out, pair{d, e.state})
-		}
+		out = append(out, pair{d, e.state})
 	}
 	s.mu.Unlock()
 	for _, p := range out {
 		f(p.dest, p.st)
 	}
 }
+
+// Release gives back an allowed call that was never made (the caller could
+// not queue it), so a half-open breaker does not wait for a trial that will
+// never report. It must be used instead of Record, never with it.
+func (s *Set) Release(dest string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.entries[dest]; ok && e.state == HalfOpen && e.trials > 0 {
+		e.trials--
+	}
+}
+
+// RetryAt reports when an open breaker for dest lets a trial call through;
+// ok is false when dest is not open.
+func (s *Set) RetryAt(dest string) (at time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, found := s.entries[dest]; found && e.state == Open {
+		return e.openedAt.Add(s.cfg.OpenTimeout), true
+	}
+	return time.Time{}, false
+}
+
+// Config returns the thresholds the set was built with.
+func (s *Set) Config() Config { return s.cfg }
 
 func (s *Set) report(tr *Transition) {
 	if tr != nil && s.onTransition != nil {

@@ -143,7 +143,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	var seen int
-	s.NotClosed(func(string, State) { seen++ })
+	s.Each(func(string, State) { seen++ })
 	if seen > 1 {
 		t.Fatalf("one destination reported %d times", seen)
 	}
@@ -158,5 +158,39 @@ func TestConfigValidate(t *testing.T) {
 		if _, err := NewSet(c, nil); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+func TestReleaseGivesBackATrial(t *testing.T) {
+	s, err := NewSet(Config{FailureThreshold: 1, OpenTimeout: time.Second, HalfOpenRequests: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(s, "d", false, t0)
+	if at, ok := s.RetryAt("d"); !ok || !at.Equal(t0.Add(time.Second)) {
+		t.Fatalf("RetryAt = %v, %v; want %v, true", at, ok, t0.Add(time.Second))
+	}
+	later := t0.Add(2 * time.Second)
+	if !s.Allow("d", later) {
+		t.Fatal("no trial after the open timeout")
+	}
+	if s.Allow("d", later) {
+		t.Fatal("a second trial while the first is out")
+	}
+	s.Release("d")
+	if !s.Allow("d", later) {
+		t.Fatal("the released trial was not given back")
+	}
+	s.Record("d", true, later)
+	if st := s.State("d"); st != Closed {
+		t.Fatalf("state %v after a successful trial, want closed", st)
+	}
+	if _, ok := s.RetryAt("d"); ok {
+		t.Fatal("RetryAt reports a closed breaker as open")
+	}
+	n := 0
+	s.Each(func(string, State) { n++ })
+	if n != 0 {
+		t.Fatalf("Each reported %d destinations after recovery, want 0", n)
 	}
 }

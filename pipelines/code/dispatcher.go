@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -48,6 +49,9 @@ type delivery struct {
 	attempt int
 	first   time.Time
 	due     time.Time // for retries
+	// deferred is set the first time the queue refuses this delivery, so
+	// cpra_backpressure_deferred_total counts deliveries, not attempts.
+	deferred bool
 }
 
 type outcome struct {
@@ -66,11 +70,18 @@ type key struct {
 // Dispatcher is the code pipeline. Send never blocks and never drops: a
 // code waits in memory while its receiver is slow or down, is retried with
 // backoff, and is counted as undeliverable only after RetryPolicy.MaxAge.
+//
+// Each notifier destination has a circuit breaker. While it is open, codes
+// for that destination are held (in order, per monitor) instead of being
+// tried, so a dead receiver costs no workers; after the open timeout one
+// held code goes as the trial, and when the breaker closes every held code
+// is released. Other destinations are unaffected.
 type Dispatcher struct {
-	pl     *pipeline.Pipeline[*delivery, outcome]
-	policy RetryPolicy
-	log    *slog.Logger
-	m      *telemetry.Metrics
+	pl       *pipeline.Pipeline[*delivery, outcome]
+	policy   RetryPolicy
+	breakers *pipeline.Breakers
+	log      *slog.Logger
+	m        *telemetry.Metrics
 
 	mu     sync.Mutex
 	intake []*delivery
@@ -80,7 +91,9 @@ type Dispatcher struct {
 	lines   map[key][]*delivery // head is in flight or waiting to retry
 	ready   []*delivery         // heads that could not be queued yet
 	retries retryHeap
-	pending int // deliveries not yet finished
+	held    map[string][]*delivery // by destination, while its breaker is open
+	pending int                    // deliveries not yet finished
+	drain   bool                   // flushing for shutdown: breakers no longer hold codes
 
 	flush chan chan struct{}
 	stop  chan struct{}
@@ -88,18 +101,27 @@ type Dispatcher struct {
 }
 
 // NewDispatcher starts the code pipeline.
-func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, m *telemetry.Metrics, log *slog.Logger) (*Dispatcher, error) {
+func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger) (*Dispatcher, error) {
 	d := &Dispatcher{
 		policy: policy,
 		log:    log,
 		m:      m,
 		wake:   make(chan struct{}, 1),
 		lines:  map[key][]*delivery{},
+		held:   map[string][]*delivery{},
 		flush:  make(chan chan struct{}),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	cfg.Name = telemetry.PipelineCode
+	if cfg.Log == nil {
+		cfg.Log = log
+	}
+	breakers, err := pipeline.NewBreakers(cfg.Name, brk, m, log)
+	if err != nil {
+		return nil, err
+	}
+	d.breakers = breakers
 	pl, err := pipeline.New(cfg, d.deliver, m)
 	if err != nil {
 		return nil, err
@@ -138,11 +160,10 @@ func (d *Dispatcher) loop() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var flushing []chan struct{}
-	draining := false
 	for {
 		d.takeIntake()
-		d.submitReady()
-		if next, ok := d.retries.peek(); ok {
+		d.submitReady(time.Now())
+		if next, ok := d.nextWake(); ok {
 			resetTimer(timer, time.Until(next))
 		}
 		if d.pending == 0 {
@@ -154,13 +175,19 @@ func (d *Dispatcher) loop() {
 		select {
 		case <-d.wake:
 		case o := <-d.pl.Results():
-			d.finish(o, draining)
+			d.finish(o)
 		case <-timer.C:
-			d.retryDue(time.Now())
+			now := time.Now()
+			d.retryDue(now)
+			d.probeHeld(now)
 		case ch := <-d.flush:
-			draining = true
+			d.drain = true
 			flushing = append(flushing, ch)
 			d.retryDue(time.Now().Add(d.policy.MaxAge)) // everything waiting goes now
+			for dest, line := range d.held {
+				d.ready = append(d.ready, line...)
+				delete(d.held, dest)
+			}
 		case <-d.stop:
 			return
 		}
@@ -183,19 +210,103 @@ func (d *Dispatcher) takeIntake() {
 	}
 }
 
-func (d *Dispatcher) submitReady() {
-	i := 0
-	for ; i < len(d.ready); i++ {
-		if !d.pl.TrySubmit(d.ready[i]) {
-			d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
-			break // the queue is full; results will free room
+// submitReady queues the deliveries that may go: those whose breaker is
+// open are held, and when the queue refuses one (backpressure) it and the
+// rest wait for results to free room.
+func (d *Dispatcher) submitReady(now time.Time) {
+	kept := d.ready[:0]
+	for i, dl := range d.ready {
+		dest := dl.to.Destination()
+		if !d.drain && !d.breakers.Allow(dest, now) {
+			d.breakers.Rejected(dest)
+			d.held[dest] = append(d.held[dest], dl)
+			continue
+		}
+		if !d.pl.TrySubmit(dl) {
+			if !d.drain {
+				d.breakers.Release(dest)
+			}
+			if !dl.deferred {
+				dl.deferred = true
+				d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
+			}
+			kept = append(kept, d.ready[i:]...)
+			break
 		}
 	}
-	d.ready = append(d.ready[:0], d.ready[i:]...)
+	clear(d.ready[len(kept):])
+	d.ready = kept
 }
 
-func (d *Dispatcher) finish(o outcome, draining bool) {
+// nextWake is when the loop must look again without being woken: the
+// earliest retry, or the earliest moment an open breaker lets a trial
+// through.
+func (d *Dispatcher) nextWake() (time.Time, bool) {
+	next, ok := d.retries.peek()
+	for dest := range d.held {
+		at, open := d.breakers.RetryAt(dest)
+		if !open {
+			at = time.Now() // half-open or closed: look at once
+		}
+		if !ok || at.Before(next) {
+			next, ok = at, true
+		}
+	}
+	return next, ok
+}
+
+// probeHeld moves held codes whose breaker lets calls through back to the
+// ready list: the first few as trials while half-open, all once closed.
+// Held codes older than MaxAge are given up, as failed ones are.
+func (d *Dispatcher) probeHeld(now time.Time) {
+	for dest, line := range d.held {
+		line = d.expireHeld(line, now)
+		var n int
+		switch d.breakers.State(dest) {
+		case breaker.Closed:
+			n = len(line)
+		case breaker.Open:
+			if at, _ := d.breakers.RetryAt(dest); !now.Before(at) {
+				n = d.breakers.Config().HalfOpenRequests
+			}
+		case breaker.HalfOpen:
+			n = d.breakers.Config().HalfOpenRequests
+		}
+		n = min(n, len(line))
+		d.ready = append(d.ready, line[:n]...)
+		if line = line[n:]; len(line) == 0 {
+			delete(d.held, dest)
+		} else {
+			d.held[dest] = line
+		}
+	}
+}
+
+// expireHeld gives up held deliveries older than MaxAge.
+func (d *Dispatcher) expireHeld(line []*delivery, now time.Time) []*delivery {
+	kept := line[:0]
+	for _, dl := range line {
+		if age := now.Sub(dl.first); age >= d.policy.MaxAge {
+			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
+			d.log.Error("code undeliverable; giving up", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
+				"destination", dl.to.Destination(), "attempts", dl.attempt, "age", age.Round(time.Second), "err", "circuit breaker open")
+			d.advance(dl)
+			continue
+		}
+		kept = append(kept, dl)
+	}
+	return kept
+}
+
+func (d *Dispatcher) finish(o outcome) {
 	dl := o.d
+	now := time.Now()
+	dest := dl.to.Destination()
+	d.breakers.Record(dest, o.err == nil, now)
+	if o.err == nil && len(d.held[dest]) > 0 && d.breakers.State(dest) == breaker.Closed {
+		d.probeHeld(now) // the destination is back: release what it held
+	}
+	draining := d.drain
 	labels := []string{dl.n.Code.String(), KindOf(dl.to)}
 	if o.err == nil {
 		d.m.Codes.WithLabelValues(append(labels, "success")...).Inc()
@@ -271,7 +382,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	<-d.done
 	d.takeIntake()
 	left := 0
-	for _, line := range d.lines {
+	for _, line := range d.lines { // held deliveries are heads of lines, so they are here too
 		for _, dl := range line {
 			left++
 			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()

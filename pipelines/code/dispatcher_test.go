@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -23,11 +24,14 @@ type recorder struct {
 	got      []string
 	failures map[Code]int // fail this many attempts per code
 	always   bool
+	dest     string // default webhook:test
+	calls    int
 }
 
 func (r *recorder) Notify(_ context.Context, n Notification) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls++
 	if r.always {
 		return errors.New("receiver down")
 	}
@@ -38,7 +42,22 @@ func (r *recorder) Notify(_ context.Context, n Notification) error {
 	r.got = append(r.got, n.Monitor+":"+n.Code.String())
 	return nil
 }
-func (r *recorder) Destination() string         { return "webhook:test" }
+func (r *recorder) Destination() string {
+	if r.dest != "" {
+		return r.dest
+	}
+	return "webhook:test"
+}
+func (r *recorder) setDown(down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.always = down
+}
+func (r *recorder) attempts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
 func (r *recorder) Close(context.Context) error { return nil }
 func (r *recorder) received() []string {
 	r.mu.Lock()
@@ -48,10 +67,17 @@ func (r *recorder) received() []string {
 
 var fast = RetryPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAge: time.Minute, AttemptTimeout: time.Second}
 
+// lenient never opens within a test, so retry behaviour is seen alone.
+var lenient = breaker.Config{FailureThreshold: 1000, OpenTimeout: time.Minute, HalfOpenRequests: 1}
+
 func newDispatcher(t *testing.T, capacity int, p RetryPolicy) (*Dispatcher, *telemetry.Metrics) {
+	return newDispatcherWith(t, capacity, p, lenient)
+}
+
+func newDispatcherWith(t *testing.T, capacity int, p RetryPolicy, b breaker.Config) (*Dispatcher, *telemetry.Metrics) {
 	t.Helper()
 	m := telemetry.NewMetrics()
-	d, err := NewDispatcher(pipeline.Config{QueueCapacity: capacity, Workers: 4}, p, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := NewDispatcher(pipeline.Config{QueueCapacity: capacity, MaxWorkers: 4}, p, b, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,5 +184,83 @@ func TestFlushSkipsBackoffAndCloseCountsTheRest(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.Codes.WithLabelValues("yellow", "webhook", "undeliverable")); got != 1 {
 		t.Fatalf("undeliverable at shutdown = %v, want 1", got)
+	}
+}
+
+func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
+	b := breaker.Config{FailureThreshold: 3, OpenTimeout: 50 * time.Millisecond, HalfOpenRequests: 1}
+	d, m := newDispatcherWith(t, 64, fast, b)
+	down := &recorder{dest: "webhook:http://down.invalid", always: true}
+	up := &recorder{dest: "webhook:http://up.invalid"}
+	monitors := []string{"a", "b", "c", "d", "e"}
+	for _, mon := range monitors {
+		for _, c := range []Code{Yellow, Red} {
+			d.Send(Notification{Monitor: mon, Code: c}, []Notifier{down, up})
+		}
+	}
+	waitFor(t, "the healthy receiver gets everything", func() bool { return len(up.received()) == 10 })
+	waitFor(t, "the breaker opens", func() bool { return d.breakers.State(down.dest) == breaker.Open })
+
+	// While open, the dead receiver sees only the occasional trial call:
+	// far fewer than the ten codes retried every few milliseconds would be.
+	before, start := down.attempts(), time.Now()
+	time.Sleep(300 * time.Millisecond)
+	trials := int(time.Since(start)/b.OpenTimeout) + 2 // one per open timeout, plus edges
+	if extra := down.attempts() - before; extra > trials {
+		t.Fatalf("the dead receiver got %d calls while its breaker was open, want at most %d trials", extra, trials)
+	}
+	if got := testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", down.dest)); got < 1 {
+		t.Fatalf("cpra_breaker_rejected_total = %v, want codes held", got)
+	}
+	if got := testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open")); got < 1 {
+		t.Fatalf("no transition to open counted")
+	}
+	if n := testutil.CollectAndCount(m.Registry, "cpra_breaker_state"); n != 1 {
+		t.Fatalf("%d cpra_breaker_state series, want 1 (only the failing destination)", n)
+	}
+
+	down.setDown(false)
+	waitFor(t, "the held codes arrive once the receiver is back", func() bool { return len(down.received()) == 10 })
+	waitFor(t, "the breaker closes", func() bool { return d.breakers.State(down.dest) == breaker.Closed })
+	got := down.received()
+	for _, mon := range monitors { // per monitor, still in order
+		i, j := slices.Index(got, mon+":yellow"), slices.Index(got, mon+":red")
+		if i < 0 || j < 0 || i > j {
+			t.Fatalf("order lost for %s: %v", mon, got)
+		}
+	}
+	if got := testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "closed")); got != 1 {
+		t.Fatalf("transitions to closed = %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(m.Registry, "cpra_breaker_state"); n != 0 {
+		t.Fatalf("%d cpra_breaker_state series after recovery, want 0", n)
+	}
+	if got := testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "undeliverable")); got != 0 {
+		t.Fatalf("%v codes given up; held codes must wait for the receiver", got)
+	}
+	d.Flush(context.Background())
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFlushBypassesOpenBreakers(t *testing.T) {
+	b := breaker.Config{FailureThreshold: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1}
+	d, m := newDispatcherWith(t, 64, fast, b)
+	r := &recorder{failures: map[Code]int{Yellow: 1}}
+	d.Send(Notification{Monitor: "a", Code: Yellow}, []Notifier{r})
+	waitFor(t, "the breaker opens on the first failure", func() bool { return d.breakers.State(r.Destination()) == breaker.Open })
+	d.Send(Notification{Monitor: "b", Code: Red}, []Notifier{r})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.Flush(ctx) // shutting down: every held code gets its chance now
+	if got := r.received(); len(got) != 2 {
+		t.Fatalf("flush delivered %v, want both held codes", got)
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.Codes.WithLabelValues("yellow", "webhook", "undeliverable")); got != 0 {
+		t.Fatalf("undeliverable = %v", got)
 	}
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/ants/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/queue"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -17,8 +21,17 @@ import (
 type Config struct {
 	Name          string // pulse, intervention or code: the `pipeline` label
 	QueueCapacity int
-	Workers       int
-	ResultBuffer  int // capacity of the result channel; default QueueCapacity
+	// HighWater and LowWater are fractions of QueueCapacity. At HighWater
+	// the pipeline refuses new work until the depth is back at LowWater.
+	// Zero values mean 1 and 0.5.
+	HighWater, LowWater float64
+	// MinWorkers and MaxWorkers bound the pool. Without sizing the pool
+	// runs at MaxWorkers; with it, it starts at MinWorkers and follows the
+	// model. MinWorkers 0 means MaxWorkers.
+	MinWorkers, MaxWorkers int
+	Sizing                 Sizing
+	ResultBuffer           int          // capacity of the result channel; default QueueCapacity
+	Log                    *slog.Logger // sizing decisions at debug level; nil discards
 }
 
 // Work runs one job. It must honour ctx, which is cancelled when the
@@ -32,85 +45,164 @@ type queued[J any] struct {
 
 // Pipeline is a bounded queue worked by a goroutine pool.
 type Pipeline[J, R any] struct {
-	name    string
-	work    Work[J, R]
-	queue   chan queued[J]
-	results chan R
-	pool    *ants.Pool
+	name     string
+	capacity int
+	high     int // depth at which backpressure engages
+	low      int // depth at which it lets go
+	work     Work[J, R]
+	ring     *queue.Ring[queued[J]]
+	results  chan R
+	pool     *ants.Pool
+	meter    *meter
+	log      *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.RWMutex // guards closed against sends on a closed queue
-	closed bool
+	mu      sync.RWMutex // guards closed against enqueues after Close
+	closed  bool
+	discard atomic.Bool // closing without drain: the feeder drops what is left
 
+	pressed  atomic.Bool // backpressure engaged
 	inflight sync.WaitGroup
 	feeder   chan struct{} // closed when the feeding goroutine exits
+	sizer    chan struct{} // closed to stop the sizing controller
+	sized    chan struct{} // closed when it has stopped
 
 	enqueued, dequeued prometheus.Counter
 	wait               prometheus.Observer
 	dropped            *prometheus.CounterVec
+	active             prometheus.Gauge
+	m                  *telemetry.Metrics
 }
 
-// New starts a pipeline. Its queue and pool gauges are registered on m.
+// New starts a pipeline. Its metrics are registered on m.
 func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline[J, R], error) {
-	if cfg.QueueCapacity < 1 || cfg.Workers < 1 {
-		return nil, fmt.Errorf("pipeline %s: queue capacity and workers must be at least 1", cfg.Name)
+	if cfg.HighWater == 0 {
+		cfg.HighWater = 1
+	}
+	if cfg.LowWater == 0 {
+		cfg.LowWater = 0.5
+	}
+	if cfg.MinWorkers == 0 {
+		cfg.MinWorkers = cfg.MaxWorkers
+	}
+	switch {
+	case cfg.QueueCapacity < 1 || cfg.MinWorkers < 1 || cfg.MaxWorkers < cfg.MinWorkers:
+		return nil, fmt.Errorf("pipeline %s: need queue capacity ≥ 1 and 1 ≤ min workers ≤ max workers", cfg.Name)
+	case !(cfg.LowWater < cfg.HighWater && cfg.HighWater <= 1 && cfg.LowWater >= 0):
+		return nil, fmt.Errorf("pipeline %s: need 0 ≤ low water < high water ≤ 1", cfg.Name)
 	}
 	if cfg.ResultBuffer < 1 {
 		cfg.ResultBuffer = cfg.QueueCapacity
 	}
-	pool, err := ants.NewPool(cfg.Workers)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ring, err := queue.New[queued[J]](cfg.QueueCapacity)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", cfg.Name, err)
+	}
+	start := cfg.MaxWorkers
+	if cfg.Sizing.enabled() {
+		start = cfg.MinWorkers
+	}
+	pool, err := ants.NewPool(start)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", cfg.Name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pipeline[J, R]{
 		name:     cfg.Name,
+		capacity: cfg.QueueCapacity,
+		high:     max(1, int(math.Ceil(cfg.HighWater*float64(cfg.QueueCapacity)))),
+		low:      int(math.Floor(cfg.LowWater * float64(cfg.QueueCapacity))),
 		work:     work,
-		queue:    make(chan queued[J], cfg.QueueCapacity),
+		ring:     ring,
 		results:  make(chan R, cfg.ResultBuffer),
 		pool:     pool,
+		meter:    newMeter(time.Now()),
+		log:      cfg.Log.With("pipeline", cfg.Name),
 		ctx:      ctx,
 		cancel:   cancel,
 		feeder:   make(chan struct{}),
+		sizer:    make(chan struct{}),
+		sized:    make(chan struct{}),
 		enqueued: m.QueueEnqueued.WithLabelValues(cfg.Name),
 		dequeued: m.QueueDequeued.WithLabelValues(cfg.Name),
 		wait:     m.QueueWait.WithLabelValues(cfg.Name),
 		dropped:  m.QueueDropped.MustCurryWith(prometheus.Labels{"pipeline": cfg.Name}),
+		active:   m.BackpressureActive.WithLabelValues(cfg.Name),
+		m:        m,
 	}
 	m.RegisterPipeline(cfg.Name, p.Stats)
+	m.BackpressureHigh.WithLabelValues(cfg.Name).Set(float64(p.high))
+	m.BackpressureLow.WithLabelValues(cfg.Name).Set(float64(p.low))
+	m.PoolMinWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MinWorkers))
+	m.PoolMaxWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MaxWorkers))
 	go p.feed()
+	if cfg.Sizing.enabled() {
+		go p.size(cfg)
+	} else {
+		close(p.sized)
+	}
 	return p, nil
 }
 
-// TrySubmit queues job without blocking. It returns false when the queue is
-// full or the pipeline is closing; the caller keeps the job and tries again.
+// TrySubmit queues job without blocking. It returns false when the queue
+// is at its high water mark (and until it has drained to the low one), or
+// when the pipeline is closing; the caller keeps the job and offers it
+// again later.
 func (p *Pipeline[J, R]) TrySubmit(job J) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
+	if p.closed || !p.admit() {
 		return false
 	}
-	select {
-	case p.queue <- queued[J]{job: job, at: time.Now()}:
-		p.enqueued.Inc()
-		return true
-	default:
+	now := time.Now()
+	p.meter.arrive(now)
+	if !p.ring.TryEnqueue(queued[J]{job: job, at: now}) {
+		p.meter.leave(now) // the ring is full: another producer won the race
 		return false
+	}
+	p.enqueued.Inc()
+	return true
+}
+
+// admit applies the water marks: engage at high, hold until low.
+func (p *Pipeline[J, R]) admit() bool {
+	depth := p.ring.Len()
+	if p.pressed.Load() {
+		if depth > p.low {
+			return false
+		}
+		p.release()
+	}
+	if depth >= p.high || depth >= p.capacity {
+		if p.pressed.CompareAndSwap(false, true) {
+			p.active.Set(1)
+		}
+		return false
+	}
+	return true
+}
+
+func (p *Pipeline[J, R]) release() {
+	if p.pressed.CompareAndSwap(true, false) {
+		p.active.Set(0)
 	}
 }
+
+// Backpressure reports whether the pipeline is refusing new work.
+func (p *Pipeline[J, R]) Backpressure() bool { return p.pressed.Load() }
 
 // Results delivers one R per job. It is closed after Close.
 func (p *Pipeline[J, R]) Results() <-chan R { return p.results }
 
-// Free is the room left in the queue.
-func (p *Pipeline[J, R]) Free() int { return cap(p.queue) - len(p.queue) }
-
 // Stats reports the queue and pool for the metrics collector.
 func (p *Pipeline[J, R]) Stats() telemetry.PipelineStats {
 	return telemetry.PipelineStats{
-		Depth: len(p.queue), Capacity: cap(p.queue),
+		Depth: p.ring.Len(), Capacity: p.capacity,
 		Workers: p.pool.Cap(), Running: p.pool.Running(),
 	}
 }
@@ -119,21 +211,40 @@ func (p *Pipeline[J, R]) Stats() telemetry.PipelineStats {
 // worker is busy, which is what leaves work waiting in the bounded queue.
 func (p *Pipeline[J, R]) feed() {
 	defer close(p.feeder)
-	for q := range p.queue {
+	for {
+		q, err := p.ring.Dequeue(context.Background())
+		if err != nil {
+			return // closed and drained
+		}
 		p.dequeued.Inc()
-		p.wait.Observe(time.Since(q.at).Seconds())
+		if p.pressed.Load() && p.ring.Len() <= p.low {
+			p.release() // let go now, not only at the next offer
+		}
+		if p.discard.Load() {
+			p.meter.leave(time.Now())
+			p.dropped.WithLabelValues("shutdown").Inc()
+			continue
+		}
 		p.inflight.Add(1)
-		job := q.job
-		if err := p.pool.Submit(func() {
-			defer p.inflight.Done()
-			p.results <- p.work(p.ctx, job)
-		}); err != nil {
+		if err := p.pool.Submit(func() { p.run(q) }); err != nil {
 			// Only a released pool refuses work, and Close releases it
 			// after this loop ends: count it rather than lose it silently.
 			p.inflight.Done()
+			p.meter.leave(time.Now())
 			p.dropped.WithLabelValues("pool_closed").Inc()
 		}
 	}
+}
+
+// run works one job on a pool worker. The queue wait ends when a worker
+// starts it: time spent waiting for a free worker is queueing too.
+func (p *Pipeline[J, R]) run(q queued[J]) {
+	defer p.inflight.Done()
+	start := time.Now()
+	p.wait.Observe(start.Sub(q.at).Seconds())
+	r := p.work(p.ctx, q.job)
+	p.meter.complete(q.at, start, time.Now())
+	p.results <- r
 }
 
 // Close stops accepting work. With drain, queued jobs still run; without,
@@ -147,21 +258,11 @@ func (p *Pipeline[J, R]) Close(ctx context.Context, drain bool) error {
 		return nil
 	}
 	p.closed = true
-	if !drain {
-		n := 0
-		for {
-			select {
-			case <-p.queue:
-				n++
-				continue
-			default:
-			}
-			break
-		}
-		p.dropped.WithLabelValues("shutdown").Add(float64(n))
-	}
-	close(p.queue)
+	p.discard.Store(!drain)
+	p.ring.Close()
 	p.mu.Unlock()
+	close(p.sizer)
+	<-p.sized
 
 	done := make(chan struct{})
 	go func() {

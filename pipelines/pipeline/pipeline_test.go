@@ -13,7 +13,7 @@ import (
 
 func TestPipelineRunsEveryJob(t *testing.T) {
 	m := telemetry.NewMetrics()
-	p, err := New(Config{Name: "pulse", QueueCapacity: 64, Workers: 4}, func(_ context.Context, j int) int { return j * 2 }, m)
+	p, err := New(Config{Name: "pulse", QueueCapacity: 64, MaxWorkers: 4}, func(_ context.Context, j int) int { return j * 2 }, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestPipelineRunsEveryJob(t *testing.T) {
 func TestTrySubmitRefusesWhenFull(t *testing.T) {
 	m := telemetry.NewMetrics()
 	release := make(chan struct{})
-	p, err := New(Config{Name: "code", QueueCapacity: 2, Workers: 1}, func(_ context.Context, j int) int { <-release; return j }, m)
+	p, err := New(Config{Name: "code", QueueCapacity: 2, MaxWorkers: 1}, func(_ context.Context, j int) int { <-release; return j }, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestCloseWithoutDrainDropsQueuedAndCancelsAtDeadline(t *testing.T) {
 	m := telemetry.NewMetrics()
 	var cancelled atomic.Int32
 	started := make(chan struct{}, 1)
-	p, err := New(Config{Name: "intervention", QueueCapacity: 8, Workers: 1}, func(ctx context.Context, j int) int {
+	p, err := New(Config{Name: "intervention", QueueCapacity: 8, MaxWorkers: 1}, func(ctx context.Context, j int) int {
 		started <- struct{}{}
 		<-ctx.Done()
 		cancelled.Add(1)

@@ -1,0 +1,49 @@
+package pipeline
+
+import (
+	"log/slog"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// Breakers is a pipeline's per-destination circuit breakers, wired to the
+// cpra_breaker_* metrics and to the log.
+type Breakers struct {
+	*breaker.Set
+	name string
+	m    *telemetry.Metrics
+}
+
+// NewBreakers builds the breaker set of pipeline name: transitions are
+// counted and logged (warn on open, info on close), and the states of
+// destinations with failures on record are exported at scrape time.
+func NewBreakers(name string, cfg breaker.Config, m *telemetry.Metrics, log *slog.Logger) (*Breakers, error) {
+	log = log.With("pipeline", name)
+	set, err := breaker.NewSet(cfg, func(tr breaker.Transition) {
+		m.BreakerTransitions.WithLabelValues(name, m.BreakerDestination(name, tr.Destination), tr.To.String()).Inc()
+		switch tr.To {
+		case breaker.Open:
+			log.Warn("circuit breaker opened", "destination", tr.Destination, "from", tr.From.String(),
+				"failure_threshold", cfg.FailureThreshold, "retry_in", cfg.OpenTimeout)
+		case breaker.HalfOpen:
+			log.Info("circuit breaker half-open: trying the destination again", "destination", tr.Destination)
+		case breaker.Closed:
+			log.Info("circuit breaker closed: destination recovered", "destination", tr.Destination)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.RegisterBreakers(name, func(f func(telemetry.BreakerState)) {
+		set.Each(func(dest string, st breaker.State) {
+			f(telemetry.BreakerState{Destination: dest, State: int(st)})
+		})
+	})
+	return &Breakers{Set: set, name: name, m: m}, nil
+}
+
+// Rejected counts a call not made because dest's breaker is open.
+func (b *Breakers) Rejected(dest string) {
+	b.m.BreakerRejected.WithLabelValues(b.name, b.m.BreakerDestination(b.name, dest)).Inc()
+}

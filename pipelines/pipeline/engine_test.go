@@ -1,0 +1,243 @@
+package pipeline
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/sizing"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// eventually polls cond until it holds; the tests wait for goroutines to
+// settle, never for a fixed time.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWaterMarksHaveHysteresis(t *testing.T) {
+	m := telemetry.NewMetrics()
+	release := make(chan struct{})
+	var done atomic.Int64
+	p, err := New(Config{Name: "pulse", QueueCapacity: 10, HighWater: 0.8, LowWater: 0.3, MaxWorkers: 1},
+		func(_ context.Context, j int) int { <-release; done.Add(1); return j }, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := 0
+	collected := make(chan struct{})
+	go func() {
+		for range p.Results() {
+			results++
+		}
+		close(collected)
+	}()
+	if got := testutil.ToFloat64(m.BackpressureHigh.WithLabelValues("pulse")); got != 8 {
+		t.Fatalf("high water mark gauge = %v, want 8 (0.8 of 10)", got)
+	}
+	if got := testutil.ToFloat64(m.BackpressureLow.WithLabelValues("pulse")); got != 3 {
+		t.Fatalf("low water mark gauge = %v, want 3 (0.3 of 10)", got)
+	}
+
+	accepted := 0
+	for p.TrySubmit(accepted) {
+		accepted++
+	}
+	if !p.Backpressure() || testutil.ToFloat64(m.BackpressureActive.WithLabelValues("pulse")) != 1 {
+		t.Fatal("refusal at the high water mark did not engage backpressure")
+	}
+	// The worker holds one job and the feeder may hold one more; nothing
+	// moves until a job is released, so the depth is now fixed.
+	eventually(t, "the feeder blocks on the busy pool", func() bool {
+		return p.Stats().Running == 1 && p.Stats().Depth == accepted-2
+	})
+	for depth := p.Stats().Depth; depth > 3; depth = p.Stats().Depth {
+		if p.TrySubmit(-1) {
+			t.Fatalf("accepted work at depth %d, between the marks, while backpressure was engaged", depth)
+		}
+		release <- struct{}{}
+		eventually(t, "one job finishes", func() bool { return p.Stats().Depth == depth-1 })
+	}
+	if !p.TrySubmit(accepted) {
+		t.Fatal("refused work at the low water mark")
+	}
+	accepted++
+	if p.Backpressure() || testutil.ToFloat64(m.BackpressureActive.WithLabelValues("pulse")) != 0 {
+		t.Fatal("backpressure still engaged at the low water mark")
+	}
+	close(release)
+	if err := p.Close(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	<-collected
+	if results != accepted {
+		t.Fatalf("%d results for %d accepted jobs: deferral must not lose work", results, accepted)
+	}
+}
+
+func TestMeterMeasuresLittlesLaw(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	mt := newMeter(t0)
+	// One job every 10 ms, each waiting 20 ms and served for 30 ms, for 10 s:
+	// λ = 100/s, W = 50 ms, so L = λW = 5.
+	for i := range 1000 {
+		at := t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		mt.arrive(at)
+		// Completions interleave with later arrivals; feed them in time order.
+		if i >= 5 {
+			prev := t0.Add(time.Duration(i-5) * 10 * time.Millisecond)
+			mt.complete(prev, prev.Add(20*time.Millisecond), prev.Add(50*time.Millisecond))
+		}
+	}
+	w := mt.take(t0.Add(10 * time.Second))
+	if math.Abs(w.L-5) > 0.05 {
+		t.Errorf("L = %v, want 5", w.L)
+	}
+	if math.Abs(w.LambdaW-5) > 0.05 {
+		t.Errorf("λW = %v, want 5", w.LambdaW)
+	}
+	if got := w.Estimate.Lambda; math.Abs(got-100) > 1 {
+		t.Errorf("estimated λ = %v, want 100", got)
+	}
+	if got := w.Estimate.MeanService; got != 30*time.Millisecond {
+		t.Errorf("estimated E[S] = %v, want 30ms", got)
+	}
+	if w.Arrivals != 1000 || w.Completions != 995 {
+		t.Errorf("window counted %d arrivals and %d completions, want 1000 and 995", w.Arrivals, w.Completions)
+	}
+	// The next window starts empty but remembers the jobs still inside.
+	w2 := mt.take(t0.Add(11 * time.Second))
+	if w2.Arrivals != 0 || math.Abs(w2.L-5) > 1e-9 {
+		t.Errorf("second window: %d arrivals, L = %v; want 0 and the 5 jobs still in the pipeline", w2.Arrivals, w2.L)
+	}
+}
+
+func TestDecideSizesThePoolFromTheModel(t *testing.T) {
+	m := telemetry.NewMetrics()
+	cfg := Config{Name: "pulse", QueueCapacity: 1024, MinWorkers: 2, MaxWorkers: 500,
+		Sizing: Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}}
+	p, err := New(cfg, func(_ context.Context, j int) int { return j }, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background(), true)
+	go func() {
+		for range p.Results() {
+		}
+	}()
+
+	// 1000 checks per second, each taking 200 ms: 200 Erlangs offered.
+	t0 := time.Now()
+	for i := range 5000 {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		p.meter.arrive(at)
+		p.meter.complete(at, at, at.Add(200*time.Millisecond))
+	}
+	now := t0.Add(5 * time.Second)
+	d := p.decide(cfg, now)
+	want := sizing.Recommend(sizing.Input{Lambda: 1000, MeanService: 200 * time.Millisecond, CA2: 0, CS2: 0,
+		SLO: cfg.Sizing.SLO, Quantile: 0.95, Headroom: 0.15, Min: 2, Max: 500, Current: 2, DownHysteresis: downHysteresis})
+	if d.Direction != sizing.Up || d.Target != want.Target {
+		t.Fatalf("decision %+v, want up to %d", d, want.Target)
+	}
+	if d.Target <= 200 || d.Target > 500 {
+		t.Fatalf("target %d workers for 200 Erlangs", d.Target)
+	}
+	if got := p.Stats().Workers; got != d.Target {
+		t.Fatalf("pool has %d workers after Tune(%d)", got, d.Target)
+	}
+	for name, want := range map[string]float64{
+		"recommended": float64(d.Desired),
+		"arrival":     1000,
+		"service":     0.2,
+		"slo":         0.1,
+		"up":          1,
+	} {
+		var got float64
+		switch name {
+		case "recommended":
+			got = testutil.ToFloat64(m.SizingRecommended.WithLabelValues("pulse"))
+		case "arrival":
+			got = testutil.ToFloat64(m.SizingArrivalRate.WithLabelValues("pulse"))
+		case "service":
+			got = testutil.ToFloat64(m.SizingServiceTime.WithLabelValues("pulse"))
+		case "slo":
+			got = testutil.ToFloat64(m.SizingSLO.WithLabelValues("pulse"))
+		case "up":
+			got = testutil.ToFloat64(m.SizingDecisions.WithLabelValues("pulse", "up"))
+		}
+		if math.Abs(got-want) > want*0.01 {
+			t.Errorf("%s gauge = %v, want %v", name, got, want)
+		}
+	}
+	if u := testutil.ToFloat64(m.SizingUtilization.WithLabelValues("pulse")); !(u > 0.5 && u < 1) {
+		t.Errorf("utilisation %v at the chosen size, want in (0.5, 1)", u)
+	}
+	if w := testutil.ToFloat64(m.SizingPredictedWait.WithLabelValues("pulse")); !(w >= 0 && w <= 0.1) {
+		t.Errorf("predicted wait %v s above the 100ms SLO at the chosen size", w)
+	}
+
+	// An idle window: the load is gone, so the pool shrinks to its minimum.
+	d = p.decide(cfg, now.Add(5*time.Second))
+	if d.Direction != sizing.Down || p.Stats().Workers != 2 {
+		t.Fatalf("idle window: %s to %d workers, want down to 2", d.Direction, p.Stats().Workers)
+	}
+}
+
+func TestSizingControllerGrowsARealPool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real work for a few seconds")
+	}
+	m := telemetry.NewMetrics()
+	cfg := Config{Name: "pulse", QueueCapacity: 4096, MinWorkers: 1, MaxWorkers: 200,
+		Sizing: Sizing{SLO: 20 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: 200 * time.Millisecond}}
+	p, err := New(cfg, func(ctx context.Context, j int) int {
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return j
+	}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range p.Results() {
+		}
+	}()
+	stop := make(chan struct{})
+	go func() { // about 500 jobs a second: roughly 10 Erlangs
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				p.TrySubmit(1)
+			}
+		}
+	}()
+	eventually(t, "the pool grows past its minimum and matches the recommendation", func() bool {
+		rec := testutil.ToFloat64(m.SizingRecommended.WithLabelValues("pulse"))
+		return rec > 2 && float64(p.Stats().Workers) == rec
+	})
+	close(stop)
+	if err := p.Close(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if l := testutil.ToFloat64(m.LittleL.WithLabelValues("pulse")); !(l > 0) {
+		t.Errorf("Little's L = %v under load", l)
+	}
+}
