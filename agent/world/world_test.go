@@ -28,6 +28,7 @@ type nopRemedy struct{}
 
 func (nopRemedy) Apply(context.Context, intervention.Request) error { return nil }
 func (nopRemedy) Policy() intervention.Policy                       { return intervention.Policy{} }
+func (nopRemedy) Destination(intervention.Request) string           { return "nop" }
 
 type nopNotifier struct{ name string }
 

@@ -58,6 +58,15 @@ func (p Policy) Validate(b spec.Block) error {
 type Remedy interface {
 	Apply(ctx context.Context, r Request) error
 	Policy() Policy
+	// Destination names what Apply for r would act on: the endpoint that a
+	// per-destination circuit breaker protects, also the `destination`
+	// metric label. It starts with the kind ("webhook:https://ops.example.com",
+	// "docker:/var/run/docker.sock", "script:/usr/local/bin/fix.sh") and
+	// names the endpoint, never the monitor or the thing repaired there (a
+	// container, a URL's path or query), so that it is low-cardinality and
+	// stable: monitors whose remedies reach the same endpoint share a breaker.
+	// It must be cheap, must not fail, and must be safe for concurrent use.
+	Destination(r Request) string
 }
 
 // Kind describes an intervention type for registration.

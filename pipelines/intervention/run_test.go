@@ -25,7 +25,8 @@ func (f *flaky) Apply(ctx context.Context, r Request) error {
 	}
 	return nil
 }
-func (f *flaky) Policy() Policy { return f.pol }
+func (f *flaky) Policy() Policy             { return f.pol }
+func (f *flaky) Destination(Request) string { return "flaky" }
 
 func TestRunRetriesWithBackoff(t *testing.T) {
 	f := &flaky{pol: Policy{Retries: 2, Backoff: spec.Duration(time.Millisecond)}}

@@ -21,6 +21,19 @@ type Result struct {
 	// ("status 503", "connect: connection refused"). Empty on success. It is
 	// shown in logs and codes, never used as a metric label.
 	Reason string
+	// Unreachable says the check failed before the target answered at all:
+	// the name did not resolve, the connection was refused or reset, the
+	// connect or the wait for a response timed out with nothing received,
+	// the TLS handshake failed, or no ICMP echo reply came. It is false when
+	// the target answered wrongly (a bad status, a body mismatch, a script's
+	// exit code), when the check could not start for a local reason (no ICMP
+	// socket), when the check was canceled, and always when OK is true.
+	//
+	// The agent's per-host circuit breakers, keyed by [HostOf] the address,
+	// count only unreachable results as failures: a host that answers 500
+	// is alive. With retries, the last attempt decides. Script checks have
+	// no host and never set it.
+	Unreachable bool
 }
 
 // Prober runs one kind of check. One Prober is shared by every monitor whose
@@ -52,6 +65,11 @@ type Kind struct {
 // Failf is a convenience for kinds: a failed Result with a formatted reason.
 func Failf(format string, args ...any) Result {
 	return Result{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Unreachablef is Failf for a target that did not answer at all.
+func Unreachablef(format string, args ...any) Result {
+	return Result{Reason: fmt.Sprintf(format, args...), Unreachable: true}
 }
 
 // RetryBackoff is the pause between attempts of kinds that support `retries`.

@@ -46,6 +46,7 @@ type remedy struct {
 	container *template.Template
 	action    string
 	endpoint  string // scheme, host and version prefix, e.g. http://api.moby.localhost/v1.41
+	dest      string // "docker:" and the socket path
 	query     string // "t=10" or empty
 	policy    intervention.Policy
 	client    *http.Client
@@ -107,6 +108,7 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 		return nil, errors.Join(errs...)
 	}
 
+	r.dest = "docker:" + path.Clean(socket)
 	r.client = &http.Client{
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -170,6 +172,11 @@ func compile(text string) (*template.Template, error) {
 
 // Policy returns the retry and timeout policy with defaults applied.
 func (r *remedy) Policy() intervention.Policy { return r.policy }
+
+// Destination returns "docker:" and the daemon's socket path, however it was
+// configured (socket or a unix:// host), so that every container restarted
+// through one daemon shares its breaker. The container is not part of it.
+func (r *remedy) Destination(intervention.Request) string { return r.dest }
 
 // Apply sends one POST /containers/{id}/{action}.
 func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {

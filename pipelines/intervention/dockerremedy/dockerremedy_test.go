@@ -293,3 +293,25 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("engine saw %d calls, want 10", len(e.calls))
 	}
 }
+
+func TestDestination(t *testing.T) {
+	tests := []struct {
+		name, config, want string
+	}{
+		{"default socket", "container: web", "docker:/var/run/docker.sock"},
+		{"socket", "container: web\nsocket: /run/docker.sock", "docker:/run/docker.sock"},
+		{"unix host", "container: web\nhost: unix:///run/user/1000/docker.sock", "docker:/run/user/1000/docker.sock"},
+		{"same daemon, written differently", "container: web\nsocket: /run//docker.sock", "docker:/run/docker.sock"},
+		{"not the container", "container: '{{.Monitor}}'\naction: stop", "docker:/var/run/docker.sock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newFromYAML(t, tt.config)
+			for _, monitor := range []string{"api", "db"} {
+				if got := r.Destination(intervention.Request{Monitor: monitor}); got != tt.want {
+					t.Errorf("Destination for %s = %q, want %q", monitor, got, tt.want)
+				}
+			}
+		})
+	}
+}

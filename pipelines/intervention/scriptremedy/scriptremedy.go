@@ -28,15 +28,20 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 	if err := errors.Join(c.Config.Validate(b), c.Policy.Validate(b)); err != nil {
 		return nil, err
 	}
-	return &remedy{cfg: c.Config, policy: c.Policy.WithDefaults()}, nil
+	return &remedy{cfg: c.Config, dest: "script:" + c.Config.Argv()[0], policy: c.Policy.WithDefaults()}, nil
 }
 
 type remedy struct {
 	cfg    proc.Config
+	dest   string // "script:" and the program's absolute path
 	policy intervention.Policy
 }
 
 func (r *remedy) Policy() intervention.Policy { return r.policy }
+
+// Destination returns "script:" and the program's path, as resolved when the
+// file was loaded; neither its arguments nor the request are part of it.
+func (r *remedy) Destination(intervention.Request) string { return r.dest }
 
 func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
 	_, err := r.cfg.Run(ctx,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/proc"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -130,6 +131,31 @@ func TestConfigErrors(t *testing.T) {
 			_, err := Kind.New(spectest.Block(t, tt.src))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDestination(t *testing.T) {
+	script := writeScript(t, "exit 0\n")
+	sh, err := proc.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	tests := []struct {
+		name, src, want string
+	}{
+		{"script", "script: " + script + "\nargs: [--graceful]", "script:" + script},
+		{"command", "command: [" + script + ", --graceful]", "script:" + script},
+		{"command looked up in PATH", "command: [sh, -c, 'exit 0']", "script:" + sh},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRemedyFrom(t, tt.src)
+			for _, monitor := range []string{"api", "db"} {
+				if got := r.Destination(intervention.Request{Monitor: monitor}); got != tt.want {
+					t.Errorf("Destination for %s = %q, want %q", monitor, got, tt.want)
+				}
 			}
 		})
 	}

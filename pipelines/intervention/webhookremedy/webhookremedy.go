@@ -48,6 +48,7 @@ type header struct {
 type remedy struct {
 	method  string
 	url     *template.Template
+	invalid string // Destination when the URL cannot be rendered
 	headers []header
 	body    *template.Template // nil sends the default JSON object
 	policy  intervention.Policy
@@ -65,7 +66,7 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 		// Semantic checks assume well-typed values; report these first.
 		return nil, err
 	}
-	r := &remedy{method: cfg.Method, policy: cfg.Policy.WithDefaults()}
+	r := &remedy{method: cfg.Method, invalid: fallbackDestination(cfg.URL), policy: cfg.Policy.WithDefaults()}
 	var errs []error
 	if err := cfg.Policy.Validate(b); err != nil {
 		errs = append(errs, err)
@@ -145,6 +146,28 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 
 // Policy returns the retry and timeout policy with defaults applied.
 func (r *remedy) Policy() intervention.Policy { return r.policy }
+
+// Destination returns "webhook:" and the scheme and host (with any port) of
+// the URL rendered for req, the part that errors name too. When the URL
+// cannot be rendered for req, it falls back to the scheme and host of the
+// url as written, or "webhook:invalid" when they are themselves templated.
+// A URL whose host depends on the request gives a destination per host.
+func (r *remedy) Destination(req intervention.Request) string {
+	if u, err := renderURL(r.url, req); err == nil {
+		return "webhook:" + site(u)
+	}
+	return r.invalid
+}
+
+// fallbackDestination is the destination of the url template's text
+// parsed as a URL, for when it cannot be rendered.
+func fallbackDestination(text string) string {
+	u, err := url.Parse(strings.TrimSpace(text))
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Contains(u.Host, "{{") {
+		return "webhook:invalid"
+	}
+	return "webhook:" + site(u)
+}
 
 // Apply sends one request and succeeds on a 2xx response.
 func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {

@@ -252,3 +252,41 @@ func TestConnectionRefused(t *testing.T) {
 		t.Errorf("error %v, want connection refused without the path", err)
 	}
 }
+
+func TestDestination(t *testing.T) {
+	tests := []struct {
+		name, url string
+		req       intervention.Request
+		want      string
+	}{
+		{"scheme and host only", "https://user:pw@Ops.example.com:8443/hooks/{{.Monitor}}?token=s3cr3t#x", request,
+			"webhook:https://Ops.example.com:8443"},
+		{"no port", "http://127.0.0.1/", request, "webhook:http://127.0.0.1"},
+		{"IPv6", "http://[::1]:9000/x", request, "webhook:http://[::1]:9000"},
+		{"host from the request", "http://{{.Monitor}}.ops.internal/restart", intervention.Request{Monitor: "api"},
+			"webhook:http://api.ops.internal"},
+		{"render error falls back to the url as written", "http://ops.example.com/{{index .Groups 0}}", intervention.Request{},
+			"webhook:http://ops.example.com"},
+		{"templated host that renders invalid", "http://{{.Monitor}}.ops.internal/", intervention.Request{Monitor: "web api"},
+			"webhook:invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newFromYAML(t, "url: '"+tt.url+"'\n")
+			if got := r.Destination(tt.req); got != tt.want {
+				t.Errorf("Destination = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDestinationIgnoresTheRequest: monitors whose webhook differs only in
+// path or query share one destination.
+func TestDestinationIgnoresTheRequest(t *testing.T) {
+	r := newFromYAML(t, "url: 'https://ops.example.com/restart/{{.Monitor}}?attempt={{.Attempt}}'\n")
+	a := r.Destination(intervention.Request{Monitor: "a", Attempt: 1})
+	b := r.Destination(intervention.Request{Monitor: "b", Attempt: 3})
+	if a != b || a != "webhook:https://ops.example.com" {
+		t.Errorf("destinations %q and %q, want both webhook:https://ops.example.com", a, b)
+	}
+}

@@ -25,4 +25,12 @@
 // "GET http://10.0.0.1:8080/health: timeout after 5s", with " (3 attempts)"
 // appended when retries were made. URLs in reasons lose their password,
 // query and fragment so that tokens do not reach logs and notifications.
+//
+// A failure is Unreachable (see pulse.Result) when no response arrived: a
+// name that does not resolve, a refused or reset connection, a failed TLS
+// handshake (an untrusted certificate included), or the timeout passing
+// before the first byte of a response. A response of any kind, even a bad
+// status, a malformed one or a redirect to a host that does not answer,
+// means the host answered. Through a proxy_url the proxy is what answers:
+// its 502 is a bad status, its silence is unreachable.
 package httpcheck

@@ -9,10 +9,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -181,9 +183,16 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 	if p.body != "" {
 		body = strings.NewReader(p.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, p.method, address, body)
+	// answered is set by the first byte of any response, including one that
+	// a redirect then leads away from: an error before it means the target
+	// never answered.
+	var answered atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotFirstResponseByte: func() { answered.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(tctx, p.method, address, body)
 	if err != nil {
-		return pulse.Failf("invalid request: %v", err)
+		return pulse.Failf("invalid request: %v", err) // nothing was sent
 	}
 	req.Header = p.header.Clone()
 	if p.host != "" {
@@ -191,7 +200,9 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return pulse.Failf("%s %s: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
+		res := pulse.Failf("%s %s: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
+		res.Unreachable = !answered.Load() && !canceled(ctx, err)
+		return res
 	}
 	defer resp.Body.Close()
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
@@ -229,6 +240,15 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// canceled reports whether err is ctx's cancellation (the agent stopping)
+// rather than its deadline, which describe reports as a timeout.
+func canceled(ctx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return false
+	}
+	return errors.Is(err, context.Canceled)
+}
+
 // describe turns a transport error into the tail of a short reason: the
 // innermost useful message, without the URL and dial details that the
 // reason already names.
@@ -240,7 +260,7 @@ func describe(ctx context.Context, err error, start time.Time) string {
 		}
 		return "timeout after " + waited.Round(time.Millisecond).String()
 	}
-	if errors.Is(err, context.Canceled) {
+	if canceled(ctx, err) {
 		return "canceled"
 	}
 	var dnsErr *net.DNSError

@@ -452,3 +452,129 @@ func TestAddressAgreesWithNew(t *testing.T) {
 		}
 	}
 }
+
+// hangUp closes the connection without answering.
+func hangUp(w http.ResponseWriter, _ *http.Request) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+// answer sends code and closes the connection, so the next request dials
+// afresh rather than being retried by the transport on a reused one.
+func answer(code int) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(code)
+	}
+}
+
+// scriptedServer handles the i-th request with steps[i], and every request
+// after the last step with the last step.
+func scriptedServer(t *testing.T, steps ...http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	var count atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := min(int(count.Add(1))-1, len(steps)-1)
+		steps[i](w, r)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // hang-ups are expected
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// closedURL is a loopback URL that nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr + "/health"
+}
+
+// TestUnreachable: only a target that never answered is unreachable; one
+// that answered wrongly is alive.
+func TestUnreachable(t *testing.T) {
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	silent := scriptedServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select { // no headers until the client gives up
+		case <-r.Context().Done():
+		case <-stall:
+		}
+	})
+	garbage := scriptedServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_, _ = io.WriteString(conn, "SSH-2.0-OpenSSH_9.6\r\n")
+			_ = conn.Close()
+		}
+	})
+	shortBody := scriptedServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+			_ = conn.Close()
+		}
+	})
+	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshake is expected
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(closedURL(t), http.StatusFound))
+	t.Cleanup(redirect.Close)
+
+	tests := []struct {
+		name, url, extra string
+		timeout          time.Duration
+		want             bool
+		reason           string // a prefix of the expected reason
+	}{
+		{"connection refused", closedURL(t), "", 10 * time.Second, true, "GET http://127.0.0.1:"},
+		{"name does not resolve", "http://cpra-agent-test.invalid/", "", 2 * time.Second, true, "GET http://cpra-agent-test.invalid/: "},
+		{"hang-up before a response", scriptedServer(t, hangUp).URL, "", 10 * time.Second, true, "GET http://"},
+		{"no response before the deadline", silent.URL, "", 200 * time.Millisecond, true, "GET " + silent.URL + ": timeout after "},
+		{"TLS handshake fails", untrusted.URL, "", 10 * time.Second, true, "GET " + untrusted.URL + ": "},
+		{"status 500", statusServer(t, 500).URL, "", 10 * time.Second, false, "status 500"},
+		{"status 404", statusServer(t, 404).URL, "", 10 * time.Second, false, "status 404"},
+		{"not HTTP", garbage.URL, "", 10 * time.Second, false, "GET " + garbage.URL + ": "},
+		{"body cut short", shortBody.URL, "", 10 * time.Second, false, "GET " + shortBody.URL + ": reading body: "},
+		{"redirect to a closed port", redirect.URL, "", 10 * time.Second, false, "GET " + redirect.URL + ": "},
+		{"last attempt answers", scriptedServer(t, hangUp, hangUp, answer(503)).URL, "retries: 2", 10 * time.Second, false, "status 503 (3 attempts)"},
+		{"last attempt hangs up", scriptedServer(t, answer(503), answer(503), hangUp).URL, "retries: 2", 10 * time.Second, true, "GET http://"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := newFromYAML(t, "url: http://127.0.0.1/\n"+tt.extra+"\n")
+			ctx, cancel := context.WithTimeout(t.Context(), tt.timeout)
+			defer cancel()
+			res := p.Probe(ctx, pulse.Target{Address: tt.url})
+			if res.OK || res.Unreachable != tt.want || !strings.HasPrefix(res.Reason, tt.reason) {
+				t.Errorf("got %+v, want Unreachable=%v and a reason starting %q", res, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// A canceled check (the agent stopping) says nothing about the target.
+func TestCanceledIsNotUnreachable(t *testing.T) {
+	p, _ := newFromYAML(t, "url: http://127.0.0.1/\n")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res := p.Probe(ctx, pulse.Target{Address: closedURL(t)})
+	if res.OK || res.Unreachable || !strings.HasSuffix(res.Reason, ": canceled") {
+		t.Errorf("got %+v, want a canceled failure that is not unreachable", res)
+	}
+}
+
+func TestSuccessIsNotUnreachable(t *testing.T) {
+	p, addr := newFromYAML(t, "url: "+statusServer(t, 200).URL+"\n")
+	if res := probe(t, p, addr); !res.OK || res.Unreachable {
+		t.Errorf("got %+v, want success", res)
+	}
+}

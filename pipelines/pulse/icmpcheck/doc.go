@@ -23,4 +23,10 @@
 // ICMP packet, so replies are matched on identifier, sequence number, payload
 // and source address. When neither opens, the reason says both errors and how
 // to fix it.
+//
+// A failure is Unreachable (see pulse.Result) when the host does not resolve,
+// the kernel has no route to it, an ICMP error comes back, or no reply
+// arrives before the timeout. A socket that cannot be opened, a send refused
+// locally (a firewall's EPERM) or a canceled check says nothing about the
+// target and is not.
 package icmpcheck

@@ -91,11 +91,14 @@ type prober struct {
 func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 	dst, err := p.resolve(ctx, t.Address)
 	if err != nil {
-		return pulse.Failf("resolve %s: %s", t.Address, short(err))
+		res := pulse.Failf("resolve %s: %s", t.Address, short(err))
+		res.Unreachable = !errors.Is(ctx.Err(), context.Canceled)
+		return res
 	}
 	fam := familyOf(dst)
 	conn, datagram, err := p.open(fam)
 	if err != nil {
+		// A local problem (privilege): it says nothing about the target.
 		return pulse.Result{Reason: err.Error()}
 	}
 	defer conn.Close()
@@ -127,7 +130,9 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 			if ctx.Err() != nil {
 				break
 			}
-			return pulse.Failf("send to %s: %s", target, short(err))
+			res := pulse.Failf("send to %s: %s", target, short(err))
+			res.Unreachable = unroutable(err)
+			return res
 		}
 		sent = seq
 		wait := time.Now().Add(interval)
@@ -135,6 +140,9 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 			wait = deadline
 		}
 		if err := conn.SetReadDeadline(wait); err != nil {
+			if ctx.Err() != nil {
+				break // the socket was closed as ctx ended
+			}
 			return pulse.Failf("receive from %s: %s", target, short(err))
 		}
 		got, err := e.await(conn, buf, seq)
@@ -142,13 +150,14 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 			return pulse.Result{OK: true}
 		}
 		if err != nil && ctx.Err() == nil {
-			return pulse.Failf("receive from %s: %s", target, short(err))
+			// An ICMP error in place of the reply, such as host unreachable.
+			return pulse.Unreachablef("receive from %s: %s", target, short(err))
 		}
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return pulse.Failf("canceled: no echo reply from %s", target)
 	}
-	return pulse.Failf("timeout: no echo reply from %s (%s sent)", target, plural(sent, "ping"))
+	return pulse.Unreachablef("timeout: no echo reply from %s (%s sent)", target, plural(sent, "ping"))
 }
 
 // resolve returns the address to ping, preferring the configured family.
@@ -277,6 +286,21 @@ func sourceIP(a net.Addr) netip.Addr {
 	}
 	addr, _ := netip.AddrFromSlice(ip)
 	return addr.Unmap()
+}
+
+// unroutable reports whether a send error is the kernel finding no way to
+// the target, as opposed to a local refusal (a firewall's EPERM, EACCES for
+// a broadcast address) that says nothing about the target.
+func unroutable(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.EHOSTDOWN, syscall.ENETDOWN:
+		return true
+	}
+	return false
 }
 
 // short reduces socket and resolver errors to their cause: "permission

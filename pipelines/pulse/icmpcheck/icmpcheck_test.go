@@ -3,6 +3,7 @@ package icmpcheck
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -89,7 +90,7 @@ func TestProbeLoopback(t *testing.T) {
 			p, addr := newTestProber(t, src)
 			got := probe(t, p, addr)
 			skipWithoutSocket(t, got)
-			if !got.OK {
+			if !got.OK || got.Unreachable {
 				t.Errorf("Probe = %+v, want success", got)
 			}
 		})
@@ -151,14 +152,15 @@ func TestProbeContextEnded(t *testing.T) {
 	defer cancel()
 	got := p.Probe(expired, pulse.Target{Address: addr})
 	skipWithoutSocket(t, got)
-	if want := "timeout: no echo reply from 127.0.0.1 (0 pings sent)"; got.OK || got.Reason != want {
-		t.Errorf("expired: Probe = %+v, want %q", got, want)
+	if want := "timeout: no echo reply from 127.0.0.1 (0 pings sent)"; got.OK || got.Reason != want || !got.Unreachable {
+		t.Errorf("expired: Probe = %+v, want an unreachable failure %q", got, want)
 	}
 
+	// A canceled check (the agent stopping) says nothing about the target.
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
-	if got, want := p.Probe(canceled, pulse.Target{Address: addr}), "canceled: no echo reply from 127.0.0.1"; got.OK || got.Reason != want {
-		t.Errorf("canceled: Probe = %+v, want %q", got, want)
+	if got, want := p.Probe(canceled, pulse.Target{Address: addr}), "canceled: no echo reply from 127.0.0.1"; got.OK || got.Reason != want || got.Unreachable {
+		t.Errorf("canceled: Probe = %+v, want %q, not unreachable", got, want)
 	}
 }
 
@@ -173,8 +175,74 @@ func TestProbeNoSocket(t *testing.T) {
 	}
 	want := "cannot open an ICMP socket: unprivileged (udp4): permission denied; raw (ip4:icmp): operation not permitted; " +
 		"let the agent's group send pings with sysctl net.ipv4.ping_group_range, or grant the agent CAP_NET_RAW"
-	if got := probe(t, p, addr); got.OK || got.Reason != want {
-		t.Errorf("Probe = %+v\nwant reason %q", got, want)
+	// A local problem: it says nothing about the target.
+	if got := probe(t, p, addr); got.OK || got.Reason != want || got.Unreachable {
+		t.Errorf("Probe = %+v\nwant reason %q, not unreachable", got, want)
+	}
+}
+
+func TestResolveFailure(t *testing.T) {
+	p, addr := newTestProber(t, "host: cpra-agent-test.invalid")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	got := p.Probe(ctx, pulse.Target{Address: addr})
+	if got.OK || !got.Unreachable || !strings.HasPrefix(got.Reason, "resolve cpra-agent-test.invalid: ") {
+		t.Errorf("Probe = %+v, want an unreachable resolve failure", got)
+	}
+
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if got := p.Probe(canceled, pulse.Target{Address: addr}); got.OK || got.Unreachable {
+		t.Errorf("canceled: Probe = %+v, want a failure that is not unreachable", got)
+	}
+}
+
+// TestNoReply pings addresses that nothing should answer (TEST-NET-1 and
+// the IPv6 discard prefix): the kernel either has no route to them or the
+// pings go unanswered until the deadline, and both are unreachable. Some
+// sandboxes answer every ping; the test skips there.
+func TestNoReply(t *testing.T) {
+	for _, host := range []string{"192.0.2.1", "100::1"} {
+		t.Run(host, func(t *testing.T) {
+			p, addr := newTestProber(t, "host: "+host)
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			got := p.Probe(ctx, pulse.Target{Address: addr})
+			skipWithoutSocket(t, got)
+			switch {
+			case got.OK:
+				t.Skipf("something on this network answers pings to %s", host)
+			case strings.HasPrefix(got.Reason, "send to") && !got.Unreachable:
+				t.Skipf("this machine refuses the ping locally: %s", got.Reason)
+			}
+			if !got.Unreachable {
+				t.Errorf("Probe = %+v, want unreachable", got)
+			}
+		})
+	}
+}
+
+func TestUnroutable(t *testing.T) {
+	sendErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", errno)}
+	}
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{sendErr(syscall.ENETUNREACH), true},
+		{sendErr(syscall.EHOSTUNREACH), true},
+		{sendErr(syscall.EHOSTDOWN), true},
+		{sendErr(syscall.ENETDOWN), true},
+		{sendErr(syscall.EPERM), false},  // a local firewall
+		{sendErr(syscall.EACCES), false}, // a broadcast address
+		{sendErr(syscall.ENOBUFS), false},
+		{errors.New("no route to host"), false}, // only an errno counts
+	}
+	for _, tt := range tests {
+		if got := unroutable(tt.err); got != tt.want {
+			t.Errorf("unroutable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }
 

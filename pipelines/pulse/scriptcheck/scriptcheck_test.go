@@ -75,7 +75,8 @@ func TestProbe(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			got := p.Probe(ctx, pulse.Target{Monitor: "orders-queue"})
-			if got.OK != tt.wantOK || got.Reason != tt.wantReason {
+			// Scripts have no host: a failure is never Unreachable.
+			if got.OK != tt.wantOK || got.Reason != tt.wantReason || got.Unreachable {
 				t.Errorf("Probe = %+v, want OK=%v Reason=%q", got, tt.wantOK, tt.wantReason)
 			}
 		})
@@ -101,8 +102,8 @@ func TestProbeTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	got := p.Probe(ctx, pulse.Target{Monitor: "m"})
-	if got.OK || !strings.HasPrefix(got.Reason, "timed out after ") {
-		t.Errorf("Probe = %+v, want a timeout", got)
+	if got.OK || !strings.HasPrefix(got.Reason, "timed out after ") || got.Unreachable {
+		t.Errorf("Probe = %+v, want a timeout, not unreachable", got)
 	}
 }
 

@@ -15,4 +15,6 @@
 // the timeout would cut short. The host is resolved at each check.
 // Failure reasons read "connect db.internal:5432: connection refused",
 // "connect 10.0.0.9:22: timeout" or "resolve db.internal: no such host".
+// Every failure but a canceled check is Unreachable (see pulse.Result): a
+// TCP check asks nothing of the target beyond answering.
 package tcpcheck

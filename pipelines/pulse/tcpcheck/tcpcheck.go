@@ -122,7 +122,9 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 			if attempt > 1 {
 				reason += fmt.Sprintf(" (%d attempts)", attempt)
 			}
-			return pulse.Result{Reason: reason}
+			// Every dial error means the target did not answer, except the
+			// agent canceling the check.
+			return pulse.Result{Reason: reason, Unreachable: !canceled(err)}
 		}
 	}
 }
@@ -143,6 +145,12 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// canceled reports whether err is the context's cancellation rather than
+// its deadline, which is a timeout.
+func canceled(err error) bool {
+	return errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
 // describe turns a dial error into a short reason; the Go error repeats the
 // network and addresses ("dial tcp 127.0.0.1:9: connect: connection refused").
 func describe(addr string, err error) string {
@@ -152,7 +160,7 @@ func describe(addr string, err error) string {
 	switch {
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("resolve %s: %s", dnsErr.Name, dnsErr.Err)
-	case errors.Is(err, context.Canceled):
+	case canceled(err):
 		return fmt.Sprintf("connect %s: canceled", addr)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return fmt.Sprintf("connect %s: timeout", addr)

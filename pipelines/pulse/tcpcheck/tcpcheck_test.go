@@ -69,7 +69,7 @@ func TestProbeSuccess(t *testing.T) {
 		if addr != tt.wantAddr {
 			t.Errorf("%q: address = %q, want %q", tt.src, addr, tt.wantAddr)
 		}
-		if !got.OK {
+		if !got.OK || got.Unreachable {
 			t.Errorf("%q: Probe = %+v, want success", tt.src, got)
 		}
 	}
@@ -87,8 +87,8 @@ func TestProbeRefused(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		got, _ := probe(t, ctx, tt.src)
 		cancel()
-		if got.OK || got.Reason != tt.want {
-			t.Errorf("%q: Probe = %+v, want reason %q", tt.src, got, tt.want)
+		if got.OK || got.Reason != tt.want || !got.Unreachable {
+			t.Errorf("%q: Probe = %+v, want an unreachable failure with reason %q", tt.src, got, tt.want)
 		}
 	}
 }
@@ -108,14 +108,15 @@ func TestProbeContextEnded(t *testing.T) {
 
 	expired, cancel := context.WithTimeout(t.Context(), -time.Second)
 	defer cancel()
-	if got, addr := probe(t, expired, src); got.OK || got.Reason != "connect "+addr+": timeout" {
-		t.Errorf("expired context: Probe = %+v, want a timeout", got)
+	if got, addr := probe(t, expired, src); got.OK || got.Reason != "connect "+addr+": timeout" || !got.Unreachable {
+		t.Errorf("expired context: Probe = %+v, want an unreachable timeout", got)
 	}
 
+	// A canceled check (the agent stopping) says nothing about the target.
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
-	if got, addr := probe(t, canceled, src); got.OK || got.Reason != "connect "+addr+": canceled" {
-		t.Errorf("canceled context: Probe = %+v, want canceled", got)
+	if got, addr := probe(t, canceled, src); got.OK || got.Reason != "connect "+addr+": canceled" || got.Unreachable {
+		t.Errorf("canceled context: Probe = %+v, want canceled, not unreachable", got)
 	}
 }
 
@@ -143,6 +144,30 @@ func TestConfigErrors(t *testing.T) {
 			_, _, err := Kind.New(spectest.Block(t, tt.src))
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestUnreachable: an open listener answers, a closed port or a name that
+// does not resolve does not.
+func TestUnreachable(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      pulse.Result
+	}{
+		{"open listener", "address: 127.0.0.1:" + listen(t, "tcp", "127.0.0.1:0"), pulse.Result{OK: true}},
+		{"closed port", "address: 127.0.0.1:" + closedPort(t), pulse.Result{Unreachable: true}},
+		{"closed port after retries", "address: 127.0.0.1:" + closedPort(t) + "\nretries: 1", pulse.Result{Unreachable: true}},
+		{"name does not resolve", "host: cpra-agent-test.invalid\nport: 80", pulse.Result{Unreachable: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			got, _ := probe(t, ctx, tt.src)
+			if got.OK != tt.want.OK || got.Unreachable != tt.want.Unreachable {
+				t.Errorf("Probe = %+v, want OK=%v Unreachable=%v", got, tt.want.OK, tt.want.Unreachable)
 			}
 		})
 	}
