@@ -536,7 +536,7 @@ func TestUnreachable(t *testing.T) {
 		reason           string // a prefix of the expected reason
 	}{
 		{"connection refused", closedURL(t), "", 10 * time.Second, true, "GET http://127.0.0.1:"},
-		{"name does not resolve", "http://cpra-agent-test.invalid/", "", 2 * time.Second, true, "GET http://cpra-agent-test.invalid/: "},
+		{"name does not resolve", "http://cpra-agent-test.-invalid/", "", 2 * time.Second, true, "GET http://cpra-agent-test.-invalid/: "},
 		{"hang-up before a response", scriptedServer(t, hangUp).URL, "", 10 * time.Second, true, "GET http://"},
 		{"no response before the deadline", silent.URL, "", 200 * time.Millisecond, true, "GET " + silent.URL + ": timeout after "},
 		{"TLS handshake fails", untrusted.URL, "", 10 * time.Second, true, "GET " + untrusted.URL + ": "},

@@ -182,11 +182,11 @@ func TestProbeNoSocket(t *testing.T) {
 }
 
 func TestResolveFailure(t *testing.T) {
-	p, addr := newTestProber(t, "host: cpra-agent-test.invalid")
+	p, addr := newTestProber(t, "host: cpra-agent-test.-invalid")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	got := p.Probe(ctx, pulse.Target{Address: addr})
-	if got.OK || !got.Unreachable || !strings.HasPrefix(got.Reason, "resolve cpra-agent-test.invalid: ") {
+	if got.OK || !got.Unreachable || !strings.HasPrefix(got.Reason, "resolve cpra-agent-test.-invalid: ") {
 		t.Errorf("Probe = %+v, want an unreachable resolve failure", got)
 	}
 
@@ -194,31 +194,6 @@ func TestResolveFailure(t *testing.T) {
 	cancel()
 	if got := p.Probe(canceled, pulse.Target{Address: addr}); got.OK || got.Unreachable {
 		t.Errorf("canceled: Probe = %+v, want a failure that is not unreachable", got)
-	}
-}
-
-// TestNoReply pings addresses that nothing should answer (TEST-NET-1 and
-// the IPv6 discard prefix): the kernel either has no route to them or the
-// pings go unanswered until the deadline, and both are unreachable. Some
-// sandboxes answer every ping; the test skips there.
-func TestNoReply(t *testing.T) {
-	for _, host := range []string{"192.0.2.1", "100::1"} {
-		t.Run(host, func(t *testing.T) {
-			p, addr := newTestProber(t, "host: "+host)
-			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-			defer cancel()
-			got := p.Probe(ctx, pulse.Target{Address: addr})
-			skipWithoutSocket(t, got)
-			switch {
-			case got.OK:
-				t.Skipf("something on this network answers pings to %s", host)
-			case strings.HasPrefix(got.Reason, "send to") && !got.Unreachable:
-				t.Skipf("this machine refuses the ping locally: %s", got.Reason)
-			}
-			if !got.Unreachable {
-				t.Errorf("Probe = %+v, want unreachable", got)
-			}
-		})
 	}
 }
 

@@ -159,7 +159,7 @@ func TestUnreachable(t *testing.T) {
 		{"open listener", "address: 127.0.0.1:" + listen(t, "tcp", "127.0.0.1:0"), pulse.Result{OK: true}},
 		{"closed port", "address: 127.0.0.1:" + closedPort(t), pulse.Result{Unreachable: true}},
 		{"closed port after retries", "address: 127.0.0.1:" + closedPort(t) + "\nretries: 1", pulse.Result{Unreachable: true}},
-		{"name does not resolve", "host: cpra-agent-test.invalid\nport: 80", pulse.Result{Unreachable: true}},
+		{"name does not resolve", "host: cpra-agent-test.-invalid\nport: 80", pulse.Result{Unreachable: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
