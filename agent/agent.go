@@ -13,6 +13,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
@@ -45,6 +46,9 @@ type Agent struct {
 	codes   *code.Dispatcher
 	control chan func()
 
+	hosts   *pipeline.Breakers // pulse breakers, by target host
+	targets *pipeline.Breakers // intervention breakers, by remedy destination
+
 	reloadMu  sync.Mutex
 	instances *config.Instances
 	retired   []*config.Instances // closed on shutdown; pending codes may still use them
@@ -52,9 +56,17 @@ type Agent struct {
 
 	// Owned by the loop goroutine.
 	fx             world.Effects
-	waitingRemedy  []world.RemedyJob
+	waitingRemedy  []waitingRemedy
+	skipped        []world.CheckOutcome // checks not run: their host's breaker is open
+	lastStop       int64                // when the scheduler last stopped at the high water mark (unix ns)
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
+}
+
+// waitingRemedy is an intervention the queue has not accepted yet.
+type waitingRemedy struct {
+	job      world.RemedyJob
+	deferred bool // counted in cpra_backpressure_deferred_total already
 }
 
 type gaugeSetter interface{ Set(float64) }
@@ -74,18 +86,22 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 		a.stateGauges[s] = m.Monitors.WithLabelValues(s.String())
 	}
 	p := cfg.Pipelines
-	a.pulse, err = pipeline.New(pipeline.Config{Name: telemetry.PipelinePulse, QueueCapacity: p.Pulse.Queue.Capacity, Workers: p.Pulse.Workers.Max}, a.check, m)
-	if err != nil {
+	if a.hosts, err = pipeline.NewBreakers(telemetry.PipelinePulse, breakerConfig(p.Pulse), m, log); err != nil {
 		return nil, err
 	}
-	a.remedy, err = pipeline.New(pipeline.Config{Name: telemetry.PipelineIntervention, QueueCapacity: p.Intervention.Queue.Capacity, Workers: p.Intervention.Workers.Max}, a.intervene, m)
-	if err != nil {
+	if a.targets, err = pipeline.NewBreakers(telemetry.PipelineIntervention, breakerConfig(p.Intervention), m, log); err != nil {
 		return nil, err
 	}
-	a.codes, err = code.NewDispatcher(pipeline.Config{QueueCapacity: p.Code.Queue.Capacity, Workers: p.Code.Workers.Max}, code.RetryPolicy{
+	if a.pulse, err = pipeline.New(pipelineConfig(telemetry.PipelinePulse, p.Pulse, log), a.check, m); err != nil {
+		return nil, err
+	}
+	if a.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log), a.intervene, m); err != nil {
+		return nil, err
+	}
+	a.codes, err = code.NewDispatcher(pipelineConfig(telemetry.PipelineCode, p.Code, log), code.RetryPolicy{
 		InitialBackoff: cfg.Codes.InitialBackoff, MaxBackoff: cfg.Codes.MaxBackoff,
 		MaxAge: cfg.Codes.MaxAge, AttemptTimeout: cfg.Codes.AttemptTimeout,
-	}, m, log.With("component", "code"))
+	}, breakerConfig(p.Code), m, log.With("component", "code"))
 	if err != nil {
 		return nil, err
 	}
@@ -192,10 +208,52 @@ func (a *Agent) Run(ctx context.Context) error {
 
 func (a *Agent) tick(now time.Time) {
 	a.submitRemedies()
-	if a.world.Due(now, a.pulse.TrySubmit) {
-		a.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
+	if a.world.Due(now, a.offerCheck) {
+		// The pulse queue is at its high water mark: the rest stay due
+		// and are offered again next tick; their lag keeps growing.
+		a.lastStop = now.UnixNano()
+	}
+	if len(a.skipped) > 0 {
+		for _, o := range a.skipped {
+			a.world.ApplyCheck(o, now, &a.fx)
+		}
+		clear(a.skipped)
+		a.skipped = a.skipped[:0]
+		a.flushEffects()
 	}
 	a.flushStates(now)
+}
+
+// offerCheck hands a due check to the pulse pipeline. A check whose host's
+// breaker is open is not run: it fails at once with the breaker as its
+// reason, so the monitor still shows failing and why, without a worker
+// waiting on a dead host. Refusal (backpressure) leaves the monitor due.
+func (a *Agent) offerCheck(j world.CheckJob) bool {
+	if a.pulse.Backpressure() {
+		return false
+	}
+	host := pulse.HostOf(j.Target.Address)
+	now := time.Now()
+	if host != "" && !a.hosts.Allow(host, now) {
+		a.hosts.Rejected(host)
+		a.skipped = append(a.skipped, world.CheckOutcome{Entity: j.Entity, Due: j.Due, Result: pulse.Result{
+			Reason:      fmt.Sprintf("not checked: circuit breaker open for host %s after repeated unreachable checks", host),
+			Unreachable: true,
+		}})
+		return true
+	}
+	if !a.pulse.TrySubmit(j) {
+		if host != "" {
+			a.hosts.Release(host)
+		}
+		return false
+	}
+	if j.Due <= a.lastStop {
+		// Due when the scheduler last stopped at the high water mark, and
+		// only now accepted: it was deferred.
+		a.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
+	}
+	return true
 }
 
 // applyChecks applies o and whatever else is already waiting, in one batch.
@@ -224,22 +282,45 @@ func (a *Agent) flushEffects() {
 		a.log.Info("code", "monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets))
 		a.codes.Send(n, d.Targets)
 	}
-	a.waitingRemedy = append(a.waitingRemedy, a.fx.Remedies...)
+	for _, j := range a.fx.Remedies {
+		a.waitingRemedy = append(a.waitingRemedy, waitingRemedy{job: j})
+	}
 	a.fx.Reset()
 	a.submitRemedies()
 }
 
 // submitRemedies queues waiting remedies; a full queue keeps them waiting
-// (counted as deferred), never drops them.
+// (counted once as deferred), never drops them. A remedy whose target's
+// breaker is open is not attempted: it fails at once with the breaker as
+// the reason, which sends red like any failed intervention.
 func (a *Agent) submitRemedies() {
-	i := 0
-	for ; i < len(a.waitingRemedy); i++ {
-		if !a.remedy.TrySubmit(a.waitingRemedy[i]) {
-			a.m.Deferred.WithLabelValues(telemetry.PipelineIntervention).Inc()
+	now := time.Now()
+	kept := a.waitingRemedy[:0]
+	for i := range a.waitingRemedy {
+		w := &a.waitingRemedy[i]
+		dest := w.job.Remedy.Destination(w.job.Request)
+		if !a.targets.Allow(dest, now) {
+			a.targets.Rejected(dest)
+			a.m.Interventions.WithLabelValues(w.job.Type, "failure").Inc()
+			a.world.ApplyRemedy(world.RemedyOutcome{Entity: w.job.Entity,
+				Err: fmt.Errorf("not attempted: circuit breaker open for %s after repeated failures", dest)}, now, &a.fx)
+			continue
+		}
+		if !a.remedy.TrySubmit(w.job) {
+			a.targets.Release(dest)
+			if !w.deferred {
+				w.deferred = true
+				a.m.Deferred.WithLabelValues(telemetry.PipelineIntervention).Inc()
+			}
+			kept = append(kept, a.waitingRemedy[i:]...)
 			break
 		}
 	}
-	a.waitingRemedy = append(a.waitingRemedy[:0], a.waitingRemedy[i:]...)
+	clear(a.waitingRemedy[len(kept):])
+	a.waitingRemedy = kept
+	if len(a.fx.Codes) > 0 || len(a.fx.Remedies) > 0 {
+		a.flushEffects() // rejected remedies send their codes now
+	}
 }
 
 // flushStates publishes cpra_monitors at most once a second.
@@ -261,6 +342,11 @@ func (a *Agent) check(ctx context.Context, j world.CheckJob) world.CheckOutcome 
 		a.m.ScheduleLag.Observe(0)
 	}
 	r, d := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
+	if host := pulse.HostOf(j.Target.Address); host != "" {
+		// A host that answers, even wrongly, is reachable: only checks
+		// that got no answer count against its breaker.
+		a.hosts.Record(host, !r.Unreachable, time.Now())
+	}
 	result := "success"
 	if !r.OK {
 		result = "failure"
@@ -277,6 +363,12 @@ func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOu
 	log.Info("intervention started", "reason", j.Request.Reason)
 	start := time.Now()
 	err := intervention.Run(ctx, j.Remedy, j.Request)
+	a.targets.Record(j.Remedy.Destination(j.Request), err == nil, time.Now())
+	if host := pulse.HostOf(j.Address); err == nil && host != "" {
+		// The remedy changed what is behind the host: check it again now
+		// instead of waiting out its breaker, so verification can succeed.
+		a.hosts.Forget(host)
+	}
 	result := "success"
 	if err != nil {
 		result = "failure"
@@ -339,6 +431,31 @@ func (a *Agent) shutdown() error {
 		a.log.Info("shutdown complete")
 	}
 	return err
+}
+
+// pipelineConfig turns a pipeline's configuration into the engine's.
+func pipelineConfig(name string, c config.Pipeline, log *slog.Logger) pipeline.Config {
+	return pipeline.Config{
+		Name:          name,
+		QueueCapacity: c.Queue.Capacity,
+		HighWater:     c.Queue.HighWater,
+		LowWater:      c.Queue.LowWater,
+		MinWorkers:    c.Workers.Min,
+		MaxWorkers:    c.Workers.Max,
+		Sizing: pipeline.Sizing{
+			SLO: c.Sizing.SLO, Quantile: c.Sizing.Quantile,
+			Headroom: c.Sizing.Headroom, Interval: c.Sizing.Interval,
+		},
+		Log: log.With("component", "sizing"),
+	}
+}
+
+func breakerConfig(c config.Pipeline) breaker.Config {
+	return breaker.Config{
+		FailureThreshold: c.Breaker.FailureThreshold,
+		OpenTimeout:      c.Breaker.OpenTimeout,
+		HalfOpenRequests: c.Breaker.HalfOpenRequests,
+	}
 }
 
 // shard keeps the monitors this replica owns: a stable hash of the name

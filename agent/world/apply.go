@@ -230,9 +230,10 @@ func (w *World) step(e ecs.Entity, id *Identity, rt *Runtime, ev incident.Event,
 		rt.RemedyInFlight = true
 		iv := id.Profile.Intervention
 		fx.Remedies = append(fx.Remedies, RemedyJob{
-			Entity: e,
-			Type:   iv.Type,
-			Remedy: iv.Remedy,
+			Entity:  e,
+			Type:    iv.Type,
+			Remedy:  iv.Remedy,
+			Address: id.Address,
 			Request: intervention.Request{
 				Monitor: id.Name,
 				State:   before.String(),

@@ -70,6 +70,7 @@ type RemedyJob struct {
 	Type    string
 	Remedy  intervention.Remedy
 	Request intervention.Request
+	Address string // the monitor's check address, whose host breaker a success resets
 }
 
 // RemedyOutcome is an intervention worker's answer (after all retries).

@@ -204,6 +204,23 @@ func (s *Set) Release(dest string) {
 	}
 }
 
+// Forget clears dest's record, closing its breaker at once: the caller
+// knows the destination changed (a remedy restarted the service behind
+// it), so the next call should go through rather than wait out the open
+// timeout. A breaker that was not closed reports the transition.
+func (s *Set) Forget(dest string) {
+	var tr *Transition
+	s.mu.Lock()
+	if e, ok := s.entries[dest]; ok {
+		if e.state != Closed {
+			tr = &Transition{dest, e.state, Closed}
+		}
+		delete(s.entries, dest)
+	}
+	s.mu.Unlock()
+	s.report(tr)
+}
+
 // RetryAt reports when an open breaker for dest lets a trial call through;
 // ok is false when dest is not open.
 func (s *Set) RetryAt(dest string) (at time.Time, ok bool) {

@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +193,31 @@ func TestReleaseGivesBackATrial(t *testing.T) {
 	s.Each(func(string, State) { n++ })
 	if n != 0 {
 		t.Fatalf("Each reported %d destinations after recovery, want 0", n)
+	}
+}
+
+func TestForgetClosesAtOnce(t *testing.T) {
+	var got []Transition
+	s, err := NewSet(Config{FailureThreshold: 2, OpenTimeout: time.Hour, HalfOpenRequests: 1}, func(tr Transition) { got = append(got, tr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(s, "d", false, t0)
+	s.Forget("d") // closed with one failure: no transition, record gone
+	call(s, "d", false, t0)
+	if st := s.State("d"); st != Closed {
+		t.Fatalf("one failure after Forget opened the breaker (%v): the count was not cleared", st)
+	}
+	call(s, "d", false, t0)
+	if st := s.State("d"); st != Open {
+		t.Fatalf("state %v after two failures, want open", st)
+	}
+	s.Forget("d")
+	if !s.Allow("d", t0) || s.Tracked() != 0 {
+		t.Fatal("Forget did not close the breaker")
+	}
+	want := []Transition{{"d", Closed, Open}, {"d", Open, Closed}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("transitions %v, want %v", got, want)
 	}
 }

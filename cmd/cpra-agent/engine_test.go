@@ -1,0 +1,457 @@
+package main
+
+// End-to-end tests of the engine (issue #3): worker sizing under a slow
+// target, a circuit breaker in front of a dead webhook receiver, and
+// backpressure behind a tiny queue. They are not parallel: each loads the
+// machine on purpose, and the other tests' timing should not suffer.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// slowServer answers every request after delay and counts hits per path.
+type slowServer struct {
+	url  string
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func newSlowServer(t *testing.T, delay time.Duration) *slowServer {
+	s := &slowServer{hits: map[string]int{}}
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.hits[r.URL.Path]++
+		s.mu.Unlock()
+		time.Sleep(delay)
+		fmt.Fprintln(w, "ok")
+	})
+	s.url = srv.URL
+	return s
+}
+
+// paths returns how many distinct paths were hit at least n times.
+func (s *slowServer) paths(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := 0
+	for _, h := range s.hits {
+		if h >= n {
+			k++
+		}
+	}
+	return k
+}
+
+// plainMonitor is an HTTP monitor without codes.
+func plainMonitor(name, url, interval, timeout string) string {
+	return fmt.Sprintf(`  - name: %s
+    pulse_check:
+      type: http
+      interval: %s
+      timeout: %s
+      config: {url: %q}
+`, name, interval, timeout, url)
+}
+
+// TestPoolGrowsToTheComputedSize runs 1000 monitors checked every second
+// against targets that answer in 200 ms: 200 Erlangs of offered load, so
+// the pool must grow from 8 workers to a few hundred. It then checks that
+// the monitors keep their schedule.
+func TestPoolGrowsToTheComputedSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a thousand checks a second")
+	}
+	dir := t.TempDir()
+	var targets []*slowServer
+	for range 4 { // several servers, so connections spread over ports
+		targets = append(targets, newSlowServer(t, 200*time.Millisecond))
+	}
+	const n = 1000
+	var ms []string
+	for i := range n {
+		ms = append(ms, plainMonitor(fmt.Sprintf("m%04d", i), fmt.Sprintf("%s/m/%d", targets[i%4].url, i), "1s", "1s"))
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+pipelines:
+  pulse:
+    workers: {min: 8, max: 2000}
+    sizing:  {slo: 100ms, quantile: 0.95, headroom: 0.15, interval: 1s}
+`)
+	a := startAgent(t, "--yaml="+monitors, "--config="+cfg, "--log.level=debug")
+
+	a.waitMetrics(t, "the pulse pool to grow to the recommended size", func(m metrics) []string {
+		rec, _ := m.value("cpra_sizing_recommended_workers", "pipeline", "pulse")
+		miss := m.expect(nil, "cpra_pool_workers", "==", rec, "pipeline", "pulse")
+		return m.expect(miss, "cpra_pool_workers", ">=", 200, "pipeline", "pulse")
+	})
+	m := a.scrape(t)
+	workers, _ := m.value("cpra_pool_workers", "pipeline", "pulse")
+	lambda, _ := m.value("cpra_sizing_arrival_rate", "pipeline", "pulse")
+	service, _ := m.value("cpra_sizing_service_time_seconds", "pipeline", "pulse")
+	t.Logf("pool: %v workers for λ=%.0f/s × E[S]=%.3fs = %.0f Erlangs", workers, lambda, service, lambda*service)
+	if offered := lambda * service; !(workers > offered) || offered < 150 {
+		t.Errorf("pool of %v workers for an estimated %v Erlangs (λ=%v/s, E[S]=%vs); want hundreds of Erlangs and more workers than that",
+			workers, offered, lambda, service)
+	}
+	if decisions := a.logEntries("sizing decision"); len(decisions) == 0 {
+		t.Error("no debug log line for the sizing decisions")
+	}
+
+	// Once sized, the checks keep their schedule: over a few seconds about
+	// one check per monitor per second, most started within an interval of
+	// their due time. The bounds are loose; the machine is shared.
+	t0, before := time.Now(), a.scrape(t)
+	time.Sleep(5 * time.Second)
+	elapsed, after := time.Since(t0).Seconds(), a.scrape(t)
+	checks := delta(before, after, "cpra_checks_total", "type", "http")
+	if want := 0.75 * n * elapsed; checks < want {
+		t.Errorf("%v checks in %.1fs, want at least %v: monitors fell behind their schedule", checks, elapsed, want)
+	}
+	onTime := bucketDelta(before, after, "cpra_schedule_lag_seconds", 1)
+	started := delta(before, after, "cpra_schedule_lag_seconds")
+	if started == 0 || onTime/started < 0.9 {
+		t.Errorf("%v of %v checks started within one interval of their due time; want 90%%", onTime, started)
+	}
+	t.Logf("%v checks in %.1fs; %v of %v started within a second of their due time", checks, elapsed, onTime, started)
+	for _, s := range targets {
+		if got := s.paths(2); got != n/4 {
+			t.Errorf("target %s: %d of its %d monitors checked twice or more", s.url, got, n/4)
+		}
+	}
+	if dropped, _ := after.value("cpra_queue_dropped_total", "pipeline", "pulse"); dropped != 0 {
+		t.Errorf("%v pulse jobs dropped", dropped)
+	}
+}
+
+// receiver is a webhook receiver the test can take down (503) and bring
+// back; it records the codes it accepted, in order.
+type receiver struct {
+	url   string
+	calls atomic.Int64
+	down  atomic.Bool
+	mu    sync.Mutex
+	got   []string // monitor:code
+}
+
+func newReceiver(t *testing.T, down bool) *receiver {
+	r := &receiver{}
+	r.down.Store(down)
+	srv := newServer(t, func(w http.ResponseWriter, req *http.Request) {
+		r.calls.Add(1)
+		if r.down.Load() {
+			http.Error(w, "receiver down", http.StatusServiceUnavailable)
+			return
+		}
+		var p struct{ Monitor, Code string }
+		if err := json.NewDecoder(req.Body).Decode(&p); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.got = append(r.got, p.Monitor+":"+p.Code)
+		r.mu.Unlock()
+	})
+	r.url = srv.URL + "/hook"
+	return r
+}
+
+func (r *receiver) received() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// TestBreakerHoldsCodesForADeadReceiver sends yellow to a receiver that is
+// down and red to one that is up. The dead receiver's breaker opens, red
+// keeps flowing, and the held yellows arrive once the receiver is back.
+func TestBreakerHoldsCodesForADeadReceiver(t *testing.T) {
+	dir := t.TempDir()
+	svc := newService(t, true)
+	dead, alive := newReceiver(t, true), newReceiver(t, false)
+	const n = 6
+	var ms []string
+	for i := range n {
+		ms = append(ms, fmt.Sprintf(`  - name: svc%d
+    pulse_check:
+      type: http
+      interval: 500ms
+      timeout: 500ms
+      max_failures: 1
+      config: {url: %q}
+    codes:
+      yellow: {notify: webhook, config: {url: %q, timeout: 5s}}
+      red:    {notify: webhook, config: {url: %q, timeout: 5s}}
+`, i, svc.healthURL(), dead.url, alive.url))
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+codes: {initial_backoff: 20ms, max_backoff: 100ms}
+pipelines:
+  code:
+    breaker: {failure_threshold: 3, open_timeout: 1s, half_open_requests: 1}
+`)
+	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
+	deadDest := "webhook:" + dead.url
+
+	waitFor(t, "red at the live receiver for every monitor", func() (bool, string) {
+		got := alive.received()
+		return len(got) == n, fmt.Sprint(got)
+	})
+	a.waitMetrics(t, "the dead receiver's breaker to open", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_state", "==", 2, "pipeline", "code", "destination", deadDest)
+		miss = m.expect(miss, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "code", "destination", deadDest, "to", "open")
+		return m.expect(miss, "cpra_breaker_rejected_total", ">", 0, "pipeline", "code", "destination", deadDest)
+	})
+	// While open, the dead receiver sees roughly one trial per open timeout,
+	// not the retries of six codes every 100ms.
+	before, t0 := dead.calls.Load(), time.Now()
+	time.Sleep(2 * time.Second)
+	if extra, most := dead.calls.Load()-before, int64(time.Since(t0)/time.Second)+2; extra > most {
+		t.Errorf("the dead receiver got %d calls in %v with its breaker open; want at most %d trials", extra, time.Since(t0).Round(time.Millisecond), most)
+	}
+	if m := a.scrape(t); len(alive.received()) != n {
+		t.Errorf("the live receiver got %v", alive.received())
+	} else if _, found := m.value("cpra_breaker_state", "pipeline", "code", "destination", "webhook:"+alive.url); found {
+		t.Error("the live receiver has a breaker state series; only failing destinations should")
+	}
+
+	dead.down.Store(false)
+	waitFor(t, "the held yellows to arrive", func() (bool, string) {
+		got := dead.received()
+		return len(got) == n, fmt.Sprint(got)
+	})
+	for _, c := range dead.received() {
+		if !strings.HasSuffix(c, ":yellow") {
+			t.Errorf("the recovered receiver got %s; want the held yellows", c)
+		}
+	}
+	a.waitMetrics(t, "the breaker to close", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_transitions_total", "==", 1, "pipeline", "code", "destination", deadDest, "to", "closed")
+		return m.expect(miss, "cpra_breaker_state", "==", 0, "pipeline", "code", "destination", deadDest)
+	})
+	m := a.scrape(t)
+	if got, _ := m.value("cpra_codes_dispatched_total", "result", "undeliverable"); got != 0 {
+		t.Errorf("%v codes undeliverable; held codes must be delivered", got)
+	}
+
+	// Recovery: green goes to both receivers (green has no entry, so it
+	// follows yellow's and red's notifiers).
+	svc.set(false)
+	waitFor(t, "green at both receivers", func() (bool, string) {
+		count := func(got []string) int {
+			return len(slices.DeleteFunc(got, func(c string) bool { return !strings.HasSuffix(c, ":green") }))
+		}
+		d, l := count(dead.received()), count(alive.received())
+		return d == n && l == n, fmt.Sprintf("greens: %d at the recovered receiver, %d at the live one", d, l)
+	})
+}
+
+// TestBackpressureDefersAndDropsNothing gives the pulse pipeline a queue
+// of four and two workers, then asks for five Erlangs of checks. The queue
+// hits its high water mark, monitors are deferred (they stay due and run
+// late), and every monitor is still checked, again and again.
+func TestBackpressureDefersAndDropsNothing(t *testing.T) {
+	dir := t.TempDir()
+	target := newSlowServer(t, 50*time.Millisecond)
+	const n = 100
+	var ms []string
+	for i := range n {
+		ms = append(ms, plainMonitor(fmt.Sprintf("m%03d", i), fmt.Sprintf("%s/m/%d", target.url, i), "1s", "1s"))
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+pipelines:
+  pulse:
+    queue:   {capacity: 4, high_water: 0.5, low_water: 0.25}
+    workers: {min: 1, max: 2}
+`)
+	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
+
+	waitFor(t, "every monitor to be checked at least three times", func() (bool, string) {
+		got := target.paths(3)
+		return got == n, fmt.Sprintf("%d of %d monitors", got, n)
+	})
+	a.waitMetrics(t, "deferrals behind the water marks", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_backpressure_deferred_total", ">=", n, "pipeline", "pulse")
+		miss = m.expect(miss, "cpra_backpressure_high_water_mark", "==", 2, "pipeline", "pulse")
+		miss = m.expect(miss, "cpra_backpressure_low_water_mark", "==", 1, "pipeline", "pulse")
+		miss = m.expect(miss, "cpra_pool_workers", "==", 2, "pipeline", "pulse")
+		miss = m.expect(miss, "cpra_queue_dropped_total", "==", 0, "pipeline", "pulse")
+		// Deferred checks run late, but they run: no monitor fails for it.
+		return m.expect(miss, "cpra_monitors", "==", n, "state", "healthy")
+	})
+	m := a.scrape(t)
+	late := m["cpra_schedule_lag_seconds"]
+	if late == nil || bucketCount(m, "cpra_schedule_lag_seconds", 1) == float64(late.GetMetric()[0].GetHistogram().GetSampleCount()) {
+		t.Error("no check started more than a second after its due time, though the queue was full")
+	}
+	waitFor(t, "backpressure to be seen engaged", func() (bool, string) {
+		m := a.scrape(t)
+		v, _ := m.value("cpra_backpressure_active", "pipeline", "pulse")
+		return v == 1, fmt.Sprintf("cpra_backpressure_active = %v", v)
+	})
+}
+
+// delta is the increase of a counter (or a histogram's count) between two
+// scrapes.
+func delta(before, after metrics, name string, labels ...string) float64 {
+	b, _ := before.value(name, labels...)
+	a, _ := after.value(name, labels...)
+	return a - b
+}
+
+// bucketCount is the cumulative count of a histogram's bucket with upper
+// bound le, summed over its series.
+func bucketCount(m metrics, name string, le float64) float64 {
+	f := m[name]
+	if f == nil {
+		return 0
+	}
+	var sum float64
+	for _, s := range f.GetMetric() {
+		for _, b := range s.GetHistogram().GetBucket() {
+			if b.GetUpperBound() == le {
+				sum += float64(b.GetCumulativeCount())
+			}
+		}
+	}
+	return sum
+}
+
+func bucketDelta(before, after metrics, name string, le float64) float64 {
+	return bucketCount(after, name, le) - bucketCount(before, name, le)
+}
+
+// TestHostBreakerSkipsADeadHost points twenty TCP monitors at closed ports
+// of 127.0.0.2 (a dead host) and one at a live service on 127.0.0.1. The
+// dead host's breaker opens, its monitors fail without being checked (the
+// reason says so), the live monitor is unaffected, and when the host comes
+// back one trial check closes the breaker and the monitors recover. Three
+// of the dead monitors have a failing remedy behind one webhook: its
+// breaker opens too, and the remedy after that is not attempted.
+func TestHostBreakerSkipsADeadHost(t *testing.T) {
+	dir := t.TempDir()
+	codesFile := filepath.Join(dir, "codes.log")
+	live := newService(t, false)
+
+	var remedyCalls atomic.Int64
+	remedy := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		remedyCalls.Add(1)
+		http.Error(w, "cannot restart", http.StatusInternalServerError)
+	})
+	const dead = 20
+	var addrs []string
+	for range dead {
+		l, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Skipf("127.0.0.2 is not usable on this machine: %v", err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		l.Close() // closed now: connection refused, the host looks dead
+	}
+	ms := []string{httpMonitor("live", live.healthURL(), 2, logCodes(codesFile))}
+	for i, addr := range addrs {
+		blocks := []string{logCodes(codesFile)}
+		if i < 3 {
+			blocks = append([]string{fmt.Sprintf(`    intervention:
+      type: webhook
+      max_per_window: 5
+      window: 1h
+      config: {url: %q, timeout: 5s}
+`, remedy.URL+"/restart")}, blocks...)
+		}
+		ms = append(ms, tcpMonitor(fmt.Sprintf("dead%02d", i), addr, blocks...))
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+pipelines:
+  pulse:
+    breaker: {failure_threshold: 5, open_timeout: 1s, half_open_requests: 1}
+  intervention:
+    breaker: {failure_threshold: 2, open_timeout: 1h, half_open_requests: 1}
+`)
+	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
+
+	a.waitMetrics(t, "the dead host's breaker to open and every dead monitor to be down", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "pulse", "destination", "127.0.0.2", "to", "open")
+		miss = m.expect(miss, "cpra_breaker_rejected_total", ">", 0, "pipeline", "pulse", "destination", "127.0.0.2")
+		miss = m.expect(miss, "cpra_monitors", "==", dead, "state", "down")
+		return m.expect(miss, "cpra_monitors", "==", 1, "state", "healthy")
+	})
+	waitFor(t, "a red code giving the open breaker as the reason", func() (bool, string) {
+		for i := range dead {
+			for _, l := range readCodes(t, codesFile, fmt.Sprintf("dead%02d", i)) {
+				if l.Code == "red" && strings.Contains(l.Message, "circuit breaker open for host 127.0.0.2") {
+					return true, ""
+				}
+			}
+		}
+		return false, "no red code mentions the breaker yet"
+	})
+	if _, found := a.scrape(t).value("cpra_breaker_state", "pipeline", "pulse", "destination", "127.0.0.1"); found {
+		t.Error("the live host has a breaker state series")
+	}
+
+	// Interventions: two failures open the webhook's breaker; the third
+	// monitor's remedy is then refused without a call.
+	remedyDest := "webhook:" + remedy.URL
+	a.waitMetrics(t, "the remedy breaker to open and refuse", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_state", "==", 2, "pipeline", "intervention", "destination", remedyDest)
+		return m.expect(miss, "cpra_breaker_rejected_total", ">=", 1, "pipeline", "intervention", "destination", remedyDest)
+	})
+	if n := remedyCalls.Load(); n != 2 {
+		t.Errorf("the remedy webhook was called %d times; its breaker should have stopped it at 2", n)
+	}
+	waitFor(t, "a red code saying the remedy was not attempted", func() (bool, string) {
+		for i := range 3 {
+			for _, l := range readCodes(t, codesFile, fmt.Sprintf("dead%02d", i)) {
+				if l.Code == "red" && strings.Contains(l.Message, "not attempted: circuit breaker open for "+remedyDest) {
+					return true, ""
+				}
+			}
+		}
+		return false, "none yet"
+	})
+
+	// The host comes back: the trial check succeeds, the breaker closes,
+	// and every monitor recovers.
+	for _, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("reopen %s: %v", addr, err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	a.waitMetrics(t, "the host's breaker to close and every monitor to recover", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "pulse", "destination", "127.0.0.2", "to", "closed")
+		return m.expect(miss, "cpra_monitors", "==", dead+1, "state", "healthy")
+	})
+}
