@@ -57,6 +57,7 @@ bench: ## Run the benchmarks recorded in docs/performance.md.
 	$(GO) test -run '^$$' -bench 'Due_1M' -benchtime 3000000x ./agent/world/
 	$(GO) test -run '^$$' -bench . -benchmem ./pipelines/spec/fastyaml/ ./pipelines/sizing/
 	$(GO) test -run '^$$' -bench . -benchtime 1000000x ./pipelines/queue/
+	$(GO) test -run '^$$' -bench . -benchtime 500000x -benchmem ./pipelines/pipeline/ ./pipelines/breaker/
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -106,8 +106,15 @@ pipelines:
 		t.Errorf("pool of %v workers for an estimated %v Erlangs (λ=%v/s, E[S]=%vs); want hundreds of Erlangs and more workers than that",
 			workers, offered, lambda, service)
 	}
-	if decisions := a.logEntries("sizing decision"); len(decisions) == 0 {
-		t.Error("no debug log line for the sizing decisions")
+	decisions := a.logEntries("sizing decision")
+	if len(decisions) == 0 {
+		t.Fatal("no debug log line for the sizing decisions")
+	}
+	for _, d := range decisions {
+		if d["pipeline"] == "pulse" && d["direction"] == "up" {
+			t.Logf("a decision that grew the pool: %v", d)
+			break
+		}
 	}
 
 	// Once sized, the checks keep their schedule: over a few seconds about
@@ -126,6 +133,13 @@ pipelines:
 		t.Errorf("%v of %v checks started within one interval of their due time; want 90%%", onTime, started)
 	}
 	t.Logf("%v checks in %.1fs; %v of %v started within a second of their due time", checks, elapsed, onTime, started)
+	all := a.logEntries("sizing decision")
+	for i := len(all) - 1; i >= 0; i-- {
+		if d := all[i]; d["pipeline"] == "pulse" {
+			t.Logf("last pulse decision: %v workers, L = %v, λW = %v", d["target"], d["littles_l"], d["littles_lambda_w"])
+			break
+		}
+	}
 	for _, s := range targets {
 		if got := s.paths(2); got != n/4 {
 			t.Errorf("target %s: %d of its %d monitors checked twice or more", s.url, got, n/4)

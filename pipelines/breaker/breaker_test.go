@@ -221,3 +221,35 @@ func TestForgetClosesAtOnce(t *testing.T) {
 		t.Fatalf("transitions %v, want %v", got, want)
 	}
 }
+
+// BenchmarkAllowRecordHealthy is the cost the breakers add to every check
+// of a healthy destination: one Allow and one Record, no entry kept.
+func BenchmarkAllowRecordHealthy(b *testing.B) {
+	s, err := NewSet(Config{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenRequests: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if s.Allow("host.example", t0) {
+				s.Record("host.example", true, t0)
+			}
+		}
+	})
+}
+
+// BenchmarkRejectOpen is the cost of skipping a call to a dead destination.
+func BenchmarkRejectOpen(b *testing.B) {
+	s, err := NewSet(Config{FailureThreshold: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	call(s, "dead.example", false, t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.Allow("dead.example", t0) {
+			b.Fatal("allowed a call through an open breaker")
+		}
+	}
+}

@@ -22,7 +22,7 @@ import (
 // channel carries [64]int64 arrays in a channel of capacity/64 elements,
 // so both hold the same number of items and neither allocates per batch.
 func BenchmarkQueue(b *testing.B) {
-	for _, capacity := range []int{1024, 65536} {
+	for _, capacity := range []int{64, 1024, 65536} {
 		for _, n := range []int{1, 2, 4} {
 			for _, batch := range []int{1, 64} {
 				name := fmt.Sprintf("cap=%d/%dx%d/batch=%d", capacity, n, n, batch)
