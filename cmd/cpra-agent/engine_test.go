@@ -427,7 +427,7 @@ pipelines:
 
 	// Interventions: two failures open the webhook's breaker; the third
 	// monitor's remedy is then refused without a call.
-	remedyDest := "webhook:" + remedy.URL
+	remedyDest := "webhook:" + remedy.URL + "/restart"
 	a.waitMetrics(t, "the remedy breaker to open and refuse", func(m metrics) []string {
 		miss := m.expect(nil, "cpra_breaker_state", "==", 2, "pipeline", "intervention", "destination", remedyDest)
 		return m.expect(miss, "cpra_breaker_rejected_total", ">=", 1, "pipeline", "intervention", "destination", remedyDest)

@@ -154,7 +154,7 @@ func (r *remedy) Policy() intervention.Policy { return r.policy }
 // A URL whose host depends on the request gives a destination per host.
 func (r *remedy) Destination(req intervention.Request) string {
 	if u, err := renderURL(r.url, req); err == nil {
-		return "webhook:" + site(u)
+		return "webhook:" + target(u)
 	}
 	return r.invalid
 }
@@ -166,8 +166,14 @@ func fallbackDestination(text string) string {
 	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Contains(u.Host, "{{") {
 		return "webhook:invalid"
 	}
-	return "webhook:" + site(u)
+	return "webhook:" + target(u)
 }
+
+// target is the endpoint a remedy calls: scheme, host and path, without
+// credentials, query or fragment. The path is part of it because one
+// service often exposes several repairs (/repair/web, /repair/db): one
+// failing must not trip the breaker of the others.
+func target(u *url.URL) string { return site(u) + u.EscapedPath() }
 
 // Apply sends one request and succeeds on a 2xx response.
 func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {

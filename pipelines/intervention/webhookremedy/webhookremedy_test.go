@@ -259,14 +259,14 @@ func TestDestination(t *testing.T) {
 		req       intervention.Request
 		want      string
 	}{
-		{"scheme and host only", "https://user:pw@Ops.example.com:8443/hooks/{{.Monitor}}?token=s3cr3t#x", request,
-			"webhook:https://Ops.example.com:8443"},
-		{"no port", "http://127.0.0.1/", request, "webhook:http://127.0.0.1"},
-		{"IPv6", "http://[::1]:9000/x", request, "webhook:http://[::1]:9000"},
+		{"no credentials, query or fragment", "https://user:pw@Ops.example.com:8443/hooks/{{.Monitor}}?token=s3cr3t#x", request,
+			"webhook:https://Ops.example.com:8443/hooks/web%20api"},
+		{"no port", "http://127.0.0.1/", request, "webhook:http://127.0.0.1/"},
+		{"IPv6", "http://[::1]:9000/x", request, "webhook:http://[::1]:9000/x"},
 		{"host from the request", "http://{{.Monitor}}.ops.internal/restart", intervention.Request{Monitor: "api"},
-			"webhook:http://api.ops.internal"},
+			"webhook:http://api.ops.internal/restart"},
 		{"render error falls back to the url as written", "http://ops.example.com/{{index .Groups 0}}", intervention.Request{},
-			"webhook:http://ops.example.com"},
+			"webhook:http://ops.example.com/%7B%7Bindex%20.Groups%200%7D%7D"},
 		{"templated host that renders invalid", "http://{{.Monitor}}.ops.internal/", intervention.Request{Monitor: "web api"},
 			"webhook:invalid"},
 	}
@@ -280,13 +280,14 @@ func TestDestination(t *testing.T) {
 	}
 }
 
-// TestDestinationIgnoresTheRequest: monitors whose webhook differs only in
-// path or query share one destination.
-func TestDestinationIgnoresTheRequest(t *testing.T) {
+// TestDestinationIgnoresTheQuery: attempts of one remedy share a
+// destination; different repair endpoints do not.
+func TestDestinationIgnoresTheQuery(t *testing.T) {
 	r := newFromYAML(t, "url: 'https://ops.example.com/restart/{{.Monitor}}?attempt={{.Attempt}}'\n")
-	a := r.Destination(intervention.Request{Monitor: "a", Attempt: 1})
-	b := r.Destination(intervention.Request{Monitor: "b", Attempt: 3})
-	if a != b || a != "webhook:https://ops.example.com" {
-		t.Errorf("destinations %q and %q, want both webhook:https://ops.example.com", a, b)
+	a1 := r.Destination(intervention.Request{Monitor: "a", Attempt: 1})
+	a3 := r.Destination(intervention.Request{Monitor: "a", Attempt: 3})
+	b := r.Destination(intervention.Request{Monitor: "b", Attempt: 1})
+	if a1 != a3 || a1 != "webhook:https://ops.example.com/restart/a" || b != "webhook:https://ops.example.com/restart/b" {
+		t.Errorf("destinations %q, %q and %q", a1, a3, b)
 	}
 }
