@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/world"
@@ -46,6 +48,9 @@ type Agent struct {
 	codes   *code.Dispatcher
 	control chan func()
 
+	tracing *telemetry.Tracing
+	traces  *incidents // owned by the loop goroutine
+
 	hosts   *pipeline.Breakers // pulse breakers, by target host
 	targets *pipeline.Breakers // intervention breakers, by remedy destination
 
@@ -72,7 +77,10 @@ type waitingRemedy struct {
 type gaugeSetter interface{ Set(float64) }
 
 // New builds an agent; Run starts it.
-func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metrics, log *slog.Logger) (*Agent, error) {
+func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metrics, tracing *telemetry.Tracing, log *slog.Logger) (*Agent, error) {
+	if tracing == nil {
+		tracing = &telemetry.Tracing{}
+	}
 	w, err := world.New(time.Now(), world.Options{Tick: cfg.Scheduler.Tick, Labels: shardLabels(cfg.Shard)})
 	if err != nil {
 		return nil, err
@@ -81,30 +89,33 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 		cfg: cfg, log: log, m: m, kinds: kinds, source: source,
 		world:   w,
 		control: make(chan func()),
+		tracing: tracing,
+		traces:  newIncidents(tracing),
 	}
 	for s := range incident.NumStates {
 		a.stateGauges[s] = m.Monitors.WithLabelValues(s.String())
 	}
 	p := cfg.Pipelines
-	if a.hosts, err = pipeline.NewBreakers(telemetry.PipelinePulse, breakerConfig(p.Pulse), m, log); err != nil {
+	if a.hosts, err = pipeline.NewBreakers(telemetry.PipelinePulse, breakerConfig(p.Pulse), m, log, tracing); err != nil {
 		return nil, err
 	}
-	if a.targets, err = pipeline.NewBreakers(telemetry.PipelineIntervention, breakerConfig(p.Intervention), m, log); err != nil {
+	if a.targets, err = pipeline.NewBreakers(telemetry.PipelineIntervention, breakerConfig(p.Intervention), m, log, tracing); err != nil {
 		return nil, err
 	}
-	if a.pulse, err = pipeline.New(pipelineConfig(telemetry.PipelinePulse, p.Pulse, log), a.check, m); err != nil {
+	if a.pulse, err = pipeline.New(pipelineConfig(telemetry.PipelinePulse, p.Pulse, log, tracing), a.check, m); err != nil {
 		return nil, err
 	}
-	if a.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log), a.intervene, m); err != nil {
+	if a.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log, tracing), a.intervene, m); err != nil {
 		return nil, err
 	}
-	a.codes, err = code.NewDispatcher(pipelineConfig(telemetry.PipelineCode, p.Code, log), code.RetryPolicy{
+	a.codes, err = code.NewDispatcher(pipelineConfig(telemetry.PipelineCode, p.Code, log, tracing), code.RetryPolicy{
 		InitialBackoff: cfg.Codes.InitialBackoff, MaxBackoff: cfg.Codes.MaxBackoff,
 		MaxAge: cfg.Codes.MaxAge, AttemptTimeout: cfg.Codes.AttemptTimeout,
 	}, breakerConfig(p.Code), m, log.With("component", "code"))
 	if err != nil {
 		return nil, err
 	}
+	a.codes.Trace(tracing)
 	return a, nil
 }
 
@@ -198,7 +209,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case o := <-a.pulse.Results():
 			a.applyChecks(o)
 		case o := <-a.remedy.Results():
-			a.world.ApplyRemedy(o, time.Now(), &a.fx)
+			a.applyRemedy(o, time.Now())
 			a.flushEffects()
 		case f := <-a.control:
 			f()
@@ -215,7 +226,7 @@ func (a *Agent) tick(now time.Time) {
 	}
 	if len(a.skipped) > 0 {
 		for _, o := range a.skipped {
-			a.world.ApplyCheck(o, now, &a.fx)
+			a.applyCheck(o, now)
 		}
 		clear(a.skipped)
 		a.skipped = a.skipped[:0]
@@ -236,7 +247,7 @@ func (a *Agent) offerCheck(j world.CheckJob) bool {
 	now := time.Now()
 	if host != "" && !a.hosts.Allow(host, now) {
 		a.hosts.Rejected(host)
-		a.skipped = append(a.skipped, world.CheckOutcome{Entity: j.Entity, Due: j.Due, Result: pulse.Result{
+		a.skipped = append(a.skipped, world.CheckOutcome{Entity: j.Entity, Due: j.Due, Started: now, Skipped: true, Result: pulse.Result{
 			Reason:      fmt.Sprintf("not checked: circuit breaker open for host %s after repeated unreachable checks", host),
 			Unreachable: true,
 		}})
@@ -259,7 +270,7 @@ func (a *Agent) offerCheck(j world.CheckJob) bool {
 // applyChecks applies o and whatever else is already waiting, in one batch.
 func (a *Agent) applyChecks(o world.CheckOutcome) {
 	now := time.Now()
-	a.world.ApplyCheck(o, now, &a.fx)
+	a.applyCheck(o, now)
 drain:
 	for range maxResultBatch - 1 {
 		select {
@@ -267,7 +278,7 @@ drain:
 			if !ok {
 				break drain
 			}
-			a.world.ApplyCheck(o, now, &a.fx)
+			a.applyCheck(o, now)
 		default:
 			break drain
 		}
@@ -279,14 +290,50 @@ drain:
 func (a *Agent) flushEffects() {
 	for _, d := range a.fx.Codes {
 		n := d.Notification
-		a.log.Info("code", "monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets))
+		n.Trace = a.traces.context(n.Monitor)
+		attrs := []any{"monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets)}
+		if id := n.TraceID(); id != "" {
+			attrs = append(attrs, "trace_id", id)
+		}
+		a.log.Info("code", attrs...)
 		a.codes.Send(n, d.Targets)
 	}
 	for _, j := range a.fx.Remedies {
+		j.Trace = a.traces.context(j.Request.Monitor)
 		a.waitingRemedy = append(a.waitingRemedy, waitingRemedy{job: j})
 	}
 	a.fx.Reset()
+	a.traces.closeRecovered() // after their green codes took the trace
 	a.submitRemedies()
+}
+
+// applyCheck applies one check outcome, records the check's span (in the
+// monitor's incident trace when it has one) and its duration, with the
+// span's trace as an exemplar.
+func (a *Agent) applyCheck(o world.CheckOutcome, now time.Time) {
+	a.world.ApplyCheck(o, now, &a.fx)
+	name, typ, state, ok := a.world.Describe(o.Entity)
+	if !ok {
+		return
+	}
+	sc := a.traces.check(name, typ, o.Started, o.Duration, o.Result.OK, o.Result.Reason, state)
+	if o.Skipped {
+		return // not run, so no duration
+	}
+	obs := a.m.CheckDuration.WithLabelValues(typ)
+	if sc.IsSampled() {
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(o.Duration.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+		return
+	}
+	obs.Observe(o.Duration.Seconds())
+}
+
+// applyRemedy applies an intervention's outcome and records its span.
+func (a *Agent) applyRemedy(o world.RemedyOutcome, now time.Time) {
+	if name, _, _, ok := a.world.Describe(o.Entity); ok {
+		a.traces.remedy(name, o.Type, o.Destination, o.Started, o.Ended, o.Err)
+	}
+	a.world.ApplyRemedy(o, now, &a.fx)
 }
 
 // submitRemedies queues waiting remedies; a full queue keeps them waiting
@@ -302,8 +349,9 @@ func (a *Agent) submitRemedies() {
 		if !a.targets.Allow(dest, now) {
 			a.targets.Rejected(dest)
 			a.m.Interventions.WithLabelValues(w.job.Type, "failure").Inc()
-			a.world.ApplyRemedy(world.RemedyOutcome{Entity: w.job.Entity,
-				Err: fmt.Errorf("not attempted: circuit breaker open for %s after repeated failures", dest)}, now, &a.fx)
+			a.applyRemedy(world.RemedyOutcome{Entity: w.job.Entity,
+				Err:  fmt.Errorf("not attempted: circuit breaker open for %s after repeated failures", dest),
+				Type: w.job.Type, Destination: dest, Started: now, Ended: now}, now)
 			continue
 		}
 		if !a.remedy.TrySubmit(w.job) {
@@ -341,6 +389,7 @@ func (a *Agent) check(ctx context.Context, j world.CheckJob) world.CheckOutcome 
 	} else {
 		a.m.ScheduleLag.Observe(0)
 	}
+	started := time.Now()
 	r, d := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
 	if host := pulse.HostOf(j.Target.Address); host != "" {
 		// A host that answers, even wrongly, is reachable: only checks
@@ -353,17 +402,20 @@ func (a *Agent) check(ctx context.Context, j world.CheckJob) world.CheckOutcome 
 		a.log.Debug("check failed", "monitor", j.Target.Monitor, "type", j.Type, "reason", r.Reason)
 	}
 	a.m.Checks.WithLabelValues(j.Type, result).Inc()
-	a.m.CheckDuration.WithLabelValues(j.Type).Observe(d.Seconds())
-	return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Result: r, Duration: d}
+	return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Result: r, Started: started, Duration: d}
 }
 
 // intervene runs on an intervention worker.
 func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOutcome {
 	log := a.log.With("component", "intervention", "monitor", j.Request.Monitor, "type", j.Type)
+	if j.Trace.IsValid() {
+		log = log.With("trace_id", j.Trace.TraceID().String())
+	}
 	log.Info("intervention started", "reason", j.Request.Reason)
 	start := time.Now()
 	err := intervention.Run(ctx, j.Remedy, j.Request)
-	a.targets.Record(j.Remedy.Destination(j.Request), err == nil, time.Now())
+	dest := j.Remedy.Destination(j.Request)
+	a.targets.Record(dest, err == nil, time.Now())
 	if host := pulse.HostOf(j.Address); err == nil && host != "" {
 		// The remedy changed what is behind the host: check it again now
 		// instead of waiting out its breaker, so verification can succeed.
@@ -377,7 +429,7 @@ func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOu
 		log.Info("intervention succeeded", "duration", time.Since(start).Round(time.Millisecond))
 	}
 	a.m.Interventions.WithLabelValues(j.Type, result).Inc()
-	return world.RemedyOutcome{Entity: j.Entity, Err: err}
+	return world.RemedyOutcome{Entity: j.Entity, Err: err, Type: j.Type, Destination: dest, Started: start, Ended: time.Now()}
 }
 
 // shutdown drains: no new checks; running checks and remedies finish (until
@@ -402,13 +454,13 @@ func (a *Agent) shutdown() error {
 				pulses = nil
 				continue
 			}
-			a.world.ApplyCheck(o, time.Now(), &a.fx)
+			a.applyCheck(o, time.Now())
 		case o, ok := <-remedies:
 			if !ok {
 				remedies = nil
 				continue
 			}
-			a.world.ApplyRemedy(o, time.Now(), &a.fx)
+			a.applyRemedy(o, time.Now())
 		case f := <-a.control:
 			f()
 		}
@@ -419,6 +471,7 @@ func (a *Agent) shutdown() error {
 		a.m.QueueDropped.WithLabelValues(telemetry.PipelineIntervention, "shutdown").Add(float64(n))
 		a.log.Warn("interventions not started before shutdown", "count", n)
 	}
+	a.traces.closeAll(time.Now())
 	a.codes.Flush(ctx)
 	errs = append(errs, a.codes.Close(ctx))
 	for _, in := range append(a.retired, a.instances) {
@@ -434,7 +487,7 @@ func (a *Agent) shutdown() error {
 }
 
 // pipelineConfig turns a pipeline's configuration into the engine's.
-func pipelineConfig(name string, c config.Pipeline, log *slog.Logger) pipeline.Config {
+func pipelineConfig(name string, c config.Pipeline, log *slog.Logger, tracing *telemetry.Tracing) pipeline.Config {
 	return pipeline.Config{
 		Name:          name,
 		QueueCapacity: c.Queue.Capacity,
@@ -446,7 +499,8 @@ func pipelineConfig(name string, c config.Pipeline, log *slog.Logger) pipeline.C
 			SLO: c.Sizing.SLO, Quantile: c.Sizing.Quantile,
 			Headroom: c.Sizing.Headroom, Interval: c.Sizing.Interval,
 		},
-		Log: log.With("component", "sizing"),
+		Log:     log.With("component", "sizing"),
+		Tracing: tracing,
 	}
 }
 

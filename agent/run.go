@@ -71,7 +71,22 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	m := telemetry.NewMetrics()
-	a, err := New(cfg, kinds, source, m, log)
+	tracing, err := telemetry.NewTracing(ctx, os.Getenv, telemetry.TracingOptions{RoutineRatio: cfg.Tracing.RoutineCheckSampleRatio})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Export what is buffered: the incidents closed at shutdown too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(ctx); err != nil {
+			log.Warn("exporting the last traces failed", "err", err)
+		}
+	}()
+	if tracing.Enabled {
+		log.Info("tracing enabled: one trace per incident", "routine_check_sample_ratio", cfg.Tracing.RoutineCheckSampleRatio)
+	}
+	a, err := New(cfg, kinds, source, m, tracing, log)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,16 @@ type Agent struct {
 	Scheduler       Scheduler     `koanf:"scheduler"`
 	Pipelines       Pipelines     `koanf:"pipelines"`
 	Codes           CodeDelivery  `koanf:"codes"`
+	Tracing         Tracing       `koanf:"tracing"`
+}
+
+// Tracing tunes what is traced. Where traces go is set by the standard
+// OTEL_* environment variables; without an endpoint nothing is traced.
+type Tracing struct {
+	// RoutineCheckSampleRatio is the fraction of routine checks (successful,
+	// outside an incident) traced when OTEL_TRACES_SAMPLER is not set.
+	// Incidents, failures and engine events are always traced.
+	RoutineCheckSampleRatio float64 `koanf:"routine_check_sample_ratio"`
 }
 
 // Web configures the HTTP endpoints.
@@ -158,6 +168,7 @@ func DefaultAgent() Agent {
 			MaxAge:         time.Hour,
 			AttemptTimeout: 30 * time.Second,
 		},
+		Tracing: Tracing{RoutineCheckSampleRatio: 0.01},
 	}
 }
 
@@ -496,6 +507,9 @@ func (a *Agent) Validate() []error {
 	}
 	if c.AttemptTimeout <= 0 {
 		bad("codes.attempt_timeout", "must be greater than zero")
+	}
+	if r := a.Tracing.RoutineCheckSampleRatio; !(r >= 0 && r <= 1) {
+		bad("tracing.routine_check_sample_ratio", "must be between 0 and 1, got %v", r)
 	}
 	slices.SortFunc(errs, func(x, y error) int { return strings.Compare(x.Error(), y.Error()) })
 	return errs

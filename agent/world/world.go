@@ -1,6 +1,8 @@
 package world
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"hash/fnv"
 	"time"
 
@@ -61,7 +63,9 @@ type CheckOutcome struct {
 	Entity   ecs.Entity
 	Due      int64
 	Result   pulse.Result
+	Started  time.Time
 	Duration time.Duration
+	Skipped  bool // not run: the host's circuit breaker is open
 }
 
 // RemedyJob is a value handed to an intervention worker.
@@ -70,13 +74,18 @@ type RemedyJob struct {
 	Type    string
 	Remedy  intervention.Remedy
 	Request intervention.Request
-	Address string // the monitor's check address, whose host breaker a success resets
+	Address string            // the monitor's check address, whose host breaker a success resets
+	Trace   trace.SpanContext // the monitor's incident trace, for log lines
 }
 
 // RemedyOutcome is an intervention worker's answer (after all retries).
 type RemedyOutcome struct {
 	Entity ecs.Entity
 	Err    error
+
+	// For the incident's trace.
+	Type, Destination string
+	Started, Ended    time.Time
 }
 
 // Dispatch is one code and where it goes.

@@ -1,6 +1,8 @@
 package code
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"fmt"
 	"io"
@@ -78,6 +80,18 @@ type Notification struct {
 	Groups  []string // the monitor's groups
 	// Labels are extra labels attached by the agent (for example the shard).
 	Labels map[string]string
+	// Trace is the monitor's incident trace (invalid when tracing is off):
+	// deliveries are spans in it, and notifiers pass its ID on (payload
+	// field, annotation) so a receiver can jump from the alert to the trace.
+	Trace trace.SpanContext
+}
+
+// TraceID is the incident's trace ID in hex, or "" without one.
+func (n Notification) TraceID() string {
+	if !n.Trace.IsValid() {
+		return ""
+	}
+	return n.Trace.TraceID().String()
 }
 
 // Notifier delivers notifications to one destination. One Notifier is shared

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
@@ -80,6 +83,7 @@ type Dispatcher struct {
 	pl       *pipeline.Pipeline[*delivery, outcome]
 	policy   RetryPolicy
 	breakers *pipeline.Breakers
+	tracing  atomic.Pointer[telemetry.Tracing]
 	log      *slog.Logger
 	m        *telemetry.Metrics
 
@@ -117,7 +121,7 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 	if cfg.Log == nil {
 		cfg.Log = log
 	}
-	breakers, err := pipeline.NewBreakers(cfg.Name, brk, m, log)
+	breakers, err := pipeline.NewBreakers(cfg.Name, brk, m, log, cfg.Tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +156,27 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
 	ctx, cancel := context.WithTimeout(ctx, d.policy.AttemptTimeout)
 	defer cancel()
 	dl.attempt++
-	return outcome{d: dl, err: dl.to.Notify(ctx, dl.n)}
+	start := time.Now()
+	err := dl.to.Notify(ctx, dl.n)
+	if t := d.tracing.Load(); t != nil && dl.n.Trace.IsValid() {
+		failed := ""
+		if err != nil {
+			failed = err.Error()
+		}
+		t.Record(dl.n.Trace, "code "+dl.n.Code.String(), start, time.Now(), []attribute.KeyValue{
+			attribute.String("cpra.monitor", dl.n.Monitor),
+			attribute.String("cpra.code", dl.n.Code.String()),
+			attribute.String("cpra.destination", dl.to.Destination()),
+			attribute.Int("cpra.attempt", dl.attempt),
+			telemetry.Keep,
+		}, failed)
+	}
+	return outcome{d: dl, err: err}
 }
+
+// Trace makes every delivery attempt of a code that belongs to an incident
+// a span in the incident's trace.
+func (d *Dispatcher) Trace(t *telemetry.Tracing) { d.tracing.Store(t) }
 
 func (d *Dispatcher) loop() {
 	defer close(d.done)

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"log/slog"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -18,10 +20,18 @@ type Breakers struct {
 // NewBreakers builds the breaker set of pipeline name: transitions are
 // counted and logged (warn on open, info on close), and the states of
 // destinations with failures on record are exported at scrape time.
-func NewBreakers(name string, cfg breaker.Config, m *telemetry.Metrics, log *slog.Logger) (*Breakers, error) {
+func NewBreakers(name string, cfg breaker.Config, m *telemetry.Metrics, log *slog.Logger, tracing *telemetry.Tracing) (*Breakers, error) {
 	log = log.With("pipeline", name)
+	if tracing == nil {
+		tracing = &telemetry.Tracing{}
+	}
 	set, err := breaker.NewSet(cfg, func(tr breaker.Transition) {
 		m.BreakerTransitions.WithLabelValues(name, m.BreakerDestination(name, tr.Destination), tr.To.String()).Inc()
+		tracing.Event("breaker "+tr.To.String(),
+			attribute.String("cpra.pipeline", name), attribute.String("cpra.destination", tr.Destination),
+			attribute.String("cpra.breaker.from", tr.From.String()), attribute.String("cpra.breaker.to", tr.To.String()),
+			attribute.Int("cpra.breaker.failure_threshold", cfg.FailureThreshold),
+			attribute.Float64("cpra.breaker.open_timeout_seconds", cfg.OpenTimeout.Seconds()))
 		switch tr.To {
 		case breaker.Open:
 			log.Warn("circuit breaker opened", "destination", tr.Destination, "from", tr.From.String(),

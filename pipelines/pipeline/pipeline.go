@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/ants/v2"
+	"go.opentelemetry.io/otel/attribute"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/queue"
@@ -32,6 +33,9 @@ type Config struct {
 	Sizing                 Sizing
 	ResultBuffer           int          // capacity of the result channel; default QueueCapacity
 	Log                    *slog.Logger // sizing decisions at debug level; nil discards
+	// Tracing records backpressure and sizing changes as spans; nil or
+	// disabled records nothing.
+	Tracing *telemetry.Tracing
 }
 
 // Work runs one job. It must honour ctx, which is cancelled when the
@@ -74,6 +78,7 @@ type Pipeline[J, R any] struct {
 	dropped            *prometheus.CounterVec
 	active             prometheus.Gauge
 	m                  *telemetry.Metrics
+	tracing            *telemetry.Tracing
 }
 
 // New starts a pipeline. Its metrics are registered on m.
@@ -98,6 +103,9 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracing == nil {
+		cfg.Tracing = &telemetry.Tracing{}
 	}
 	ring, err := queue.New[queued[J]](cfg.QueueCapacity)
 	if err != nil {
@@ -134,6 +142,7 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 		dropped:  m.QueueDropped.MustCurryWith(prometheus.Labels{"pipeline": cfg.Name}),
 		active:   m.BackpressureActive.WithLabelValues(cfg.Name),
 		m:        m,
+		tracing:  cfg.Tracing,
 	}
 	m.RegisterPipeline(cfg.Name, p.Stats)
 	m.BackpressureHigh.WithLabelValues(cfg.Name).Set(float64(p.high))
@@ -181,6 +190,7 @@ func (p *Pipeline[J, R]) admit() bool {
 	if depth >= p.high || depth >= p.capacity {
 		if p.pressed.CompareAndSwap(false, true) {
 			p.active.Set(1)
+			p.event("backpressure engaged", depth)
 		}
 		return false
 	}
@@ -190,7 +200,16 @@ func (p *Pipeline[J, R]) admit() bool {
 func (p *Pipeline[J, R]) release() {
 	if p.pressed.CompareAndSwap(true, false) {
 		p.active.Set(0)
+		p.event("backpressure released", p.ring.Len())
 	}
+}
+
+// event records a backpressure change in traces, with its inputs.
+func (p *Pipeline[J, R]) event(name string, depth int) {
+	p.tracing.Event(name,
+		attribute.String("cpra.pipeline", p.name), attribute.Int("cpra.queue.depth", depth),
+		attribute.Int("cpra.queue.high_water_mark", p.high), attribute.Int("cpra.queue.low_water_mark", p.low),
+		attribute.Int("cpra.queue.capacity", p.capacity))
 }
 
 // Backpressure reports whether the pipeline is refusing new work.

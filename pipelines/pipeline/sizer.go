@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/sizing"
 )
 
@@ -80,6 +82,19 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 	p.m.LittleL.WithLabelValues(name).Set(w.L)
 	p.m.LittleLambdaW.WithLabelValues(name).Set(w.LambdaW)
 
+	if d.Direction != sizing.Hold {
+		p.tracing.Event("sizing "+string(d.Direction),
+			attribute.String("cpra.pipeline", name),
+			attribute.Int("cpra.workers.from", in.Current), attribute.Int("cpra.workers.to", d.Target),
+			attribute.Int("cpra.sizing.required", d.Required),
+			attribute.Float64("cpra.sizing.arrival_rate", in.Lambda),
+			attribute.Float64("cpra.sizing.mean_service_seconds", in.MeanService.Seconds()),
+			attribute.Float64("cpra.sizing.ca2", in.CA2), attribute.Float64("cpra.sizing.cs2", in.CS2),
+			attribute.Float64("cpra.sizing.utilisation", d.Utilisation),
+			attribute.Float64("cpra.sizing.predicted_wait_seconds", seconds(wait)),
+			attribute.Float64("cpra.sizing.slo_seconds", s.SLO.Seconds()),
+			attribute.Bool("cpra.sizing.slo_met", d.SLOMet))
+	}
 	p.log.Debug("sizing decision", "direction", string(d.Direction),
 		"workers", in.Current, "target", d.Target, "required", d.Required, "desired", d.Desired,
 		"arrival_rate", round(in.Lambda), "mean_service", in.MeanService, "ca2", round(in.CA2), "cs2", round(in.CS2),

@@ -228,6 +228,9 @@ func (n *Notifier) alertFor(note code.Notification, at time.Time) alert {
 	if note.Message != "" {
 		annotations["description"] = note.Message
 	}
+	if id := note.TraceID(); id != "" {
+		annotations["trace_id"] = id
+	}
 	return alert{
 		Labels:       labels,
 		Annotations:  annotations,

@@ -81,6 +81,7 @@ type payload struct {
 	Message  string            `json:"message"`
 	Groups   []string          `json:"groups"`
 	Labels   map[string]string `json:"labels"`
+	TraceID  string            `json:"trace_id,omitempty"`
 }
 
 // Notify makes one POST. The body depends only on the notification, so a
@@ -100,6 +101,7 @@ func (n *Notifier) Notify(ctx context.Context, note code.Notification) error {
 		Message:  note.Message,
 		Groups:   note.Groups,
 		Labels:   note.Labels,
+		TraceID:  note.TraceID(),
 	}
 	// Receivers get [] and {}, never null.
 	if p.Groups == nil {
