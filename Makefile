@@ -10,8 +10,9 @@ TOOLS_BIN   := $(CURDIR)/.cache/bin
 STATICCHECK := $(TOOLS_BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 RUN_ARGS    ?= --web.listen-address=127.0.0.1:9469
-# Debian packages the tests start for real (Alertmanager now; Prometheus later).
-TEST_PACKAGES := prometheus-alertmanager
+# Debian packages the tests start for real: Alertmanager, and prometheus for
+# promtool (it lints a real scrape of the agent).
+TEST_PACKAGES := prometheus-alertmanager prometheus
 
 .DEFAULT_GOAL := help
 

@@ -199,7 +199,7 @@ func NewMetrics() *Metrics {
 	})
 	buildInfo.Set(1)
 	reg.MustRegister(
-		collectors.NewGoCollector(),
+		collectors.NewGoCollector(), collectors.NewBuildInfoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
