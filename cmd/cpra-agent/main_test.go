@@ -757,12 +757,18 @@ type agentProc struct {
 // when the test fails.
 func startAgent(t *testing.T, args ...string) *agentProc {
 	t.Helper()
+	return startAgentEnv(t, nil, args...)
+}
+
+// startAgentEnv is startAgent with extra environment variables.
+func startAgentEnv(t *testing.T, env []string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{
 		args: append([]string{"--web.listen-address=127.0.0.1:0", "--log.format=json"}, args...),
 		done: make(chan struct{}),
 	}
 	a.cmd = exec.Command(agentBin, a.args...)
-	a.cmd.Env = agentEnv()
+	a.cmd.Env = append(agentEnv(), env...)
 	a.cmd.Dir = t.TempDir()
 	a.cmd.Stdout = &a.stdout
 	a.cmd.Stderr = &a.stderr
