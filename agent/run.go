@@ -171,6 +171,13 @@ func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Write
 // serve starts the web endpoints (through exporter-toolkit, for TLS and
 // basic auth) and, when enabled, pprof.
 func (a *Agent) serve(cfg config.Agent, log *slog.Logger) ([]*http.Server, error) {
+	// exporter-toolkit reads the web config inside Serve and would only log
+	// a bad one, leaving the agent running without endpoints: check first.
+	if cfg.Web.ConfigFile != "" {
+		if err := web.Validate(cfg.Web.ConfigFile); err != nil {
+			return nil, fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Web.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("web.listen-address: %w", err)

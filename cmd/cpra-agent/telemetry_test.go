@@ -296,3 +296,19 @@ func tail(b []byte) string {
 	}
 	return string(b)
 }
+
+// TestBadWebConfigStopsTheAgent: a web config that cannot be used must not
+// leave the agent running without endpoints.
+func TestBadWebConfigStopsTheAgent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	webCfg := filepath.Join(dir, "web.yml")
+	writeFile(t, webCfg, 0o644, "tls_server_config:\n  cert_file: "+filepath.Join(dir, "missing.crt")+"\n  key_file: "+filepath.Join(dir, "missing.key")+"\n")
+	_, stderr, err := runAgent(t, "--web.listen-address=127.0.0.1:0", "--web.config.file="+webCfg)
+	if err == nil {
+		t.Fatal("the agent started with a web config whose certificate does not exist")
+	}
+	if !strings.Contains(stderr, "web config") || !strings.Contains(stderr, "missing.crt") {
+		t.Errorf("the error does not name the web config and the missing file:\n%s", stderr)
+	}
+}
