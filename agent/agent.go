@@ -81,7 +81,8 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 	if tracing == nil {
 		tracing = &telemetry.Tracing{}
 	}
-	w, err := world.New(time.Now(), world.Options{Tick: cfg.Scheduler.Tick, Labels: shardLabels(cfg.Shard)})
+	w, err := world.New(time.Now(), world.Options{Tick: cfg.Scheduler.Tick, Labels: shardLabels(cfg.Shard),
+		Series: newMonitorSeries(m, cfg.Metrics, log.With("component", "metrics"))})
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,11 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 // handler serves the agent's endpoints.
@@ -36,6 +40,7 @@ func (a *Agent) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
+	mux.HandleFunc("GET /probe", a.probe)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -43,10 +48,42 @@ func (a *Agent) handler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<html><head><title>cpra-agent</title></head><body><h1>cpra-agent</h1>
-<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li></ul>
+<ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li>
+<li>probe?monitor=NAME: one monitor's latest result</li></ul>
 </body></html>`)
 	})
 	return mux
+}
+
+// probe serves GET /probe?monitor=NAME: the monitor's latest result in the
+// Prometheus exposition format, as blackbox_exporter answers a probe, so a
+// scrape job can watch chosen monitors with relabelling instead of their
+// opting in to series on /metrics. It works for every monitor of this
+// shard and reads the world on the owner goroutine; it never runs a check.
+func (a *Agent) probe(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("monitor")
+	if name == "" {
+		http.Error(w, "missing parameter: monitor (GET /probe?monitor=NAME)", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	v, ok, err := a.Lookup(ctx, name)
+	switch {
+	case err != nil:
+		http.Error(w, "the agent did not answer in time: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	case !ok:
+		msg := fmt.Sprintf("unknown monitor %q: not in the monitor file", name)
+		if a.cfg.Shard.Count > 1 {
+			msg += fmt.Sprintf(", or in another shard (this agent is shard.index %d of shard.count %d)", a.cfg.Shard.Index, a.cfg.Shard.Count)
+		}
+		http.Error(w, msg, http.StatusNotFound)
+		return
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(telemetry.ProbeCollector(monitorSample(world.SeriesMonitor{Name: v.Name, State: v.State, Last: v.Last})))
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 // pprofHandler serves the standard profiles on their own listener.

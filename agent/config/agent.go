@@ -33,6 +33,7 @@ type Agent struct {
 	Pipelines       Pipelines     `koanf:"pipelines"`
 	Codes           CodeDelivery  `koanf:"codes"`
 	Tracing         Tracing       `koanf:"tracing"`
+	Metrics         Metrics       `koanf:"metrics"`
 }
 
 // Tracing tunes what is traced. Where traces go is set by the standard
@@ -127,6 +128,18 @@ type CodeDelivery struct {
 	AttemptTimeout time.Duration `koanf:"attempt_timeout"`
 }
 
+// Metrics configures the agent's own metrics.
+type Metrics struct {
+	// PerMonitorLimit bounds how many monitors that opted in (`metrics:
+	// true` in the monitor file) get cpra_monitor_* series; the others are
+	// refused and counted. 0 turns per-monitor series off.
+	PerMonitorLimit int `koanf:"per_monitor_limit"`
+}
+
+// DefaultPerMonitorLimit is the default metrics.per_monitor_limit: enough
+// for the monitors someone watches one by one, far from a million series.
+const DefaultPerMonitorLimit = 10000
+
 // DefaultAgent is the configuration used when nothing overrides it.
 func DefaultAgent() Agent {
 	return Agent{
@@ -169,6 +182,7 @@ func DefaultAgent() Agent {
 			AttemptTimeout: 30 * time.Second,
 		},
 		Tracing: Tracing{RoutineCheckSampleRatio: 0.01},
+		Metrics: Metrics{PerMonitorLimit: DefaultPerMonitorLimit},
 	}
 }
 
@@ -507,6 +521,9 @@ func (a *Agent) Validate() []error {
 	}
 	if c.AttemptTimeout <= 0 {
 		bad("codes.attempt_timeout", "must be greater than zero")
+	}
+	if a.Metrics.PerMonitorLimit < 0 {
+		bad("metrics.per_monitor_limit", "must be at least 0 (0 turns per-monitor series off), got %d", a.Metrics.PerMonitorLimit)
 	}
 	if r := a.Tracing.RoutineCheckSampleRatio; !(r >= 0 && r <= 1) {
 		bad("tracing.routine_check_sample_ratio", "must be between 0 and 1, got %v", r)

@@ -146,6 +146,12 @@ pipelines:
 			a.Pipelines.Code.Queue.HighWater = 0.7
 			a.Pipelines.Code.Sizing.Headroom = 1
 		}},
+		{"per-monitor series limit from the file", "metrics: {per_monitor_limit: 50}\n", nil, nil, func(a *config.Agent) {
+			a.Metrics.PerMonitorLimit = 50
+		}},
+		{"per-monitor series off from the environment", "metrics: {per_monitor_limit: 50}\n", []string{"CPRA_METRICS_PER_MONITOR_LIMIT=0"}, nil, func(a *config.Agent) {
+			a.Metrics.PerMonitorLimit = 0
+		}},
 		{"an empty value keeps the default", "log:\n  level:\nweb: {}\n", nil, nil, func(*config.Agent) {}},
 		{"dotted keys in the file", "web.listen_address: 127.0.0.1:1004\n", nil, nil, func(a *config.Agent) {
 			a.Web.ListenAddress = "127.0.0.1:1004"
@@ -181,7 +187,7 @@ func TestLoadAgentErrors(t *testing.T) {
 			"agent config: web.listen_adress: unknown key (known in web: config_file, listen_address) (from FILE)",
 		}},
 		{"unknown top-level key", "listen_address: :9000\n", nil, nil, []string{
-			"agent config: listen_address: unknown key (known: codes, log, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, tracing, web) (from FILE)",
+			"agent config: listen_address: unknown key (known: codes, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, tracing, web) (from FILE)",
 		}},
 		{"unknown section", "pipelines: {dns: {workers: {max: 3}}}\n", nil, nil, []string{
 			"agent config: pipelines.dns.workers.max: unknown key (known in pipelines: code, intervention, pulse) (from FILE)",
@@ -225,6 +231,9 @@ pipelines:
 		}},
 		{"shard index from a flag", "shard: {count: 2}\n", nil, []string{"--shard.index=2"}, []string{
 			"agent config: shard.index: must be between 0 and shard.count-1 (1), got 2",
+		}},
+		{"negative per-monitor series limit", "metrics: {per_monitor_limit: -1}\n", nil, nil, []string{
+			"agent config: metrics.per_monitor_limit: must be at least 0 (0 turns per-monitor series off), got -1",
 		}},
 		{"shard count zero", "", []string{"CPRA_SHARD_COUNT=0"}, nil, []string{
 			"agent config: shard.count: must be at least 1, got 0",

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,10 @@ type Monitor struct {
 	Line    int
 	Enabled bool
 	Groups  []string // sorted, deduplicated
+	// Metrics opts the monitor in to per-monitor series: its own
+	// `metrics:` when set, otherwise whether one of its groups is listed
+	// in the file's `metrics: {groups: [...]}`.
+	Metrics bool
 
 	Pulse        Pulse
 	Intervention *Intervention // nil when the monitor has none
@@ -141,11 +147,19 @@ func (e *Error) Error() string {
 // raw* mirror the file format for strict decoding.
 type rawFile struct {
 	Monitors []yaml.Node `yaml:"monitors"`
+	Metrics  *rawMetrics `yaml:"metrics"`
+}
+
+// rawMetrics is the file's `metrics:` section: settings of the per-monitor
+// series that apply to groups of monitors.
+type rawMetrics struct {
+	Groups spec.StringList `yaml:"groups"` // every monitor in one of these opts in
 }
 
 type rawMonitor struct {
 	Name         string           `yaml:"name"`
 	Enabled      *bool            `yaml:"enabled"`
+	Metrics      *bool            `yaml:"metrics"`
 	Groups       spec.StringList  `yaml:"groups"`
 	Pulse        *rawPulse        `yaml:"pulse_check"`
 	Intervention *rawIntervention `yaml:"intervention"`
@@ -226,6 +240,7 @@ func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Mo
 			out.Monitors = append(out.Monitors, m)
 		}
 	}
+	errs = append(errs, sh.unusedMetricGroups(results)...)
 	if len(errs) > 0 {
 		// Report in the order of the file.
 		slices.SortStableFunc(errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
@@ -243,10 +258,14 @@ type result struct {
 }
 
 // load parses data and loads every monitor, in parallel where it can.
+// The file's other top-level sections are loaded first: the monitors
+// depend on them (metrics.groups).
 func (sh *shared) load(data []byte) ([]result, error) {
-	if chunks, ok := splitMonitors(data); ok {
-		if results, ok := sh.loadChunks(chunks); ok {
-			return results, nil
+	if sp, ok := splitMonitors(data); ok {
+		if top, ok := sh.loadTop(sp.before, sp.after); ok {
+			if results, ok := sh.loadChunks(sp.chunks); ok {
+				return append(results, top), nil
+			}
 		}
 		// A chunk did not parse on its own (an alias to another monitor's
 		// anchor, or a syntax error): the whole document decides.
@@ -261,17 +280,112 @@ func (sh *shared) load(data []byte) ([]result, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil // an empty file has no monitors
 	}
-	var rf rawFile
 	top := sh.worker(-1)
-	if err := spec.DecodeNode(doc, &rf, ""); err != nil {
-		top.addSpec("", err)
-	}
-	results := make([]result, len(rf.Monitors)+1)
-	results[len(rf.Monitors)] = result{errs: top.errs}
-	parallel(len(rf.Monitors), func(i int) {
-		results[i] = sh.worker(i).monitor(&rf.Monitors[i])
+	monitors := top.topLevel(doc.Content[0])
+	results := make([]result, len(monitors)+1)
+	results[len(monitors)] = result{errs: top.errs}
+	parallel(len(monitors), func(i int) {
+		results[i] = sh.worker(i).monitor(&monitors[i])
 	})
 	return results, nil
+}
+
+// loadTop loads the top-level sections other than `monitors:` of a split
+// file: the text before and after the monitors. ok is false when that text
+// is not a mapping on its own, or has a `monitors` key of its own; the
+// whole document then decides.
+func (sh *shared) loadTop(parts ...chunk) (result, bool) {
+	root := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for _, part := range parts {
+		if len(part.data) == 0 {
+			continue
+		}
+		doc, err := parseYAML(part.data)
+		if err != nil {
+			return result{}, false
+		}
+		if doc.Kind == 0 || len(doc.Content) == 0 {
+			continue // comments only
+		}
+		m := doc.Content[0]
+		if m.Kind != yaml.MappingNode {
+			return result{}, false
+		}
+		shiftLines(m, part.line-1)
+		if root.Line == 0 {
+			root.Line, root.Column = m.Line, m.Column
+		}
+		root.Content = append(root.Content, m.Content...)
+	}
+	for i := 0; i < len(root.Content); i += 2 {
+		if k := root.Content[i].Value; k == "monitors" || k == "<<" {
+			return result{}, false
+		}
+	}
+	top := sh.worker(-1)
+	top.topLevel(root)
+	return result{errs: top.errs}, true
+}
+
+// topLevel decodes the file's top-level mapping: it records the `metrics:`
+// section and returns the monitors' nodes.
+func (l *loader) topLevel(root *yaml.Node) []yaml.Node {
+	l.sh.metricGroups = nil
+	var rf rawFile
+	err := spec.DecodeNode(root, &rf, "")
+	if err != nil {
+		l.addSpec("", err)
+	}
+	for _, e := range spec.Flatten(err) {
+		if se, ok := e.(*spec.Error); ok && (se.Field == "metrics" || strings.HasPrefix(se.Field, "metrics.")) {
+			return rf.Monitors // a broken section opts nobody in, and is all that is reported about it
+		}
+	}
+	if rf.Metrics == nil {
+		return rf.Monitors
+	}
+	groups := blockValue(blockValue(root, "metrics").Node, "groups")
+	lineOf := func(i int) int {
+		if n := groups.Node; n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+			return n.Content[i].Line
+		}
+		return groups.Line
+	}
+	l.sh.metricGroups = make(map[string]int, len(rf.Metrics.Groups))
+	for i, g := range rf.Metrics.Groups {
+		if g == "" {
+			l.add(lineOf(i), "", fmt.Sprintf("metrics.groups[%d]", i), "must not be empty")
+			continue
+		}
+		if _, dup := l.sh.metricGroups[g]; !dup {
+			l.sh.metricGroups[strings.Clone(g)] = lineOf(i)
+		}
+	}
+	return rf.Monitors
+}
+
+// unusedMetricGroups reports the groups of `metrics.groups` that no monitor
+// is in: almost always a typo, which would otherwise silently opt nobody in.
+func (sh *shared) unusedMetricGroups(results []result) []error {
+	if len(sh.metricGroups) == 0 {
+		return nil
+	}
+	used := make(map[string]bool, len(sh.metricGroups))
+	for i := range results {
+		for _, g := range results[i].m.Groups {
+			if _, ok := sh.metricGroups[g]; ok {
+				used[g] = true
+			}
+		}
+	}
+	var errs []error
+	for _, g := range slices.Sorted(maps.Keys(sh.metricGroups)) {
+		if !used[g] {
+			errs = append(errs, &Error{File: sh.file, Line: sh.metricGroups[g], Field: "metrics.groups",
+				Msg: fmt.Sprintf("no monitor is in group %q", g)})
+		}
+	}
+	return errs
 }
 
 // loadChunks parses and loads one chunk per monitor. ok is false when a
@@ -364,6 +478,10 @@ type shared struct {
 	file  string
 	kinds *Kinds
 	prev  *Instances // the running configuration's; empty, never nil, on a first load
+
+	// metricGroups are the groups whose monitors opt in to per-monitor
+	// series, with their lines; set before the monitors load, then only read.
+	metricGroups map[string]int
 
 	mu   sync.Mutex // guards next
 	next *Instances
@@ -516,6 +634,7 @@ func (l *loader) load(node *yaml.Node) (Monitor, bool) {
 		l.add(block.LineOf("name"), rm.Name, "name", msg)
 	}
 	m.Groups = normalizeGroups(rm.Groups)
+	m.Metrics = l.optedIn(rm.Metrics, m.Groups)
 	switch {
 	case l.bad["pulse_check"]:
 	case rm.Pulse == nil:
@@ -532,15 +651,34 @@ func (l *loader) load(node *yaml.Node) (Monitor, bool) {
 	if len(l.errs) > 0 {
 		return m, false
 	}
-	m.Hash = spec.NewFingerprint().Node(node).Sum64()
+	// The opt-in may come from the file's metrics section, outside the
+	// monitor's node: both fingerprints include it.
+	m.Hash = spec.NewFingerprint().Node(node).String(strconv.FormatBool(m.Metrics)).Sum64()
 	m.ProfileKey = profileKey(node, m)
 	return m, true
 }
 
+// optedIn says whether a monitor has per-monitor series: its own
+// `metrics:` wins; without it, whether one of its groups opted in.
+func (l *loader) optedIn(own *bool, groups []string) bool {
+	if own != nil && !l.bad["metrics"] {
+		return *own
+	}
+	for _, g := range groups {
+		if _, ok := l.sh.metricGroups[g]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // profileKey identifies the monitor without its name and address: the
-// rest of its definition, and the shared prober its check config resolved to.
+// rest of its definition (with its effective opt-in to per-monitor series
+// rather than its own metrics key), and the shared prober its check config
+// resolved to.
 func profileKey(node *yaml.Node, m Monitor) spec.Key {
-	f := spec.NewFingerprint().Node(node, "name", "pulse_check")
+	f := spec.NewFingerprint().Node(node, "name", "pulse_check", "metrics")
+	f.String(strconv.FormatBool(m.Metrics))
 	f.String(m.Pulse.Type).String(m.Pulse.Interval.String()).String(m.Pulse.Timeout.String())
 	f.String(fmt.Sprint(m.Pulse.MaxFailures, m.Pulse.HealthyThreshold))
 	f.String(fmt.Sprintf("%p", m.Pulse.Prober))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -90,6 +91,7 @@ type summary struct {
 	Line    int
 	Enabled bool
 	Groups  []string
+	Metrics bool
 
 	Type             string
 	Interval         time.Duration
@@ -107,6 +109,7 @@ func summarize(m config.Monitor) summary {
 		Line:             m.Line,
 		Enabled:          m.Enabled,
 		Groups:           m.Groups,
+		Metrics:          m.Metrics,
 		Type:             m.Pulse.Type,
 		Interval:         m.Pulse.Interval,
 		Timeout:          m.Pulse.Timeout,
@@ -232,6 +235,12 @@ func TestGoodFileValues(t *testing.T) {
 			"base":   defaults(summary{Line: 3, Type: "http", Interval: 10 * time.Second, Address: "http://127.0.0.1:8080/base", Codes: everyColour(stdout)}),
 			"alias":  defaults(summary{Line: 10, Type: "http", Interval: 10 * time.Second, Address: "http://127.0.0.1:8080/base", Codes: everyColour(stdout)}),
 			"merged": defaults(summary{Line: 13, Groups: []string{"merged"}, Type: "http", Interval: 10 * time.Second, Timeout: 2 * time.Second, Address: "http://127.0.0.1:8080/base", Codes: everyColour(stdout)}),
+		}},
+		{"good-metrics.yaml", map[string]summary{
+			"checkout":       defaults(summary{Line: 5, Metrics: true, Type: "http", Address: "http://127.0.0.1:8080/checkout"}),
+			"payments-api":   defaults(summary{Line: 10, Groups: []string{"api", "payments"}, Metrics: true, Type: "http", Address: "http://127.0.0.1:8080/pay"}),
+			"payments-batch": defaults(summary{Line: 15, Groups: []string{"payments"}, Type: "http", Address: "http://127.0.0.1:8080/batch"}),
+			"search":         defaults(summary{Line: 21, Groups: []string{"api"}, Type: "http", Address: "http://127.0.0.1:8080/search"}),
 		}},
 		{"good-empty.yaml", map[string]summary{}},
 	}
@@ -542,4 +551,129 @@ func loadFile(path string, kinds *config.Kinds, prev *config.Instances) (*config
 		return nil, err
 	}
 	return config.ParseMonitors(path, data, kinds, prev)
+}
+
+// TestMetricsSection loads the metrics section wherever it is in the file,
+// and through both load paths: chunks per monitor, and the whole document
+// (which an alias between monitors forces). Opt-ins and errors must not
+// depend on either.
+func TestMetricsSection(t *testing.T) {
+	const monitors = `monitors:
+  - name: a
+    groups: [payments]
+    pulse_check: {type: tcp, config: &tcp {host: 127.0.0.1, port: 5432}}
+  - name: b
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 5433}}
+  - name: c
+    groups: payments
+    metrics: false
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 5434}}
+`
+	const alias = `  - name: d
+    pulse_check: {type: tcp, config: *tcp}
+`
+	const section = "metrics:\n  groups: [payments]\n"
+	const badSection = "metrics:\n  groups: [payments, nobody]\n  limit: 3\n"
+	want := map[string]bool{"a": true, "b": false, "c": false, "d": false}
+	tests := []struct {
+		name string
+		text string
+	}{
+		{"after, chunks", monitors + section},
+		{"before, chunks", section + monitors},
+		{"after, whole document", monitors + alias + section},
+		{"before, whole document", section + monitors + alias},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, err := config.ParseMonitors("m.yaml", []byte(tt.text), testKinds(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closeAll(t, ms.Instances) })
+			for _, m := range ms.Monitors {
+				if m.Metrics != want[m.Name] {
+					t.Errorf("monitor %q: Metrics %v, want %v", m.Name, m.Metrics, want[m.Name])
+				}
+			}
+			// The same file with a broken section: every error, on its line.
+			text := strings.Replace(tt.text, section, badSection, 1)
+			_, err = config.ParseMonitors("m.yaml", []byte(text), testKinds(t), nil)
+			if err == nil {
+				t.Fatal("a broken metrics section loaded")
+			}
+			first := lineOf(text, "metrics:")
+			wantErr := fmt.Sprintf("m.yaml:%d: metrics.limit: unknown field (known: groups)", first+2)
+			if err.Error() != wantErr {
+				t.Errorf("errors:\n%v\nwant\n%s", err, wantErr)
+			}
+			text = strings.Replace(tt.text, section, "metrics:\n  groups: [payments, nobody]\n", 1)
+			_, err = config.ParseMonitors("m.yaml", []byte(text), testKinds(t), nil)
+			wantErr = fmt.Sprintf(`m.yaml:%d: metrics.groups: no monitor is in group "nobody"`, first+1)
+			if err == nil || err.Error() != wantErr {
+				t.Errorf("errors:\n%v\nwant\n%s", err, wantErr)
+			}
+		})
+	}
+}
+
+// lineOf is the 1-based number of the first line of text that is line.
+func lineOf(text, line string) int {
+	for i, l := range strings.Split(text, "\n") {
+		if l == line {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// TestMetricsProfileKey checks that the opt-in is part of the profile key,
+// wherever it comes from: monitors differing only in it never share a
+// profile, and monitors opted in by their group and by their own key do.
+func TestMetricsProfileKey(t *testing.T) {
+	const text = `monitors:
+  - name: own
+    metrics: true
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 1}}
+  - name: by-group
+    groups: [g]
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 2}}
+  - name: not-in
+    groups: [g]
+    metrics: false
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 3}}
+  - name: plain
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 4}}
+metrics: {groups: [g]}
+`
+	ms, err := config.ParseMonitors("m.yaml", []byte(text), testKinds(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(t, ms.Instances) })
+	m := byName(ms)
+	// "by-group" and "not-in" differ only in their opt-in; the groups of
+	// "own" and "plain" are part of their definitions.
+	if m["by-group"].ProfileKey == m["not-in"].ProfileKey {
+		t.Error("monitors differing only in their opt-in share a profile key")
+	}
+	if m["own"].ProfileKey == m["plain"].ProfileKey {
+		t.Error("an opted-in monitor shares a profile key with one that did not opt in")
+	}
+
+	// Taking a group out of the metrics section changes its monitors'
+	// hashes, so a reload applies the change.
+	again, err := config.ParseMonitors("m.yaml", []byte(strings.Replace(text, "metrics: {groups: [g]}\n", "", 1)), testKinds(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(t, again.Instances) })
+	n := byName(again)
+	if n["by-group"].Metrics || n["by-group"].Hash == m["by-group"].Hash {
+		t.Errorf("without the section: by-group Metrics %v, hash changed %v; want false, true",
+			n["by-group"].Metrics, n["by-group"].Hash != m["by-group"].Hash)
+	}
+	if n["plain"].Hash != m["plain"].Hash {
+		t.Error("a monitor outside the group changed its hash")
+	}
 }

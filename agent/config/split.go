@@ -8,17 +8,27 @@ type chunk struct {
 	line int // 1-based
 }
 
+// split is a monitor file cut for parallel loading: one chunk per monitor,
+// and the text of the other top-level sections before and after the
+// `monitors:` section.
+type split struct {
+	chunks        []chunk
+	before, after chunk
+}
+
 // splitMonitors cuts a monitor file into one chunk per monitor so that a
 // large file is parsed in parallel and never held as one node tree. It only
-// accepts the common shape: a top-level `monitors:` key alone, followed by a
-// block sequence whose items all start at the same indentation. For
-// anything else it returns ok=false and the caller parses the whole
-// document, so this is purely an optimisation.
-func splitMonitors(data []byte) (chunks []chunk, ok bool) {
+// accepts the common shape: a top-level `monitors:` key alone on its line,
+// followed by a block sequence whose items all start at the same
+// indentation; other top-level sections (`metrics:`) may come before or
+// after it. For anything else it returns ok=false and the caller parses
+// the whole document, so this is purely an optimisation.
+func splitMonitors(data []byte) (sp split, ok bool) {
 	indent := -1
 	start, startLine := -1, 0
-	seenKey := false
+	inMonitors, seenKey := false, false
 	line := 0
+	sp.before.line = 1
 	for off := 0; off < len(data); {
 		end := bytes.IndexByte(data[off:], '\n')
 		next := len(data)
@@ -36,43 +46,57 @@ func splitMonitors(data []byte) (chunks []chunk, ok bool) {
 			continue // blank or comment: belongs to whatever surrounds it
 		}
 		if bytes.IndexByte(body[:len(body)-len(trimmed)], '\t') >= 0 || bytes.HasPrefix(body, []byte("\t")) {
-			return nil, false
+			return split{}, false
 		}
 		col := len(body) - len(trimmed)
-		if !seenKey {
-			if col != 0 || !isMonitorsKey(trimmed) {
-				return nil, false
+		if col == 0 && (bytes.HasPrefix(trimmed, []byte("---")) || bytes.HasPrefix(trimmed, []byte("...")) || trimmed[0] == '%') {
+			return split{}, false // several documents or directives: yaml.v3 decides
+		}
+		if !inMonitors {
+			if col == 0 && isMonitorsKey(trimmed) {
+				seenKey, inMonitors = true, true
+				sp.before.data = data[:lineStart]
 			}
-			seenKey = true
-			continue
+			continue // another section, before or after the monitors
 		}
 		isItem := trimmed[0] == '-' && (len(trimmed) == 1 || trimmed[1] == ' ')
+		if col == 0 && !isItem {
+			// The next top-level key: the monitors end here. What follows
+			// is loaded as a whole (a second monitors key included, which
+			// makes the caller fall back to the whole document).
+			sp.after = chunk{data: data[lineStart:], line: line}
+			break
+		}
 		if indent < 0 {
 			if !isItem {
-				return nil, false
+				return split{}, false
 			}
 			indent = col
 		}
 		switch {
 		case col < indent:
-			return nil, false // another top-level key or a shape we do not handle
+			return split{}, false // a shape we do not handle
 		case col == indent:
 			if !isItem {
-				return nil, false
+				return split{}, false
 			}
 			if start >= 0 {
-				chunks = append(chunks, chunk{data: data[start:lineStart], line: startLine})
+				sp.chunks = append(sp.chunks, chunk{data: data[start:lineStart], line: startLine})
 			}
 			start, startLine = lineStart, line
 		}
 	}
 	if !seenKey {
-		return nil, false
+		return split{}, false
 	}
 	if start >= 0 {
-		chunks = append(chunks, chunk{data: data[start:], line: startLine})
+		endAt := len(data)
+		if sp.after.data != nil {
+			endAt = len(data) - len(sp.after.data)
+		}
+		sp.chunks = append(sp.chunks, chunk{data: data[start:endAt], line: startLine})
 	}
-	return chunks, true
+	return sp, true
 }
 
 // isMonitorsKey reports whether a top-level line is `monitors:` with

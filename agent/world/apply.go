@@ -53,6 +53,7 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 		switch {
 		case old.Enabled && !p.Enabled:
 			w.step(e, id, rt, incident.Disabled, "", now, fx)
+			rt.forgetCheck()
 		case !old.Enabled && p.Enabled:
 			w.step(e, id, rt, incident.Enabled, "", now, fx)
 			w.schedule(e, rt, firstDue(m.Name, p.Interval, now))
@@ -73,6 +74,7 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 		st.Removed++
 	}
 	w.profiles = profiles
+	w.syncSeries(ms)
 	return st
 }
 
@@ -94,6 +96,7 @@ func (w *World) profile(profiles map[spec.Key]*Profile, m *config.Monitor) *Prof
 		Codes:        m.Codes,
 		Groups:       m.Groups,
 		Enabled:      m.Enabled,
+		Metrics:      m.Metrics,
 	}
 	if iv := m.Intervention; iv != nil {
 		p.Policy.CanIntervene = true
@@ -177,6 +180,7 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) {
 		return // disabled while the check ran
 	}
 	w.schedule(o.Entity, rt, nextDue(o.Due, id.Profile.Interval, now.UnixNano()))
+	rt.recordCheck(o.Result.OK, o.Duration, now)
 	ev := incident.CheckOK
 	if !o.Result.OK {
 		ev = incident.CheckFailed
@@ -185,6 +189,9 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) {
 	w.step(o.Entity, id, rt, ev, o.Result.Reason, now, fx)
 	if rt.Status.State == incident.Healthy {
 		delete(w.reasons, o.Entity)
+	}
+	if id.Profile.Metrics {
+		w.updateSeries(id, rt)
 	}
 }
 
@@ -200,6 +207,9 @@ func (w *World) ApplyRemedy(o RemedyOutcome, now time.Time, fx *Effects) {
 		ev, reason = incident.RemedyFailed, o.Err.Error()
 	}
 	w.step(o.Entity, id, rt, ev, reason, now, fx)
+	if id.Profile.Metrics {
+		w.updateSeries(id, rt)
+	}
 }
 
 // step runs the state machine and turns its effects into dispatches and

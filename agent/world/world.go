@@ -31,6 +31,12 @@ type Runtime struct {
 	Status         incident.Status
 	InFlight       bool // a check is queued or running
 	RemedyInFlight bool
+
+	// The last check, for /probe and the per-monitor series: 8 bytes
+	// (the bool fits in padding), so a million monitors pay 8 MB.
+	LastOK       bool
+	LastAt       uint32  // unix seconds when its outcome was applied; 0: none since added or enabled
+	LastDuration float32 // seconds
 }
 
 // Profile is everything a monitor's definition says apart from its name and
@@ -46,6 +52,7 @@ type Profile struct {
 	Codes        config.Codes
 	Groups       []string
 	Enabled      bool
+	Metrics      bool // opted in to per-monitor series (`metrics: true`)
 }
 
 // CheckJob is a value handed to a pulse worker.
@@ -114,6 +121,8 @@ type View struct {
 	Reason              string
 	Due                 time.Time
 	Groups              []string
+	Last                LastCheck
+	Metrics             bool // opted in to per-monitor series
 }
 
 // World owns every monitor. It is not safe for concurrent use.
@@ -126,6 +135,7 @@ type World struct {
 	reasons  map[ecs.Entity]string // last failure reason of failing monitors only
 	counts   [incident.NumStates]int
 	labels   map[string]string // attached to every code (for example the shard)
+	series   Series            // told about opted-in monitors; may be nil
 }
 
 // Options configure a World.
@@ -134,6 +144,7 @@ type Options struct {
 	Slots    int               // wheel slots; default 8192 (82 s at 10 ms)
 	Capacity int               // initial entity capacity
 	Labels   map[string]string // extra labels on every code
+	Series   Series            // receives the opted-in monitors' checks and states
 }
 
 // New returns an empty world whose scheduler starts at now.
@@ -160,6 +171,7 @@ func New(now time.Time, opt Options) (*World, error) {
 		profiles: map[spec.Key]*Profile{},
 		reasons:  map[ecs.Entity]string{},
 		labels:   opt.Labels,
+		series:   opt.Series,
 	}, nil
 }
 
@@ -180,6 +192,7 @@ func (w *World) Lookup(name string) (View, bool) {
 		Name: id.Name, Type: id.Profile.CheckType, Address: id.Address,
 		State: rt.Status.State, Fails: int(rt.Status.Fails), Successes: int(rt.Status.Successes),
 		Reason: w.reasons[e], Due: time.Unix(0, rt.Due), Groups: id.Profile.Groups,
+		Last: rt.lastCheck(), Metrics: id.Profile.Metrics,
 	}, true
 }
 

@@ -53,8 +53,8 @@ func monitor(name string, mod ...func(*config.Monitor)) config.Monitor {
 	for _, f := range mod {
 		f(&m)
 	}
-	m.Hash = uint64(len(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Pulse.Address, m.Intervention != nil)))
-	m.ProfileKey = spec.NewFingerprint().String(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Intervention != nil)).Key()
+	m.Hash = uint64(len(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Pulse.Address, m.Intervention != nil, m.Metrics)))
+	m.ProfileKey = spec.NewFingerprint().String(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Intervention != nil, m.Metrics)).Key()
 	return m
 }
 

@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"iter"
+	"log/slog"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// monitorSeries connects the world's opted-in monitors (world.Series) to
+// their cpra_monitor_* series. The world calls it on the owner goroutine.
+type monitorSeries struct {
+	s     *telemetry.MonitorSeries
+	limit int
+	log   *slog.Logger
+}
+
+// newMonitorSeries registers the per-monitor series, limited by
+// metrics.per_monitor_limit.
+func newMonitorSeries(m *telemetry.Metrics, cfg config.Metrics, log *slog.Logger) *monitorSeries {
+	return &monitorSeries{s: m.EnableMonitorSeries(cfg.PerMonitorLimit), limit: cfg.PerMonitorLimit, log: log}
+}
+
+// SetMonitors implements world.Series.
+func (ms *monitorSeries) SetMonitors(monitors iter.Seq[world.SeriesMonitor]) {
+	refused := ms.s.Sync(func(yield func(telemetry.MonitorSample) bool) {
+		for m := range monitors {
+			if !yield(monitorSample(m)) {
+				return
+			}
+		}
+	})
+	if refused > 0 {
+		ms.log.Warn("monitors opted in to per-monitor series but the limit is reached: they have none",
+			"refused", refused, "limit", ms.limit, "setting", "metrics.per_monitor_limit")
+	}
+}
+
+// Update implements world.Series.
+func (ms *monitorSeries) Update(m world.SeriesMonitor) { ms.s.Update(monitorSample(m)) }
+
+// monitorSample is what /probe and the per-monitor series show.
+func monitorSample(m world.SeriesMonitor) telemetry.MonitorSample {
+	x := telemetry.MonitorSample{Monitor: m.Name, State: m.State.String()}
+	if m.Last.Checked() {
+		x.Checked, x.Up = true, m.Last.OK
+		x.Duration = m.Last.Duration.Seconds()
+		x.Timestamp = float64(m.Last.At.Unix())
+	}
+	return x
+}

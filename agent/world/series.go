@@ -1,0 +1,95 @@
+package world
+
+import (
+	"iter"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+)
+
+// LastCheck is a monitor's latest check outcome, kept in its Runtime in
+// eight bytes: the time in whole seconds, the duration as a float32.
+type LastCheck struct {
+	OK       bool
+	At       time.Time // when the outcome was applied; zero when there is none
+	Duration time.Duration
+}
+
+// Checked reports whether the monitor has been checked since it was added
+// or last enabled (a disabled monitor's last check is forgotten: it is not
+// being checked).
+func (c LastCheck) Checked() bool { return !c.At.IsZero() }
+
+// SeriesMonitor is what per-monitor series show about one monitor.
+type SeriesMonitor struct {
+	Name  string
+	State incident.State
+	Last  LastCheck
+}
+
+// Series receives what the per-monitor series show about the monitors that
+// opted in to them (Profile.Metrics). The world calls it on its owner
+// goroutine and only for those monitors: one that did not opt in costs one
+// branch per check.
+type Series interface {
+	// SetMonitors is called at the end of every Apply with every opted-in
+	// monitor, in the order of the file; the set replaces the previous one.
+	SetMonitors(iter.Seq[SeriesMonitor])
+	// Update is called when an opted-in monitor's check outcome or
+	// intervention outcome has been applied.
+	Update(SeriesMonitor)
+}
+
+// recordCheck keeps a check's outcome in the monitor's runtime.
+func (rt *Runtime) recordCheck(ok bool, d time.Duration, now time.Time) {
+	rt.LastOK = ok
+	rt.LastAt = uint32(max(1, min(now.Unix(), int64(^uint32(0)))))
+	rt.LastDuration = float32(d.Seconds())
+}
+
+// forgetCheck drops the last check of a monitor that is no longer checked.
+func (rt *Runtime) forgetCheck() {
+	rt.LastOK, rt.LastAt, rt.LastDuration = false, 0, 0
+}
+
+func (rt *Runtime) lastCheck() LastCheck {
+	if rt.LastAt == 0 {
+		return LastCheck{}
+	}
+	return LastCheck{
+		OK:       rt.LastOK,
+		At:       time.Unix(int64(rt.LastAt), 0),
+		Duration: time.Duration(float64(rt.LastDuration) * float64(time.Second)),
+	}
+}
+
+// updateSeries tells the series about an opted-in monitor.
+func (w *World) updateSeries(id *Identity, rt *Runtime) {
+	if w.series != nil {
+		w.series.Update(SeriesMonitor{Name: id.Name, State: rt.Status.State, Last: rt.lastCheck()})
+	}
+}
+
+// syncSeries hands the series every opted-in monitor of ms, which the
+// world has just applied.
+func (w *World) syncSeries(ms []config.Monitor) {
+	if w.series == nil {
+		return
+	}
+	w.series.SetMonitors(func(yield func(SeriesMonitor) bool) {
+		for i := range ms {
+			if !ms[i].Metrics {
+				continue
+			}
+			e, ok := w.byName[ms[i].Name]
+			if !ok {
+				continue
+			}
+			id, rt := w.monitors.Get(e)
+			if !yield(SeriesMonitor{Name: id.Name, State: rt.Status.State, Last: rt.lastCheck()}) {
+				return
+			}
+		}
+	})
+}
