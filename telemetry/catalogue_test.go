@@ -123,6 +123,11 @@ func populate(t *testing.T, m *Metrics) {
 		m.RegisterPipeline(p, func() PipelineStats { return PipelineStats{Depth: 1, Capacity: 8, Workers: 2, Running: 1} })
 		m.RegisterBreakers(p, func(f func(BreakerState)) { f(BreakerState{Destination: "example.test:80", State: 2}) })
 	}
+	// Per-monitor series: one opted-in monitor, checked.
+	series := m.EnableMonitorSeries(1)
+	series.Sync(func(yield func(MonitorSample) bool) {
+		yield(MonitorSample{Monitor: "catalogue", State: "healthy", Checked: true, Up: true, Duration: 0.1, Timestamp: 1})
+	})
 	v := reflect.ValueOf(m).Elem()
 	for i := range v.NumField() {
 		if f := v.Field(i); f.CanInterface() && !touch(f.Interface()) {

@@ -36,9 +36,8 @@ type Metrics struct {
 	QueueWait     *prometheus.HistogramVec // {pipeline}
 	Deferred      *prometheus.CounterVec   // {pipeline}
 
-	BackpressureHigh   *prometheus.GaugeVec // {pipeline}, in jobs
-	BackpressureLow    *prometheus.GaugeVec // {pipeline}, in jobs
-	BackpressureActive *prometheus.GaugeVec // {pipeline}
+	BackpressureHigh *prometheus.GaugeVec // {pipeline}, in jobs
+	BackpressureLow  *prometheus.GaugeVec // {pipeline}, in jobs
 
 	BreakerTransitions *prometheus.CounterVec // {pipeline,destination,to}
 	BreakerRejected    *prometheus.CounterVec // {pipeline,destination}
@@ -120,7 +119,7 @@ func NewMetrics() *Metrics {
 		}, []string{"pipeline"}),
 		Deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_backpressure_deferred_total",
-			Help: "Jobs held back because a pipeline's queue was full; they stay due and are retried.",
+			Help: "Jobs a pipeline refused at its high water mark (counted once per job); they wait and are offered again, never dropped.",
 		}, []string{"pipeline"}),
 		BackpressureHigh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cpra_backpressure_high_water_mark",
@@ -129,10 +128,6 @@ func NewMetrics() *Metrics {
 		BackpressureLow: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cpra_backpressure_low_water_mark",
 			Help: "Queue depth (jobs) a pipeline must drain to before it accepts work again.",
-		}, []string{"pipeline"}),
-		BackpressureActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cpra_backpressure_active",
-			Help: "Whether a pipeline is refusing new work (1) because its queue passed the high water mark.",
 		}, []string{"pipeline"}),
 		BreakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_breaker_transitions_total",
@@ -206,7 +201,7 @@ func NewMetrics() *Metrics {
 		m.Checks, m.CheckDuration, m.ScheduleLag,
 		m.Interventions, m.Codes,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
-		m.BackpressureHigh, m.BackpressureLow, m.BackpressureActive,
+		m.BackpressureHigh, m.BackpressureLow,
 		m.BreakerTransitions, m.BreakerRejected,
 		m.PoolMinWorkers, m.PoolMaxWorkers,
 		m.SizingRecommended, m.SizingArrivalRate, m.SizingServiceTime, m.SizingUtilization,
@@ -220,6 +215,7 @@ func NewMetrics() *Metrics {
 type PipelineStats struct {
 	Depth, Capacity  int
 	Workers, Running int
+	Backpressure     bool
 }
 
 // RegisterPipeline makes a pipeline's queue and pool gauges part of every
@@ -232,7 +228,6 @@ func (m *Metrics) RegisterPipeline(name string, stats func() PipelineStats) {
 	m.QueueEnqueued.WithLabelValues(name)
 	m.QueueDequeued.WithLabelValues(name)
 	m.Deferred.WithLabelValues(name)
-	m.BackpressureActive.WithLabelValues(name)
 	for _, d := range []string{"up", "down", "hold"} {
 		m.SizingDecisions.WithLabelValues(name, d)
 	}
@@ -255,6 +250,9 @@ var (
 	descCapacity = prometheus.NewDesc("cpra_queue_capacity", "Capacity of a pipeline's queue.", []string{"pipeline"}, nil)
 	descWorkers  = prometheus.NewDesc("cpra_pool_workers", "Current capacity of a pipeline's worker pool.", []string{"pipeline"}, nil)
 	descRunning  = prometheus.NewDesc("cpra_pool_running", "Workers of a pipeline busy right now.", []string{"pipeline"}, nil)
+	descActive   = prometheus.NewDesc("cpra_backpressure_active",
+		"Whether a pipeline is refusing new work (1) because its queue reached the high water mark and has not yet drained to the low one.",
+		[]string{"pipeline"}, nil)
 )
 
 func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -262,6 +260,7 @@ func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCapacity
 	ch <- descWorkers
 	ch <- descRunning
+	ch <- descActive
 }
 
 func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
@@ -274,5 +273,10 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.Capacity), s.name)
 		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(st.Workers), s.name)
 		ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(st.Running), s.name)
+		active := 0.0
+		if st.Backpressure {
+			active = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, active, s.name)
 	}
 }

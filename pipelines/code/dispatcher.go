@@ -268,8 +268,12 @@ func (d *Dispatcher) nextWake() (time.Time, bool) {
 	next, ok := d.retries.peek()
 	for dest := range d.held {
 		at, open := d.breakers.RetryAt(dest)
-		if !open {
-			at = time.Now() // half-open or closed: look at once
+		switch {
+		case open:
+		case d.breakers.State(dest) == breaker.HalfOpen:
+			continue // a trial is out: its result wakes the loop (finish)
+		default:
+			at = time.Now() // closed: release at once
 		}
 		if !ok || at.Before(next) {
 			next, ok = at, true
@@ -293,7 +297,8 @@ func (d *Dispatcher) probeHeld(now time.Time) {
 				n = d.breakers.Config().HalfOpenRequests
 			}
 		case breaker.HalfOpen:
-			n = d.breakers.Config().HalfOpenRequests
+			// Trials are out; the rest wait for their outcome rather than
+			// being offered (and refused) again and again.
 		}
 		n = min(n, len(line))
 		d.ready = append(d.ready, line[:n]...)
@@ -404,20 +409,33 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	close(d.stop)
 	<-d.done
 	d.takeIntake()
-	left := 0
+	// Stop the workers first: deliveries still running finish (or are
+	// cancelled when ctx ends) and are accounted for before the rest are
+	// counted, so nothing is read while a worker still writes it.
+	var finished []outcome
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for o := range d.pl.Results() {
+			finished = append(finished, o)
+		}
+	}()
+	err := d.pl.Close(ctx, false)
+	<-collected
+	for _, o := range finished {
+		if o.err == nil {
+			d.m.Codes.WithLabelValues(o.d.n.Code.String(), KindOf(o.d.to), "success").Inc()
+			d.advance(o.d)
+		}
+	}
 	for _, line := range d.lines { // held deliveries are heads of lines, so they are here too
 		for _, dl := range line {
-			left++
 			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
 			d.log.Error("code undeliverable at shutdown", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 				"destination", dl.to.Destination(), "attempts", dl.attempt)
 		}
 	}
-	go func() {
-		for range d.pl.Results() {
-		}
-	}()
-	return d.pl.Close(ctx, false)
+	return err
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {

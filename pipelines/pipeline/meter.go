@@ -37,6 +37,7 @@ type window struct {
 	Length      time.Duration
 	Arrivals    int
 	Completions int
+	InSystem    int     // jobs queued or running at the end of the window
 	L           float64 // time-average jobs in the pipeline
 	LambdaW     float64 // arrival rate × mean time in the pipeline
 	Estimate    sizing.Snapshot
@@ -97,6 +98,7 @@ func (m *meter) take(now time.Time) window {
 		Length:      now.Sub(m.start),
 		Arrivals:    m.arrivals,
 		Completions: m.completions,
+		InSystem:    m.inSystem,
 		Estimate:    m.est.Snapshot(),
 	}
 	if secs := w.Length.Seconds(); secs > 0 {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/ants/v2"
-	"go.opentelemetry.io/otel/attribute"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/queue"
 	"github.com/cpra-agent/cpra-agent/telemetry"
@@ -24,7 +24,7 @@ type Config struct {
 	QueueCapacity int
 	// HighWater and LowWater are fractions of QueueCapacity. At HighWater
 	// the pipeline refuses new work until the depth is back at LowWater.
-	// Zero values mean 1 and 0.5.
+	// A zero HighWater means 1 (refuse only when full).
 	HighWater, LowWater float64
 	// MinWorkers and MaxWorkers bound the pool. Without sizing the pool
 	// runs at MaxWorkers; with it, it starts at MinWorkers and follows the
@@ -67,16 +67,16 @@ type Pipeline[J, R any] struct {
 	closed  bool
 	discard atomic.Bool // closing without drain: the feeder drops what is left
 
-	pressed  atomic.Bool // backpressure engaged
-	inflight sync.WaitGroup
-	feeder   chan struct{} // closed when the feeding goroutine exits
-	sizer    chan struct{} // closed to stop the sizing controller
-	sized    chan struct{} // closed when it has stopped
+	pressed         atomic.Bool // backpressure engaged
+	pressedInWindow atomic.Bool // engaged at some point since the last sizing decision
+	inflight        sync.WaitGroup
+	feeder          chan struct{} // closed when the feeding goroutine exits
+	sizer           chan struct{} // closed to stop the sizing controller
+	sized           chan struct{} // closed when it has stopped
 
 	enqueued, dequeued prometheus.Counter
 	wait               prometheus.Observer
 	dropped            *prometheus.CounterVec
-	active             prometheus.Gauge
 	m                  *telemetry.Metrics
 	tracing            *telemetry.Tracing
 }
@@ -85,9 +85,6 @@ type Pipeline[J, R any] struct {
 func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline[J, R], error) {
 	if cfg.HighWater == 0 {
 		cfg.HighWater = 1
-	}
-	if cfg.LowWater == 0 {
-		cfg.LowWater = 0.5
 	}
 	if cfg.MinWorkers == 0 {
 		cfg.MinWorkers = cfg.MaxWorkers
@@ -140,7 +137,6 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 		dequeued: m.QueueDequeued.WithLabelValues(cfg.Name),
 		wait:     m.QueueWait.WithLabelValues(cfg.Name),
 		dropped:  m.QueueDropped.MustCurryWith(prometheus.Labels{"pipeline": cfg.Name}),
-		active:   m.BackpressureActive.WithLabelValues(cfg.Name),
 		m:        m,
 		tracing:  cfg.Tracing,
 	}
@@ -189,8 +185,13 @@ func (p *Pipeline[J, R]) admit() bool {
 	}
 	if depth >= p.high || depth >= p.capacity {
 		if p.pressed.CompareAndSwap(false, true) {
-			p.active.Set(1)
 			p.event("backpressure engaged", depth)
+			p.pressedInWindow.Store(true)
+			// The feeder may have drained the ring between the depth read
+			// and the swap; its own check saw no backpressure yet.
+			if p.ring.Len() <= p.low {
+				p.release()
+			}
 		}
 		return false
 	}
@@ -199,7 +200,6 @@ func (p *Pipeline[J, R]) admit() bool {
 
 func (p *Pipeline[J, R]) release() {
 	if p.pressed.CompareAndSwap(true, false) {
-		p.active.Set(0)
 		p.event("backpressure released", p.ring.Len())
 	}
 }
@@ -212,8 +212,14 @@ func (p *Pipeline[J, R]) event(name string, depth int) {
 		attribute.Int("cpra.queue.capacity", p.capacity))
 }
 
-// Backpressure reports whether the pipeline is refusing new work.
-func (p *Pipeline[J, R]) Backpressure() bool { return p.pressed.Load() }
+// Backpressure reports whether the pipeline is refusing new work. Producers
+// may use it to skip offering; it lets go once the depth is at the low mark.
+func (p *Pipeline[J, R]) Backpressure() bool {
+	if p.pressed.Load() && p.ring.Len() <= p.low {
+		p.release()
+	}
+	return p.pressed.Load()
+}
 
 // Results delivers one R per job. It is closed after Close.
 func (p *Pipeline[J, R]) Results() <-chan R { return p.results }
@@ -223,6 +229,7 @@ func (p *Pipeline[J, R]) Stats() telemetry.PipelineStats {
 	return telemetry.PipelineStats{
 		Depth: p.ring.Len(), Capacity: p.capacity,
 		Workers: p.pool.Cap(), Running: p.pool.Running(),
+		Backpressure: p.Backpressure(),
 	}
 }
 

@@ -53,9 +53,13 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 		Min: cfg.MinWorkers, Max: cfg.MaxWorkers, Current: p.pool.Cap(),
 		DownHysteresis: downHysteresis,
 	})
-	if w.Arrivals == 0 {
-		// The estimator keeps its last rate while nothing arrives; an idle
-		// window means no load, so the pool may shrink back to its minimum.
+	pressed := p.pressedInWindow.Swap(p.pressed.Load())
+	if w.Arrivals == 0 && w.InSystem == 0 && !pressed {
+		// The estimator keeps its last rate while nothing arrives; a window
+		// with nothing arriving, nothing inside and no backpressure means no
+		// load, so the pool may shrink back to its minimum. (Under
+		// backpressure nothing arrives either, because producers are told to
+		// wait: then the last rate stands.)
 		in.Lambda = 0
 	}
 	d := sizing.Recommend(in)
