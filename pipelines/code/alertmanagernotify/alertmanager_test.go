@@ -1,6 +1,8 @@
 package alertmanagernotify
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -145,6 +147,10 @@ generator_url: http://127.0.0.1:3000/d/cpra
 			"severity": "low", "monitor": "other", // built-in names are dropped
 			"bad-name": "x", "empty": "", // invalid name, empty value
 		},
+		Trace: trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+			SpanID:  trace.SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, TraceFlags: trace.FlagsSampled,
+		}),
 	}
 	notify(t, n, nt)
 
@@ -162,6 +168,7 @@ generator_url: http://127.0.0.1:3000/d/cpra
 	}
 	wantAnnotations := map[string]string{
 		"summary": "api is down", "description": "3 consecutive failures: status 503", "state": "down",
+		"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
 	if !maps.Equal(a.Annotations, wantAnnotations) {
 		t.Errorf("annotations:\n got %v\nwant %v", a.Annotations, wantAnnotations)
