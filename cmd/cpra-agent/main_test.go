@@ -763,6 +763,17 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 // startAgentEnv is startAgent with extra environment variables.
 func startAgentEnv(t *testing.T, env []string, args ...string) *agentProc {
 	t.Helper()
+	a := launchAgent(t, env, args...)
+	waitFor(t, "/-/ready to answer 200", func() (bool, string) {
+		status, body := a.get("/-/ready")
+		return status == http.StatusOK, fmt.Sprintf("%d %q", status, body)
+	})
+	return a
+}
+
+// launchAgent starts the agent and waits until it logs its listen address.
+func launchAgent(t *testing.T, env []string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{
 		args: append([]string{"--web.listen-address=127.0.0.1:0", "--log.format=json"}, args...),
 		done: make(chan struct{}),
@@ -792,10 +803,6 @@ func startAgentEnv(t *testing.T, env []string, args ...string) *agentProc {
 			a.addr, _ = e[0]["address"].(string)
 		}
 		return a.addr != "", ""
-	})
-	waitFor(t, "/-/ready to answer 200", func() (bool, string) {
-		status, body := a.get("/-/ready")
-		return status == http.StatusOK, fmt.Sprintf("%d %q", status, body)
 	})
 	return a
 }

@@ -186,36 +186,7 @@ func oneMonitor(t *testing.T) string {
 // scheme://address through readyClient.
 func startAgentWith(t *testing.T, readyClient *http.Client, scheme string, args ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{
-		args: append([]string{"--web.listen-address=127.0.0.1:0", "--log.format=json"}, args...),
-		done: make(chan struct{}),
-	}
-	a.cmd = exec.Command(agentBin, a.args...)
-	a.cmd.Env = agentEnv()
-	a.cmd.Dir = t.TempDir()
-	a.cmd.Stdout = &a.stdout
-	a.cmd.Stderr = &a.stderr
-	a.cmd.SysProcAttr = sysProcAttr()
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("start cpra-agent: %v", err)
-	}
-	go func() {
-		a.err = a.cmd.Wait()
-		close(a.done)
-	}()
-	t.Cleanup(func() { a.stop(t) })
-
-	waitFor(t, "the agent to listen", func() (bool, string) {
-		select {
-		case <-a.done:
-			t.Fatalf("cpra-agent exited before it listened: %v", a.err)
-		default:
-		}
-		if e := a.logEntries("listening"); len(e) > 0 {
-			a.addr, _ = e[0]["address"].(string)
-		}
-		return a.addr != "", ""
-	})
+	a := launchAgent(t, nil, args...)
 	waitFor(t, "/-/ready to answer 200 over "+scheme, func() (bool, string) {
 		// A web configuration exporter-toolkit rejects stops the web
 		// server, not the agent: fail at once, with its reason.
