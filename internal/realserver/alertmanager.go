@@ -26,13 +26,20 @@ type Alertmanager struct {
 type AlertmanagerOption func(*alertmanagerOptions)
 
 type alertmanagerOptions struct {
-	webhookURL string
+	webhookURL   string
+	webhookToken string
 }
 
 // WithWebhookReceiver routes every alert to a webhook receiver at url (with
 // send_resolved), instead of the default receiver that sends nothing.
 func WithWebhookReceiver(url string) AlertmanagerOption {
 	return func(o *alertmanagerOptions) { o.webhookURL = url }
+}
+
+// WithWebhookBearerToken makes the webhook receiver send
+// "Authorization: Bearer token".
+func WithWebhookBearerToken(token string) AlertmanagerOption {
+	return func(o *alertmanagerOptions) { o.webhookToken = token }
 }
 
 // StartAlertmanager runs prometheus-alertmanager (or alertmanager) on a free
@@ -75,7 +82,11 @@ func StartAlertmanager(t testing.TB, opts ...AlertmanagerOption) *Alertmanager {
 func alertmanagerConfig(o alertmanagerOptions) map[string]any {
 	receiver := map[string]any{"name": "default"}
 	if o.webhookURL != "" {
-		receiver["webhook_configs"] = []map[string]any{{"url": o.webhookURL, "send_resolved": true}}
+		webhook := map[string]any{"url": o.webhookURL, "send_resolved": true}
+		if o.webhookToken != "" {
+			webhook["http_config"] = map[string]any{"authorization": map[string]any{"credentials": o.webhookToken}}
+		}
+		receiver["webhook_configs"] = []map[string]any{webhook}
 	}
 	return map[string]any{
 		"route": map[string]any{
