@@ -1,0 +1,183 @@
+{{/*
+The pod template shared by the Deployment and the StatefulSet.
+*/}}
+{{- define "cpra-agent.podTemplate" -}}
+{{- $statefulSet := include "cpra-agent.statefulSet" . -}}
+metadata:
+  labels:
+    {{- include "cpra-agent.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    {{- if .Values.rollOnConfigChange }}
+    checksum/config: {{ include (print $.Template.BasePath "/configmap-config.yaml") . | sha256sum }}
+    {{- if include "cpra-agent.monitorsGenerated" . }}
+    checksum/monitors: {{ include (print $.Template.BasePath "/configmap-monitors.yaml") . | sha256sum }}
+    {{- end }}
+    {{- if and .Values.webConfig.enabled (not .Values.webConfig.existingSecret) }}
+    checksum/web-config: {{ include (print $.Template.BasePath "/secret-web-config.yaml") . | sha256sum }}
+    {{- end }}
+    {{- end }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "cpra-agent.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- with .Values.podSecurityContext }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- if and .Values.icmp.enabled .Values.icmp.pingGroupRange }}
+    sysctls:
+      - name: net.ipv4.ping_group_range
+        value: {{ .Values.icmp.pingGroupRange | quote }}
+    {{- end }}
+  containers:
+    - name: cpra-agent
+      image: {{ include "cpra-agent.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - --config=/etc/cpra-agent/config/agent.yaml
+        - --yaml=/etc/cpra-agent/monitors/{{ .Values.monitors.key }}
+        - --web.listen-address=:{{ .Values.containerPort }}
+        {{- if .Values.webConfig.enabled }}
+        - --web.config.file=/etc/cpra-agent/web/{{ .Values.webConfig.key }}
+        {{- end }}
+        {{- if $statefulSet }}
+        - --shard.count={{ include "cpra-agent.shards" . }}
+        {{- end }}
+        {{- with .Values.extraArgs }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- if or $statefulSet .Values.extraEnv }}
+      env:
+        {{- if $statefulSet }}
+        # The shard index is the pod's ordinal. Flags win over CPRA_*
+        # variables, so --shard.index must not be in extraArgs.
+        - name: CPRA_SHARD_INDEX
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- end }}
+      {{- with .Values.extraEnvFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: http-metrics
+          containerPort: {{ .Values.containerPort }}
+          protocol: TCP
+      {{- if .Values.probes.startup.enabled }}
+      startupProbe:
+        {{- include "cpra-agent.probeHandler" (dict "root" . "path" "/-/healthy") | trim | nindent 8 }}
+        {{- toYaml (omit .Values.probes.startup "enabled") | nindent 8 }}
+      {{- end }}
+      livenessProbe:
+        {{- include "cpra-agent.probeHandler" (dict "root" . "path" "/-/healthy") | trim | nindent 8 }}
+        {{- toYaml .Values.probes.liveness | nindent 8 }}
+      readinessProbe:
+        {{- include "cpra-agent.probeHandler" (dict "root" . "path" "/-/ready") | trim | nindent 8 }}
+        {{- toYaml .Values.probes.readiness | nindent 8 }}
+      securityContext:
+        {{- $sc := deepCopy .Values.securityContext }}
+        {{- if and .Values.icmp.enabled .Values.icmp.netRaw }}
+        {{- $caps := $sc.capabilities | default dict }}
+        {{- $_ := set $caps "add" (append ($caps.add | default list) "NET_RAW" | uniq) }}
+        {{- $_ := set $sc "capabilities" $caps }}
+        {{- end }}
+        {{- toYaml $sc | nindent 8 }}
+      {{- with .Values.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/cpra-agent/config
+          readOnly: true
+        - name: monitors
+          mountPath: /etc/cpra-agent/monitors
+          readOnly: true
+        {{- if .Values.webConfig.enabled }}
+        - name: web-config
+          mountPath: /etc/cpra-agent/web
+          readOnly: true
+        {{- end }}
+        {{- if .Values.alertmanagerWebhook.bearerTokenSecret.name }}
+        - name: alertmanager-webhook
+          mountPath: /etc/cpra-agent/alertmanager-webhook
+          readOnly: true
+        {{- end }}
+        # Scripts and the agent may need a scratch directory; the root
+        # filesystem is read-only.
+        - name: tmp
+          mountPath: /tmp
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    {{- with .Values.extraContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "cpra-agent.fullname" . }}-config
+    - name: monitors
+      {{- if .Values.monitors.existingSecret }}
+      secret:
+        secretName: {{ .Values.monitors.existingSecret }}
+      {{- else }}
+      configMap:
+        name: {{ .Values.monitors.existingConfigMap | default (printf "%s-monitors" (include "cpra-agent.fullname" .)) }}
+      {{- end }}
+    {{- if .Values.webConfig.enabled }}
+    - name: web-config
+      secret:
+        secretName: {{ include "cpra-agent.webConfigSecretName" . }}
+    {{- end }}
+    {{- with .Values.alertmanagerWebhook.bearerTokenSecret }}
+    {{- if .name }}
+    - name: alertmanager-webhook
+      secret:
+        secretName: {{ .name }}
+        items:
+          - key: {{ .key }}
+            path: {{ .key }}
+    {{- end }}
+    {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
