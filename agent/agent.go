@@ -54,6 +54,9 @@ type Agent struct {
 	hosts   *pipeline.Breakers // pulse breakers, by target host
 	targets *pipeline.Breakers // intervention breakers, by remedy destination
 
+	webhook     *amWebhook        // POST /api/v1/alertmanager/webhook
+	extraLabels map[string]string // on every code (the shard)
+
 	reloadMu  sync.Mutex
 	instances *config.Instances
 	retired   []*config.Instances // closed on shutdown; pending codes may still use them
@@ -66,6 +69,8 @@ type Agent struct {
 	lastStop       int64                // when the scheduler last stopped at the high water mark (unix ns)
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
+	alertRoutes    config.Codes  // the monitor file's alertmanager_webhook.codes
+	triggers       alertTriggers // alerts that asked for an intervention
 }
 
 // waitingRemedy is an intervention the queue has not accepted yet.
@@ -81,7 +86,8 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 	if tracing == nil {
 		tracing = &telemetry.Tracing{}
 	}
-	w, err := world.New(time.Now(), world.Options{Tick: cfg.Scheduler.Tick, Labels: shardLabels(cfg.Shard),
+	extra := shardLabels(cfg.Shard)
+	w, err := world.New(time.Now(), world.Options{Tick: cfg.Scheduler.Tick, Labels: extra,
 		Series: newMonitorSeries(m, cfg.Metrics, log.With("component", "metrics"))})
 	if err != nil {
 		return nil, err
@@ -92,7 +98,11 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 		control: make(chan func()),
 		tracing: tracing,
 		traces:  newIncidents(tracing),
+
+		extraLabels: extra,
+		triggers:    alertTriggers{},
 	}
+	a.webhook = newAMWebhook(a)
 	for s := range incident.NumStates {
 		a.stateGauges[s] = m.Monitors.WithLabelValues(s.String())
 	}
@@ -152,6 +162,7 @@ func (a *Agent) Reload(ctx context.Context) error {
 	var st world.ApplyStats
 	if err := a.onOwner(ctx, func() {
 		st = a.world.Apply(ms.Monitors, time.Now(), &a.fx)
+		a.alertRoutes = ms.AlertmanagerWebhook.Codes
 		a.flushEffects()
 		a.flushStates(time.Now())
 	}); err != nil {

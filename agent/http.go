@@ -41,6 +41,11 @@ func (a *Agent) handler() http.Handler {
 		fmt.Fprintln(w, "Reloaded")
 	})
 	mux.HandleFunc("GET /probe", a.probe)
+	mux.Handle("POST /api/v1/alertmanager/webhook", a.webhook)
+	mux.HandleFunc("/api/v1/alertmanager/webhook", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed: POST Alertmanager's webhook payload here", http.StatusMethodNotAllowed)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -49,7 +54,8 @@ func (a *Agent) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<html><head><title>cpra-agent</title></head><body><h1>cpra-agent</h1>
 <ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li>
-<li>probe?monitor=NAME: one monitor's latest result</li></ul>
+<li>probe?monitor=NAME: one monitor's latest result</li>
+<li>POST api/v1/alertmanager/webhook: alerts from Alertmanager, dispatched as codes</li></ul>
 </body></html>`)
 	})
 	return mux

@@ -164,6 +164,9 @@ func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Write
 			return fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
 		}
 	}
+	if _, err := checkWebhookConfig(cfg); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "%s: %d monitors OK\n", source.Name, len(ms.Monitors))
 	return nil
 }
@@ -177,6 +180,10 @@ func (a *Agent) serve(cfg config.Agent, log *slog.Logger) ([]*http.Server, error
 		if err := web.Validate(cfg.Web.ConfigFile); err != nil {
 			return nil, fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
 		}
+	}
+	webhookAuth, err := checkWebhookConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Web.ListenAddress)
 	if err != nil {
@@ -193,6 +200,7 @@ func (a *Agent) serve(cfg config.Agent, log *slog.Logger) ([]*http.Server, error
 		}
 	}()
 	log.Info("listening", "address", ln.Addr().String())
+	log.Info("Alertmanager webhook", "path", "/api/v1/alertmanager/webhook", "auth", webhookAuth)
 	servers := []*http.Server{srv}
 	if cfg.Pprof.Enabled {
 		pln, err := net.Listen("tcp", cfg.Pprof.Addr)

@@ -54,6 +54,7 @@ type Metrics struct {
 	SizingDecisions     *prometheus.CounterVec // {pipeline,direction}
 	LittleL             *prometheus.GaugeVec   // {pipeline}
 	LittleLambdaW       *prometheus.GaugeVec   // {pipeline}
+	AlertmanagerWebhook *WebhookMetrics        // cpra_alertmanager_webhook_*, in webhook.go
 
 	pipes    *pipelineCollector
 	breakers *breakerCollector
@@ -186,6 +187,7 @@ func NewMetrics() *Metrics {
 		dests:    destinationLabels{seen: map[string]map[string]bool{}},
 	}
 	m.breakers.m = m
+	m.AlertmanagerWebhook = newWebhookMetrics(m)
 	b := Build()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "cpra_build_info",

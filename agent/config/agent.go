@@ -34,7 +34,29 @@ type Agent struct {
 	Codes           CodeDelivery  `koanf:"codes"`
 	Tracing         Tracing       `koanf:"tracing"`
 	Metrics         Metrics       `koanf:"metrics"`
+
+	AlertmanagerWebhook AlertmanagerWebhook `koanf:"alertmanager_webhook"`
 }
+
+// AlertmanagerWebhook configures POST /api/v1/alertmanager/webhook, where
+// Alertmanager sends alerts for the agent to dispatch as codes. Where those
+// go is the monitor file's business; who may send them is the agent's.
+type AlertmanagerWebhook struct {
+	// BearerTokenFile holds the token Alertmanager must send as
+	// "Authorization: Bearer TOKEN". It is read at start-up (a missing or
+	// empty file stops the agent) and again on every request, so a rotated
+	// token applies at once. Without it (and without basic auth in the web
+	// configuration) the endpoint is disabled.
+	BearerTokenFile string `koanf:"bearer_token_file"`
+	// MaxRequestBytes bounds a request's body; larger ones are refused
+	// with 413. Alertmanager's webhook_config `max_alerts` keeps its
+	// requests below it.
+	MaxRequestBytes int `koanf:"max_request_bytes"`
+}
+
+// DefaultWebhookMaxRequestBytes is the default
+// alertmanager_webhook.max_request_bytes: 1 MiB, about a thousand alerts.
+const DefaultWebhookMaxRequestBytes = 1 << 20
 
 // Tracing tunes what is traced. Where traces go is set by the standard
 // OTEL_* environment variables; without an endpoint nothing is traced.
@@ -183,6 +205,8 @@ func DefaultAgent() Agent {
 		},
 		Tracing: Tracing{RoutineCheckSampleRatio: 0.01},
 		Metrics: Metrics{PerMonitorLimit: DefaultPerMonitorLimit},
+
+		AlertmanagerWebhook: AlertmanagerWebhook{MaxRequestBytes: DefaultWebhookMaxRequestBytes},
 	}
 }
 
@@ -524,6 +548,9 @@ func (a *Agent) Validate() []error {
 	}
 	if a.Metrics.PerMonitorLimit < 0 {
 		bad("metrics.per_monitor_limit", "must be at least 0 (0 turns per-monitor series off), got %d", a.Metrics.PerMonitorLimit)
+	}
+	if n := a.AlertmanagerWebhook.MaxRequestBytes; n < 1<<10 || n > 1<<30 {
+		bad("alertmanager_webhook.max_request_bytes", "must be between 1024 and 1073741824 (1 KiB and 1 GiB), got %d", n)
 	}
 	if r := a.Tracing.RoutineCheckSampleRatio; !(r >= 0 && r <= 1) {
 		bad("tracing.routine_check_sample_ratio", "must be between 0 and 1, got %v", r)

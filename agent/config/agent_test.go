@@ -173,7 +173,7 @@ pipelines:
 }
 
 func TestLoadAgentErrors(t *testing.T) {
-	const unknownEnv = "environment: unknown variable CPRA_WEB_LISTEN (known: CPRA_CODES_ATTEMPT_TIMEOUT, "
+	const unknownEnv = "environment: unknown variable CPRA_WEB_LISTEN (known: CPRA_ALERTMANAGER_WEBHOOK_BEARER_TOKEN_FILE, "
 	tests := []struct {
 		name string
 		file string
@@ -187,7 +187,7 @@ func TestLoadAgentErrors(t *testing.T) {
 			"agent config: web.listen_adress: unknown key (known in web: config_file, listen_address) (from FILE)",
 		}},
 		{"unknown top-level key", "listen_address: :9000\n", nil, nil, []string{
-			"agent config: listen_address: unknown key (known: codes, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, tracing, web) (from FILE)",
+			"agent config: listen_address: unknown key (known: alertmanager_webhook, codes, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, tracing, web) (from FILE)",
 		}},
 		{"unknown section", "pipelines: {dns: {workers: {max: 3}}}\n", nil, nil, []string{
 			"agent config: pipelines.dns.workers.max: unknown key (known in pipelines: code, intervention, pulse) (from FILE)",
@@ -234,6 +234,10 @@ pipelines:
 		}},
 		{"negative per-monitor series limit", "metrics: {per_monitor_limit: -1}\n", nil, nil, []string{
 			"agent config: metrics.per_monitor_limit: must be at least 0 (0 turns per-monitor series off), got -1",
+		}},
+		{"webhook request limit", "alertmanager_webhook: {max_request_bytes: 100, bearer_token: s3cret}\n", nil, nil, []string{
+			"agent config: alertmanager_webhook.bearer_token: unknown key (known in alertmanager_webhook: bearer_token_file, max_request_bytes) (from FILE)",
+			"agent config: alertmanager_webhook.max_request_bytes: must be between 1024 and 1073741824 (1 KiB and 1 GiB), got 100",
 		}},
 		{"shard count zero", "", []string{"CPRA_SHARD_COUNT=0"}, nil, []string{
 			"agent config: shard.count: must be at least 1, got 0",

@@ -9,6 +9,10 @@
 // monitors whose check differs only in its address share one Prober, and
 // identical remedy or notifier blocks share one Remedy or Notifier. A reload
 // passes the running [Instances] so that unchanged instances are kept.
+// Besides `monitors:`, the file may have two top-level sections:
+// `metrics:` (groups whose monitors get per-monitor series) and
+// `alertmanager_webhook:` (the default route of alerts received from
+// Alertmanager, [WebhookRoutes]).
 // Unknown keys are errors, and every problem is reported at once, each an
 // [*Error] naming the file, the line, the monitor and the field:
 //

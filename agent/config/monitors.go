@@ -74,6 +74,9 @@ type Intervention struct {
 	MaxPerWindow int
 	Window       time.Duration
 	Remedy       intervention.Remedy
+	// OnAlert lets a firing critical alert about the monitor, received on
+	// the Alertmanager webhook, start the intervention (`on_alert: true`).
+	OnAlert bool
 }
 
 // Route is where one colour goes.
@@ -115,6 +118,17 @@ type Monitors struct {
 	File      string
 	Monitors  []Monitor
 	Instances *Instances
+	// AlertmanagerWebhook is the file's `alertmanager_webhook:` section.
+	AlertmanagerWebhook WebhookRoutes
+}
+
+// WebhookRoutes says where alerts received on POST
+// /api/v1/alertmanager/webhook go when they name no monitor of this agent
+// (no cpra_monitor label, or a name not in the file): its Codes route each
+// colour as a monitor's `codes:` do. Without the section such alerts are
+// counted as unrouted and logged.
+type WebhookRoutes struct {
+	Codes Codes
 }
 
 // Error is one problem in a monitor file, located by file, line and monitor.
@@ -146,8 +160,15 @@ func (e *Error) Error() string {
 
 // raw* mirror the file format for strict decoding.
 type rawFile struct {
-	Monitors []yaml.Node `yaml:"monitors"`
-	Metrics  *rawMetrics `yaml:"metrics"`
+	Monitors            []yaml.Node             `yaml:"monitors"`
+	Metrics             *rawMetrics             `yaml:"metrics"`
+	AlertmanagerWebhook *rawAlertmanagerWebhook `yaml:"alertmanager_webhook"`
+}
+
+// rawAlertmanagerWebhook is the file's `alertmanager_webhook:` section: the
+// default route of alerts received from Alertmanager.
+type rawAlertmanagerWebhook struct {
+	Codes *rawCodes `yaml:"codes"`
 }
 
 // rawMetrics is the file's `metrics:` section: settings of the per-monitor
@@ -180,6 +201,7 @@ type rawIntervention struct {
 	Type         string         `yaml:"type"`
 	MaxPerWindow *int           `yaml:"max_per_window"`
 	Window       *spec.Duration `yaml:"window"`
+	OnAlert      *bool          `yaml:"on_alert"`
 	Config       spec.Block     `yaml:"config"`
 }
 
@@ -241,6 +263,7 @@ func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Mo
 		}
 	}
 	errs = append(errs, sh.unusedMetricGroups(results)...)
+	out.AlertmanagerWebhook = sh.webhook
 	if len(errs) > 0 {
 		// Report in the order of the file.
 		slices.SortStableFunc(errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
@@ -328,18 +351,21 @@ func (sh *shared) loadTop(parts ...chunk) (result, bool) {
 }
 
 // topLevel decodes the file's top-level mapping: it records the `metrics:`
-// section and returns the monitors' nodes.
+// and `alertmanager_webhook:` sections and returns the monitors' nodes.
 func (l *loader) topLevel(root *yaml.Node) []yaml.Node {
 	l.sh.metricGroups = nil
+	l.sh.webhook = WebhookRoutes{}
 	var rf rawFile
 	err := spec.DecodeNode(root, &rf, "")
 	if err != nil {
 		l.addSpec("", err)
 	}
-	for _, e := range spec.Flatten(err) {
-		if se, ok := e.(*spec.Error); ok && (se.Field == "metrics" || strings.HasPrefix(se.Field, "metrics.")) {
-			return rf.Monitors // a broken section opts nobody in, and is all that is reported about it
-		}
+	if w := rf.AlertmanagerWebhook; w != nil && w.Codes != nil && !sectionBroken(err, "alertmanager_webhook") {
+		codes := blockValue(blockValue(root, "alertmanager_webhook").Node, "codes")
+		l.sh.webhook.Codes = l.codes("alertmanager_webhook.", w.Codes, codes)
+	}
+	if sectionBroken(err, "metrics") {
+		return rf.Monitors // a broken section opts nobody in, and is all that is reported about it
 	}
 	if rf.Metrics == nil {
 		return rf.Monitors
@@ -362,6 +388,17 @@ func (l *loader) topLevel(root *yaml.Node) []yaml.Node {
 		}
 	}
 	return rf.Monitors
+}
+
+// sectionBroken reports whether a decode error is about the top-level
+// section: a broken section is not built, its decode errors say it all.
+func sectionBroken(err error, section string) bool {
+	for _, e := range spec.Flatten(err) {
+		if se, ok := e.(*spec.Error); ok && (se.Field == section || strings.HasPrefix(se.Field, section+".")) {
+			return true
+		}
+	}
+	return false
 }
 
 // unusedMetricGroups reports the groups of `metrics.groups` that no monitor
@@ -482,6 +519,7 @@ type shared struct {
 	// metricGroups are the groups whose monitors opt in to per-monitor
 	// series, with their lines; set before the monitors load, then only read.
 	metricGroups map[string]int
+	webhook      WebhookRoutes // the `alertmanager_webhook:` section
 
 	mu   sync.Mutex // guards next
 	next *Instances
@@ -646,7 +684,7 @@ func (l *loader) load(node *yaml.Node) (Monitor, bool) {
 		m.Intervention = l.intervention(rm.Intervention, blockValue(node, "intervention"))
 	}
 	if rm.Codes != nil && !l.bad["codes"] {
-		m.Codes = l.codes(rm.Codes, blockValue(node, "codes"))
+		m.Codes = l.codes("", rm.Codes, blockValue(node, "codes"))
 	}
 	if len(l.errs) > 0 {
 		return m, false
@@ -857,6 +895,9 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 				fmt.Sprintf("must be at least 1, got %d", iv.MaxPerWindow))
 		}
 	}
+	if ri.OnAlert != nil && !l.bad["intervention.on_alert"] {
+		iv.OnAlert = *ri.OnAlert
+	}
 	if ri.Window != nil && !l.bad["intervention.window"] {
 		iv.Window = ri.Window.Std()
 		if iv.Window <= 0 {
@@ -891,11 +932,13 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 	return iv
 }
 
-func (l *loader) codes(rc *rawCodes, b spec.Block) Codes {
+// codes builds the routes of a `codes:` block; prefix is the path of the
+// section holding it ("" in a monitor).
+func (l *loader) codes(prefix string, rc *rawCodes, b spec.Block) Codes {
 	var out Codes
 	for _, c := range code.All {
 		r := rc.byCode()[c]
-		field := "codes." + c.String()
+		field := prefix + "codes." + c.String()
 		if r == nil || l.bad[field] {
 			continue
 		}

@@ -677,3 +677,64 @@ metrics: {groups: [g]}
 		t.Error("a monitor outside the group changed its hash")
 	}
 }
+
+// TestAlertmanagerWebhookSection loads the default route of inbound alerts
+// and the monitors' on_alert, wherever the section is in the file and
+// through both load paths (chunks per monitor, the whole document).
+func TestAlertmanagerWebhookSection(t *testing.T) {
+	ms := load(t, "good-alertmanager-webhook.yaml", nil)
+	m := byName(ms)
+	if iv := m["checkout"].Intervention; iv == nil || !iv.OnAlert {
+		t.Errorf("checkout: intervention %+v, want on_alert true", iv)
+	}
+	if iv := m["search"].Intervention; iv == nil || iv.OnAlert {
+		t.Errorf("search: intervention %+v, want on_alert false", iv)
+	}
+	const (
+		stdout = "log:stdout"
+		hook   = "webhook:http://127.0.0.1:9000/hook"
+	)
+	want := map[string][]string{"yellow": {stdout}, "red": {hook}, "green": {stdout, hook}, "gray": {stdout, hook}}
+	if got := destinations(&ms.AlertmanagerWebhook.Codes); !reflect.DeepEqual(got, want) {
+		t.Errorf("default route %v, want %v", got, want)
+	}
+	// The checkout monitor's log notifier and the section's are one.
+	if a, b := m["checkout"].Codes[code.Red].Notifier, ms.AlertmanagerWebhook.Codes[code.Yellow].Notifier; a != b {
+		t.Error("the section and a monitor with the same log block have two notifiers")
+	}
+
+	const monitors = `monitors:
+  - name: a
+    pulse_check: {type: tcp, config: &tcp {host: 127.0.0.1, port: 5432}}
+`
+	const alias = `  - name: b
+    pulse_check: {type: tcp, config: *tcp}
+`
+	const section = "alertmanager_webhook:\n  codes:\n    red: {notify: log, config: {file: \"\"}}\n"
+	for _, tt := range []struct{ name, text string }{
+		{"after, chunks", monitors + section},
+		{"before, chunks", section + monitors},
+		{"after, whole document", monitors + alias + section},
+		{"before, whole document", section + monitors + alias},
+		{"no monitors", section},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, err := config.ParseMonitors("m.yaml", []byte(tt.text), testKinds(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { closeAll(t, ms.Instances) })
+			if got := destinations(&ms.AlertmanagerWebhook.Codes); !reflect.DeepEqual(got, everyColour(stdout)) {
+				t.Errorf("default route %v, want every colour to %s", got, stdout)
+			}
+		})
+	}
+	none, err := config.ParseMonitors("m.yaml", []byte(monitors), testKinds(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(t, none.Instances) })
+	if got := destinations(&none.AlertmanagerWebhook.Codes); len(got) != 0 {
+		t.Errorf("without the section, the default route is %v, want none", got)
+	}
+}

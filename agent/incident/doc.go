@@ -14,6 +14,13 @@
 //	down         every threshold-th failure      intervene again while the guard allows
 //	degraded/down/verifying  healthy_threshold successes  healthy  green
 //	any          disabled           maintenance  gray
+//	unknown/healthy/degraded/down/verifying  alert firing  intervening  intervene (if the guard allows; red when it trips)
 //
 // Checks keep running while a remedy is in flight and while verifying.
+//
+// "Alert firing" is an alert from Alertmanager's webhook about a monitor
+// whose intervention opted in (`intervention.on_alert`). It escalates as
+// reaching max_failures does, through the same restart-loop guard, but
+// changes no failure count; while intervening or in maintenance it does
+// nothing.
 package incident

@@ -64,6 +64,11 @@ const (
 	Disabled
 	Enabled
 	Removed
+	// AlertFiring is a firing alert about the monitor from outside the
+	// agent (Alertmanager's webhook) that asks for its intervention. It
+	// escalates as reaching max_failures does, through the restart-loop
+	// guard; it never counts as a failed check.
+	AlertFiring
 )
 
 // Emit is one code to send, with its cause.
@@ -145,6 +150,15 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 		switch st.State {
 		case Degraded, Down, Intervening, Verifying:
 			fx.emit(code.Gray, "monitor removed from the configuration")
+		}
+	case AlertFiring:
+		switch st.State {
+		case Intervening, Maintenance:
+			// A remedy is already in flight, or the monitor is disabled.
+		default:
+			if p.CanIntervene {
+				escalate(st, p, reason, now, &fx)
+			}
 		}
 	}
 	return fx

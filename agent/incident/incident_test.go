@@ -72,6 +72,17 @@ func TestStep(t *testing.T) {
 		{"enable running monitor: nothing", Status{State: Down, Fails: 3}, noRemedy, Enabled, Down, "", false, 3, 0},
 		{"remove while down: gray", Status{State: Down}, noRemedy, Removed, Down, "gray", false, 0, 0},
 		{"remove while healthy: nothing", Status{State: Healthy}, noRemedy, Removed, Healthy, "", false, 0, 0},
+		{"alert on healthy: intervene, counts kept", Status{State: Healthy, Successes: 5}, withRemedy, AlertFiring, Intervening, "", true, 0, 5},
+		{"alert on unknown: intervene", Status{}, withRemedy, AlertFiring, Intervening, "", true, 0, 0},
+		{"alert on degraded below threshold: intervene", Status{State: Degraded, Fails: 1}, withRemedy, AlertFiring, Intervening, "", true, 1, 0},
+		{"alert on down: intervene again", Status{State: Down, Fails: 4, Interventions: 1, WindowStart: uint32(now.Unix())}, withRemedy, AlertFiring, Intervening, "", true, 4, 0},
+		{"alert while verifying: intervene again", Status{State: Verifying, Successes: 1, Interventions: 1, WindowStart: uint32(now.Unix())}, withRemedy, AlertFiring, Intervening, "", true, 0, 1},
+		{"alert while intervening: nothing", Status{State: Intervening, Fails: 3}, withRemedy, AlertFiring, Intervening, "", false, 3, 0},
+		{"alert in maintenance: nothing", Status{State: Maintenance}, withRemedy, AlertFiring, Maintenance, "", false, 0, 0},
+		{"alert without intervention: nothing", Status{State: Healthy, Successes: 2}, noRemedy, AlertFiring, Healthy, "", false, 0, 2},
+		{"alert trips the guard: red, stop", Status{State: Healthy, Interventions: 2, WindowStart: uint32(now.Unix())}, withRemedy, AlertFiring, Down, "red", false, 0, 0},
+		{"alert when guarded: nothing", Status{State: Down, Fails: 7, Guarded: true}, withRemedy, AlertFiring, Down, "", false, 7, 0},
+		{"alert after the guard window: intervene", Status{State: Down, Fails: 7, Interventions: 2, WindowStart: uint32(now.Add(-2 * time.Hour).Unix())}, withRemedy, AlertFiring, Intervening, "", true, 7, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,6 +157,36 @@ func TestGuardStopsRestartLoop(t *testing.T) {
 	Step(&st, withRemedy, CheckOK, "", now)
 	if st.Guarded || st.State != Healthy || st.Interventions != 0 {
 		t.Fatalf("recovery must reset the guard: %+v", st)
+	}
+}
+
+// TestAlertsShareTheGuard: interventions asked for by alerts and by
+// failing checks count against one restart-loop guard.
+func TestAlertsShareTheGuard(t *testing.T) {
+	var st Status
+	var got []string
+	step := func(ev Event) {
+		fx := Step(&st, withRemedy, ev, "p99 latency above 2s", now)
+		for _, e := range fx.Emits {
+			got = append(got, e.Code.String())
+		}
+		if fx.Intervene {
+			got = append(got, "intervene")
+		}
+	}
+	for _, ev := range []Event{CheckOK, AlertFiring, RemedyOK, CheckFailed, CheckFailed, CheckFailed, AlertFiring} {
+		step(ev)
+	}
+	// The alert's intervention (1), cyan; a failure while verifying (red);
+	// the failures reach the threshold: the guard's second intervention;
+	// the alert while it is in flight changes nothing.
+	if want := "intervene,cyan,red,intervene"; strings.Join(got, ",") != want {
+		t.Fatalf("story = %s\nwant    %s", strings.Join(got, ","), want)
+	}
+	step(RemedyFailed)
+	step(AlertFiring) // a third intervention in the window: the guard trips
+	if !st.Guarded || st.State != Down || got[len(got)-1] != "red" {
+		t.Fatalf("after a third request: %+v, codes %v; want guarded, down, red", st, got)
 	}
 }
 
