@@ -9,6 +9,12 @@ LDFLAGS     := -X $(PKG)/telemetry.version=$(VERSION) -X $(PKG)/telemetry.revisi
 TOOLS_BIN   := $(CURDIR)/.cache/bin
 STATICCHECK := $(TOOLS_BIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+# Helm is not packaged for Debian: it is built from the module proxy. The
+# ldflags give it a version and a default Kubernetes version (1.37), which a
+# `go install`-built helm otherwise lacks.
+HELM_VERSION := v3.22.0
+HELM_BIN     := $(TOOLS_BIN)/helm
+CHART        := deploy/helm/cpra-agent
 RUN_ARGS    ?= --web.listen-address=127.0.0.1:9469
 # Debian packages the tests start for real: Alertmanager, and prometheus for
 # promtool (it lints a real scrape of the agent).
@@ -47,6 +53,20 @@ test: test-deps ## Run the whole test suite with the race detector.
 	@# The end-to-end tests load the machine on purpose (a thousand checks a
 	@# second): they run alone, after the unit tests, so neither disturbs the other.
 	$(GO) test -race -count=1 ./cmd/cpra-agent/
+	$(MAKE) --no-print-directory contract-test
+
+.PHONY: contract-test
+contract-test: $(HELM_BIN) build ## Dashboards and Helm chart: lint, render and decode strictly (tests/contracts).
+	cd tests/contracts && HELM_BIN=$(HELM_BIN) CPRA_AGENT_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+
+.PHONY: chart-sync
+chart-sync: ## Copy the alerting rules and dashboards into the Helm chart.
+	rm -f $(CHART)/files/alerting-rules/*.rules.yml $(CHART)/files/dashboards/*.json
+	cp alerting-rules/*.rules.yml $(CHART)/files/alerting-rules/
+	cp dashboards/*.json $(CHART)/files/dashboards/
+
+$(HELM_BIN):
+	GOBIN=$(TOOLS_BIN) $(GO) install -ldflags '-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 .PHONY: test-short
 test-short: ## Run the unit tests only (no real servers, no end-to-end).
@@ -68,6 +88,7 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	cd tests/contracts && $(GO) vet ./... && $(STATICCHECK) ./...
 
 .PHONY: clean
 clean: ## Remove build output.
