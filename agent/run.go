@@ -71,6 +71,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	m := telemetry.NewMetrics()
+	var codes, notifiers []string
+	for _, c := range code.All {
+		codes = append(codes, c.String())
+	}
+	for _, n := range builtin.Notifiers() {
+		notifiers = append(notifiers, n.Name)
+	}
+	m.InitCodeSeries(codes, notifiers)
 	tracing, err := telemetry.NewTracing(ctx, os.Getenv, telemetry.TracingOptions{RoutineRatio: cfg.Tracing.RoutineCheckSampleRatio})
 	if err != nil {
 		return err

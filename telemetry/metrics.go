@@ -213,6 +213,19 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// InitCodeSeries creates cpra_codes_dispatched_total at zero for every
+// colour, notifier kind and result, so rate() and increase() see the first
+// delivery, retry or give-up (a series born at 1 looks like no change).
+func (m *Metrics) InitCodeSeries(codes, notifiers []string) {
+	for _, c := range codes {
+		for _, n := range notifiers {
+			for _, r := range []string{"success", "retry", "undeliverable"} {
+				m.Codes.WithLabelValues(c, n, r)
+			}
+		}
+	}
+}
+
 // PipelineStats is a pipeline's instantaneous state, read at scrape time.
 type PipelineStats struct {
 	Depth, Capacity  int
@@ -230,6 +243,9 @@ func (m *Metrics) RegisterPipeline(name string, stats func() PipelineStats) {
 	m.QueueEnqueued.WithLabelValues(name)
 	m.QueueDequeued.WithLabelValues(name)
 	m.Deferred.WithLabelValues(name)
+	for _, reason := range []string{"shutdown", "pool_closed"} {
+		m.QueueDropped.WithLabelValues(name, reason)
+	}
 	for _, d := range []string{"up", "down", "hold"} {
 		m.SizingDecisions.WithLabelValues(name, d)
 	}
