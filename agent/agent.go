@@ -161,10 +161,15 @@ func (a *Agent) Reload(ctx context.Context) error {
 	}
 	var st world.ApplyStats
 	if err := a.onOwner(ctx, func() {
-		st = a.world.Apply(ms.Monitors, time.Now(), &a.fx)
+		now := time.Now()
+		st = a.world.Apply(ms.Monitors, now, &a.fx)
 		a.alertRoutes = ms.AlertmanagerWebhook.Codes
-		a.flushEffects()
-		a.flushStates(time.Now())
+		a.flushEffects() // the gray codes still join their incidents' traces
+		a.traces.closeGone(now, func(name string) (incident.State, bool) {
+			v, ok := a.world.Lookup(name)
+			return v.State, ok
+		})
+		a.flushStates(now)
 	}); err != nil {
 		return err
 	}
@@ -188,12 +193,10 @@ func (a *Agent) onOwner(ctx context.Context, f func()) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Taken: f runs now, whatever ctx says. Returning early would let the
+	// caller read what f is still writing, and report as undone what is done.
+	<-done
+	return nil
 }
 
 // Lookup returns a monitor's state, read on the owner goroutine.
@@ -302,7 +305,9 @@ drain:
 func (a *Agent) flushEffects() {
 	for _, d := range a.fx.Codes {
 		n := d.Notification
-		n.Trace = a.traces.context(n.Monitor)
+		if !d.Foreign {
+			n.Trace = a.traces.context(n.Monitor)
+		}
 		attrs := []any{"monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets)}
 		if id := n.TraceID(); id != "" {
 			attrs = append(attrs, "trace_id", id)
@@ -323,7 +328,9 @@ func (a *Agent) flushEffects() {
 // monitor's incident trace when it has one) and its duration, with the
 // span's trace as an exemplar.
 func (a *Agent) applyCheck(o world.CheckOutcome, now time.Time) {
-	a.world.ApplyCheck(o, now, &a.fx)
+	if !a.world.ApplyCheck(o, now, &a.fx) {
+		return // stale: the monitor changed while the check ran
+	}
 	name, typ, state, ok := a.world.Describe(o.Entity)
 	if !ok {
 		return

@@ -203,7 +203,7 @@ func inbound(a amAlert, extra map[string]string, now time.Time) inboundAlert {
 		named:     named,
 		loop:      alertname == ownAlertname,
 		intervene: c == code.Red,
-		key:       monitor + "\x00" + fingerprint + "\x00" + a.StartsAt,
+		key:       triggerKey(monitor, fingerprint, a.StartsAt),
 	}
 }
 
@@ -351,8 +351,16 @@ func (h *amWebhook) authorize(w http.ResponseWriter, r *http.Request) (result st
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		return "", true // a client certificate the web configuration's CA verified
 	}
-	if basicAuthConfigured(h.webConfig) {
-		return "", true // exporter-toolkit accepted the credentials
+	users := basicAuthConfigured(h.webConfig)
+	if _, _, sent := r.BasicAuth(); sent && users {
+		return "", true // exporter-toolkit checked these credentials
+	}
+	if h.tokenFile == "" && users {
+		// Basic auth is configured, but exporter-toolkit did not see any
+		// credentials (the web config changed since it read it).
+		w.Header().Set("WWW-Authenticate", `Basic realm="cpra-agent"`)
+		http.Error(w, "unauthorized: send the web configuration's basic auth credentials", http.StatusUnauthorized)
+		return telemetry.WebhookUnauthorized, false
 	}
 	if h.tokenFile == "" {
 		h.log.Warn("Alertmanager webhook request refused: the endpoint is disabled", "remote", r.RemoteAddr)
@@ -524,7 +532,7 @@ func (a *Agent) routeAlert(in *inboundAlert, now time.Time) string {
 		// Not a monitor of this agent, or one that sends codes nowhere.
 	}
 	if targets := a.alertRoutes.Targets(in.n.Code); len(targets) > 0 {
-		a.fx.Codes = append(a.fx.Codes, world.Dispatch{Notification: in.n, Targets: targets})
+		a.fx.Codes = append(a.fx.Codes, world.Dispatch{Notification: in.n, Targets: targets, Foreign: true})
 		return telemetry.AlertDefault
 	}
 	if a.alertRoutes[in.n.Code].Configured {
@@ -533,21 +541,42 @@ func (a *Agent) routeAlert(in *inboundAlert, now time.Time) string {
 	return telemetry.AlertUnrouted
 }
 
+// triggerKey identifies one alert in a fixed 16 bytes, however long the
+// fingerprint and labels the sender chose.
+func triggerKey(monitor, fingerprint, startsAt string) string {
+	sum := sha256.Sum256([]byte(monitor + "\x00" + fingerprint + "\x00" + startsAt))
+	return string(sum[:16])
+}
+
 // alertTriggers remembers the alerts that asked for an intervention, so
 // that each alert (its monitor, fingerprint and start) asks once. Owned by
 // the owner goroutine.
 type alertTriggers map[string]time.Time
 
+// seen reports whether the alert already asked; a re-send of a remembered
+// alert renews it, so an alert that stays firing never asks twice.
 func (t alertTriggers) seen(key string, now time.Time) bool {
 	at, ok := t[key]
-	return ok && now.Sub(at) < triggerTTL
+	if ok && now.Sub(at) < triggerTTL {
+		t[key] = now
+		return true
+	}
+	return false
 }
 
 func (t alertTriggers) remember(key string, now time.Time) {
-	if len(t) >= maxTriggers {
+	if _, ok := t[key]; !ok && len(t) >= maxTriggers {
 		maps.DeleteFunc(t, func(_ string, at time.Time) bool { return now.Sub(at) >= triggerTTL })
 		if len(t) >= maxTriggers {
-			return // the restart-loop guard still bounds the interventions
+			// Still full: make room by forgetting the alert heard of least
+			// recently (the restart-loop guard bounds what that can cost).
+			oldest, first := "", true
+			for k, at := range t {
+				if first || at.Before(t[oldest]) {
+					oldest, first = k, false
+				}
+			}
+			delete(t, oldest)
 		}
 	}
 	t[key] = now

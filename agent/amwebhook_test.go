@@ -169,7 +169,7 @@ func TestInbound(t *testing.T) {
 	if want := map[string]string{"alertname": "HighLatency", "severity": "critical", "shard": "mine", "zone": "eu"}; !mapsEqual(in.n.Labels, want) {
 		t.Errorf("labels %v, want %v", in.n.Labels, want)
 	}
-	if !in.intervene || in.loop || in.key != "checkout\x00abc\x002026-01-02T03:04:05Z" {
+	if !in.intervene || in.loop || in.key != triggerKey("checkout", "abc", "2026-01-02T03:04:05Z") {
 		t.Errorf("intervene %v, loop %v, key %q", in.intervene, in.loop, in.key)
 	}
 
@@ -197,7 +197,7 @@ func TestInbound(t *testing.T) {
 				t.Errorf("monitor %q, named %v, message %q, intervene %v; want %q, false, %q, %v",
 					in.n.Monitor, in.named, in.n.Message, in.intervene, tt.monitor, tt.message, tt.intervene)
 			}
-			if in.key == "" || !strings.Contains(in.key, labelsHash(tt.labels)) {
+			if in.key != triggerKey(tt.monitor, labelsHash(tt.labels), "2026-01-02T03:04:05Z") {
 				t.Errorf("key %q does not use the labels' hash without a fingerprint", in.key)
 			}
 		})
@@ -363,7 +363,8 @@ func TestWebhookAuth(t *testing.T) {
 		{"wrong token", withToken, "Authorization: Bearer s3cre", nil, 401, telemetry.WebhookUnauthorized, "", true},
 		{"token as basic auth", withToken, "Authorization: Basic czNjcmV0", nil, 401, telemetry.WebhookUnauthorized, "", true},
 		{"empty bearer", withToken, "Authorization: Bearer ", nil, 401, telemetry.WebhookUnauthorized, "", true},
-		{"basic auth checked by exporter-toolkit", withBasic, "", nil, 200, telemetry.WebhookAccepted, "", false},
+		{"basic auth checked by exporter-toolkit", withBasic, "Authorization: Basic Y3ByYTpzM2NyZXQ=", nil, 200, telemetry.WebhookAccepted, "", false},
+		{"basic auth configured, none sent", withBasic, "", nil, 401, telemetry.WebhookUnauthorized, "basic auth", false},
 		{"verified client certificate", disabled, "", verified, 200, telemetry.WebhookAccepted, "", false},
 		{"TLS without a client certificate", disabled, "", unverified, 403, telemetry.WebhookDisabled, "disabled", false},
 		{"nothing configured", disabled, "Authorization: Bearer s3cret", nil, 403, telemetry.WebhookDisabled, "alertmanager_webhook.bearer_token_file", false},
@@ -682,5 +683,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTriggersRenewAndEvict: a re-sent alert renews its memory (an alert
+// that stays firing never asks twice), and a full memory forgets the alert
+// heard of least recently instead of refusing new ones.
+func TestTriggersRenewAndEvict(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	tr := alertTriggers{}
+	tr.remember("a", t0)
+	for h := range 48 { // re-sent every hour for two days
+		if !tr.seen("a", t0.Add(time.Duration(h)*time.Hour)) {
+			t.Fatalf("a re-sent alert asked again after %dh", h)
+		}
+	}
+	full := alertTriggers{}
+	for i := range maxTriggers {
+		full.remember(fmt.Sprint(i), t0.Add(time.Duration(i)*time.Nanosecond))
+	}
+	full.remember("new", t0.Add(time.Second))
+	if len(full) != maxTriggers || !full.seen("new", t0.Add(time.Second)) || full.seen("0", t0.Add(time.Second)) {
+		t.Fatalf("a full memory did not make room by forgetting the oldest (size %d)", len(full))
 	}
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // incidents gives every incident one trace. The incident opens with a
-// monitor's first failing check and closes when it is healthy again (or
-// removed, or at shutdown). Its failing checks, interventions, code
+// monitor's first failing check and closes when it is healthy again, when a
+// reload removes or disables the monitor, or at shutdown. Its failing checks, interventions, code
 // deliveries and the recovery are spans in that trace, children of a root
 // span "incident" that is written when the incident closes, spanning it.
 // Owned by the owner goroutine.
@@ -121,6 +121,21 @@ func (in *incidents) close(monitor, outcome string, at time.Time) {
 	_, root := in.t.Tracer.Start(ctx, "incident "+monitor, trace.WithTimestamp(inc.start),
 		trace.WithAttributes(append(attrs, attribute.String("cpra.incident.outcome", outcome))...))
 	root.End(trace.WithTimestamp(at))
+}
+
+// closeGone ends the incidents of monitors that a reload removed (or
+// renamed) or disabled: removed ones would otherwise stay open for the
+// life of the process, and a monitor added back under the name, or
+// enabled again, starts a new incident rather than joining the old one.
+func (in *incidents) closeGone(at time.Time, lookup func(name string) (incident.State, bool)) {
+	for m := range in.open {
+		switch st, ok := lookup(m); {
+		case !ok:
+			in.close(m, "removed", at)
+		case st == incident.Maintenance:
+			in.close(m, "disabled", at)
+		}
+	}
 }
 
 // closeAll ends every open incident, at shutdown, so their traces are

@@ -184,7 +184,7 @@ func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
 	if int(st.Interventions) >= p.MaxPerWindow {
 		st.Guarded = true
 		st.State = Down
-		fx.emit(code.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; not intervening again until the monitor recovers: %s",
+		fx.emit(code.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; no more until the window has passed: %s",
 			st.Interventions, p.Window, reason))
 		return
 	}
@@ -193,12 +193,15 @@ func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
 	fx.Intervene = true
 }
 
+// markRecovered ends an incident. The guard stops blocking, but the
+// interventions of the current window still count: a monitor that keeps
+// failing and being repaired (or an alert that keeps firing on a monitor
+// whose checks pass) is a restart loop too, and its window expires on its
+// own.
 func markRecovered(st *Status) {
 	st.State = Healthy
 	st.Fails = 0
 	st.Guarded = false
-	st.Interventions = 0
-	st.WindowStart = 0
 }
 
 func (fx *Effects) emit(c code.Code, msg string) {

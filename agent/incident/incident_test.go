@@ -152,11 +152,51 @@ func TestGuardStopsRestartLoop(t *testing.T) {
 	if !st.Guarded || st.State != Down || last.Code != code.Red || !strings.Contains(last.Message, "restart-loop guard") {
 		t.Fatalf("after the loop: %+v, last code %v %q", st, last.Code, last.Message)
 	}
-	// Recovery clears the guard.
+	// Recovery lifts the block, but the window's interventions still
+	// count: the next failure within the window is the loop again.
 	Step(&st, withRemedy, CheckOK, "", now)
 	Step(&st, withRemedy, CheckOK, "", now)
-	if st.Guarded || st.State != Healthy || st.Interventions != 0 {
-		t.Fatalf("recovery must reset the guard: %+v", st)
+	if st.Guarded || st.State != Healthy || int(st.Interventions) != withRemedy.MaxPerWindow {
+		t.Fatalf("after recovery: %+v", st)
+	}
+	for range withRemedy.MaxFailures {
+		if fx := Step(&st, withRemedy, CheckFailed, "down", now); fx.Intervene {
+			t.Fatal("intervened again within the same window after recovery")
+		}
+	}
+	if !st.Guarded {
+		t.Fatalf("the guard did not trip again within the window: %+v", st)
+	}
+	// Once the window has passed, interventions are allowed again.
+	Step(&st, withRemedy, CheckOK, "", now)
+	Step(&st, withRemedy, CheckOK, "", now)
+	later := now.Add(withRemedy.Window)
+	intervened := false
+	for range withRemedy.MaxFailures {
+		intervened = intervened || Step(&st, withRemedy, CheckFailed, "down", later).Intervene
+	}
+	if !intervened {
+		t.Fatalf("no intervention after the window expired: %+v", st)
+	}
+}
+
+// TestAlertLoopIsGuarded: an alert that keeps firing on a monitor whose
+// checks pass (each intervention "works", the checks recover) is a restart
+// loop too: it stops at MaxPerWindow.
+func TestAlertLoopIsGuarded(t *testing.T) {
+	var st Status
+	interventions := 0
+	for range 10 {
+		if fx := Step(&st, withRemedy, AlertFiring, "p99 above 2s", now); fx.Intervene {
+			interventions++
+			Step(&st, withRemedy, RemedyOK, "", now)
+		}
+		for range withRemedy.HealthyThreshold {
+			Step(&st, withRemedy, CheckOK, "", now)
+		}
+	}
+	if interventions != withRemedy.MaxPerWindow {
+		t.Fatalf("%d interventions from a repeating alert, want the guard's %d", interventions, withRemedy.MaxPerWindow)
 	}
 }
 

@@ -56,6 +56,10 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 			rt.forgetCheck()
 		case !old.Enabled && p.Enabled:
 			w.step(e, id, rt, incident.Enabled, "", now, fx)
+			// A check started before the monitor was disabled may still be
+			// running; its outcome will not match the new due time and is
+			// dropped, so it must not keep the monitor marked busy.
+			rt.InFlight = false
 			w.schedule(e, rt, firstDue(m.Name, p.Interval, now))
 		case p.Enabled && old.Interval != p.Interval && !rt.InFlight:
 			w.schedule(e, rt, firstDue(m.Name, p.Interval, now))
@@ -166,18 +170,20 @@ func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
 }
 
 // ApplyCheck records a check's outcome, schedules the next check and runs
-// the state machine.
-func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) {
+// the state machine. It reports false when the outcome was stale (the
+// monitor was removed, disabled or rescheduled while the check ran) and
+// so ignored.
+func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (applied bool) {
 	if !w.ecs.Alive(o.Entity) {
-		return // removed while the check ran
+		return false // removed while the check ran
 	}
 	id, rt := w.monitors.Get(o.Entity)
 	if !rt.InFlight || rt.Due != o.Due {
-		return
+		return false
 	}
 	rt.InFlight = false
 	if !id.Profile.Enabled {
-		return // disabled while the check ran
+		return false // disabled while the check ran
 	}
 	w.schedule(o.Entity, rt, nextDue(o.Due, id.Profile.Interval, now.UnixNano()))
 	rt.recordCheck(o.Result.OK, o.Duration, now)
@@ -193,6 +199,7 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) {
 	if id.Profile.Metrics {
 		w.updateSeries(id, rt)
 	}
+	return true
 }
 
 // ApplyRemedy records an intervention's outcome.

@@ -99,6 +99,9 @@ type RemedyOutcome struct {
 type Dispatch struct {
 	Notification code.Notification
 	Targets      []code.Notifier
+	// Foreign codes come from outside the world (the Alertmanager
+	// webhook's default route) and belong to no monitor's incident.
+	Foreign bool
 }
 
 // Effects is what applying an event asks the agent to do.
