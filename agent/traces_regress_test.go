@@ -60,7 +60,7 @@ func openIncidents(t *testing.T, a *Agent, ctx context.Context) (names []string)
 // Renaming (or removing) a monitor with an open incident closes it at the
 // reload: otherwise the entry would stay until shutdown, its root unwritten.
 func TestRenamedMonitorClosesItsIncident(t *testing.T) {
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", 503) }))
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 	defer svc.Close()
 	mon := func(name string) string {
 		return fmt.Sprintf("monitors:\n  - name: %s\n    pulse_check: {type: http, interval: 100ms, timeout: 100ms, max_failures: 1000, config: {url: %q}}\n", name, svc.URL)
@@ -122,7 +122,7 @@ func TestReaddedMonitorStartsANewIncident(t *testing.T) {
 	broken.Store(true)
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if broken.Load() {
-			http.Error(w, "down", 503)
+			http.Error(w, "down", http.StatusServiceUnavailable)
 		}
 	}))
 	defer svc.Close()
