@@ -3,6 +3,7 @@ package receiver
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -55,5 +56,32 @@ func TestUnwrapURLError(t *testing.T) {
 	plain := errors.New("x")
 	if UnwrapURLError(plain) != plain {
 		t.Fatal("other errors must pass through")
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"http://127.0.0.1:8080/hook", "http://127.0.0.1:8080/hook"},
+		{"https://user:pw@hooks.example/a/b?token=s3cret#frag", "https://hooks.example/a/b"},
+		{"http://127.0.0.1/", "http://127.0.0.1/"},
+		{"https://alerts.internal/api/v2/cpra", "https://alerts.internal/api/v2/cpra"},
+	} {
+		u, err := url.Parse(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Redact(u); got != tt.want {
+			t.Errorf("Redact(%s) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// Token-like segments are masked, and two hooks on a host stay apart.
+	a, _ := url.Parse("https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX")
+	b, _ := url.Parse("https://hooks.slack.com/services/T00000000/B11111111/YYYYYYYYYYYYYYYYYYYYYYYY")
+	ra, rb := Redact(a), Redact(b)
+	if !strings.HasPrefix(ra, "https://hooks.slack.com/services/…/…/…#") || ra == rb {
+		t.Errorf("Redact = %q and %q; want masked segments and distinct digests", ra, rb)
+	}
+	if strings.Contains(ra, "XXXX") || strings.Contains(ra, "T000") {
+		t.Errorf("Redact leaked a token: %q", ra)
 	}
 }

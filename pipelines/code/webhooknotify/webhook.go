@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
@@ -63,7 +62,7 @@ func New(b spec.Block, _ code.Deps) (code.Notifier, error) {
 	}
 	return &Notifier{
 		url:     u.String(),
-		dest:    "webhook:" + redact(u),
+		dest:    "webhook:" + receiver.Redact(u),
 		headers: headers,
 		timeout: timeout,
 		client:  newClient(),
@@ -161,10 +160,4 @@ func newClient() *http.Client {
 		// success for a delivery that never happened.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-func redact(u *url.URL) string {
-	c := *u
-	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
-	return c.String()
 }

@@ -113,10 +113,11 @@ func TestDestination(t *testing.T) {
 		{"http://127.0.0.1:8080/hook", "webhook:http://127.0.0.1:8080/hook"},
 		{"https://user:pw@hooks.example/a/b?token=s3cret#frag", "webhook:https://hooks.example/a/b"},
 		{"http://127.0.0.1/?", "webhook:http://127.0.0.1/"},
+		{"https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/abcdefghijklmnopqrstuvwx", "webhook:https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/…#"},
 	}
 	for _, tt := range tests {
 		n := newNotifier(t, "url: \""+tt.url+"\"\n")
-		if got := n.Destination(); got != tt.want {
+		if got := n.Destination(); got != tt.want && !(strings.HasSuffix(tt.want, "#") && strings.HasPrefix(got, tt.want)) {
 			t.Errorf("Destination(%s) = %q, want %q", tt.url, got, tt.want)
 		}
 	}
