@@ -260,17 +260,21 @@ func (a *Agent) offerCheck(j world.CheckJob) bool {
 	}
 	host := pulse.HostOf(j.Target.Address)
 	now := time.Now()
-	if host != "" && !a.hosts.Allow(host, now) {
-		a.hosts.Rejected(host)
-		a.skipped = append(a.skipped, world.CheckOutcome{Entity: j.Entity, Due: j.Due, Started: now, Skipped: true, Result: pulse.Result{
-			Reason:      fmt.Sprintf("not checked: circuit breaker open for host %s after repeated unreachable checks", host),
-			Unreachable: true,
-		}})
-		return true
+	if host != "" {
+		allowed, trial := a.hosts.Allow(host, now)
+		if !allowed {
+			a.hosts.Rejected(host)
+			a.skipped = append(a.skipped, world.CheckOutcome{Entity: j.Entity, Due: j.Due, Started: now, Skipped: true, Result: pulse.Result{
+				Reason:      fmt.Sprintf("not checked: circuit breaker open for host %s after repeated unreachable checks", host),
+				Unreachable: true,
+			}})
+			return true
+		}
+		j.Trial = trial
 	}
 	if !a.pulse.TrySubmit(j) {
 		if host != "" {
-			a.hosts.Release(host)
+			a.hosts.Release(host, j.Trial)
 		}
 		return false
 	}
@@ -365,7 +369,9 @@ func (a *Agent) submitRemedies() {
 	for i := range a.waitingRemedy {
 		w := &a.waitingRemedy[i]
 		dest := w.job.Remedy.Destination(w.job.Request)
-		if !a.targets.Allow(dest, now) {
+		allowed, trial := a.targets.Allow(dest, now)
+		w.job.Trial = trial
+		if !allowed {
 			a.targets.Rejected(dest)
 			a.m.Interventions.WithLabelValues(w.job.Type, "failure").Inc()
 			a.applyRemedy(world.RemedyOutcome{Entity: w.job.Entity,
@@ -374,7 +380,7 @@ func (a *Agent) submitRemedies() {
 			continue
 		}
 		if !a.remedy.TrySubmit(w.job) {
-			a.targets.Release(dest)
+			a.targets.Release(dest, trial)
 			if !w.deferred {
 				w.deferred = true
 				a.m.Deferred.WithLabelValues(telemetry.PipelineIntervention).Inc()
@@ -413,7 +419,7 @@ func (a *Agent) check(ctx context.Context, j world.CheckJob) world.CheckOutcome 
 	if host := pulse.HostOf(j.Target.Address); host != "" {
 		// A host that answers, even wrongly, is reachable: only checks
 		// that got no answer count against its breaker.
-		a.hosts.Record(host, !r.Unreachable, time.Now())
+		a.hosts.Record(host, j.Trial, !r.Unreachable, time.Now())
 	}
 	result := "success"
 	if !r.OK {
@@ -434,7 +440,7 @@ func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOu
 	start := time.Now()
 	err := intervention.Run(ctx, j.Remedy, j.Request)
 	dest := j.Remedy.Destination(j.Request)
-	a.targets.Record(dest, err == nil, time.Now())
+	a.targets.Record(dest, j.Trial, err == nil, time.Now())
 	if host := pulse.HostOf(j.Address); err == nil && host != "" {
 		// The remedy changed what is behind the host: check it again now
 		// instead of waiting out its breaker, so verification can succeed.

@@ -63,6 +63,7 @@ type CheckJob struct {
 	Prober  pulse.Prober
 	Target  pulse.Target
 	Timeout time.Duration
+	Trial   bool // a half-open host breaker's trial check
 }
 
 // CheckOutcome is a pulse worker's answer.
@@ -83,6 +84,7 @@ type RemedyJob struct {
 	Request intervention.Request
 	Address string            // the monitor's check address, whose host breaker a success resets
 	Trace   trace.SpanContext // the monitor's incident trace, for log lines
+	Trial   bool              // a half-open target breaker's trial
 }
 
 // RemedyOutcome is an intervention worker's answer (after all retries).

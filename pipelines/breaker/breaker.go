@@ -82,39 +82,43 @@ func NewSet(cfg Config, onTransition func(Transition)) (*Set, error) {
 	return &Set{cfg: cfg, onTransition: onTransition, entries: map[string]*entry{}}, nil
 }
 
-// Allow reports whether a call to dest may go ahead at now. A call that was
-// allowed must be followed by exactly one Record.
-func (s *Set) Allow(dest string, now time.Time) bool {
+// Allow reports whether a call to dest may go ahead at now, and whether it
+// is one of a half-open breaker's trial calls. A call that was allowed must
+// be followed by exactly one Record (or Release) with that trial flag.
+func (s *Set) Allow(dest string, now time.Time) (allowed, trial bool) {
 	var tr *Transition
-	allowed := func() bool {
+	allowed, trial = func() (bool, bool) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		e, ok := s.entries[dest]
 		if !ok {
-			return true // no failures on record: closed
+			return true, false // no failures on record: closed
 		}
 		switch e.state {
 		case Closed:
-			return true
+			return true, false
 		case Open:
 			if now.Sub(e.openedAt) < s.cfg.OpenTimeout {
-				return false
+				return false, false
 			}
 			e.state, e.trials, e.successes = HalfOpen, 0, 0
 			tr = &Transition{dest, Open, HalfOpen}
 		}
 		if e.trials >= s.cfg.HalfOpenRequests {
-			return false
+			return false, false
 		}
 		e.trials++
-		return true
+		return true, true
 	}()
 	s.report(tr)
-	return allowed
+	return allowed, trial
 }
 
-// Record reports the outcome of an allowed call to dest.
-func (s *Set) Record(dest string, ok bool, now time.Time) {
+// Record reports the outcome of an allowed call to dest; trial is what
+// Allow said. While half-open only trial calls decide: a call allowed
+// while the breaker was still closed that finishes late says nothing about
+// the destination now.
+func (s *Set) Record(dest string, trial, ok bool, now time.Time) {
 	var tr *Transition
 	func() {
 		s.mu.Lock()
@@ -139,6 +143,9 @@ func (s *Set) Record(dest string, ok bool, now time.Time) {
 				tr = &Transition{dest, Closed, Open}
 			}
 		case HalfOpen:
+			if !trial {
+				return
+			}
 			if !ok {
 				e.state, e.openedAt = Open, now
 				tr = &Transition{dest, HalfOpen, Open}
@@ -196,7 +203,10 @@ func (s *Set) Each(f func(dest string, st State)) {
 // Release gives back an allowed call that was never made (the caller could
 // not queue it), so a half-open breaker does not wait for a trial that will
 // never report. It must be used instead of Record, never with it.
-func (s *Set) Release(dest string) {
+func (s *Set) Release(dest string, trial bool) {
+	if !trial {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.entries[dest]; ok && e.state == HalfOpen && e.trials > 0 {

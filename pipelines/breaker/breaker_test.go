@@ -22,11 +22,18 @@ func newSet(t *testing.T, trs *[]Transition) *Set {
 }
 
 func call(s *Set, dest string, ok bool, now time.Time) bool {
-	if !s.Allow(dest, now) {
+	allowed, trial := s.Allow(dest, now)
+	if !allowed {
 		return false
 	}
-	s.Record(dest, ok, now)
+	s.Record(dest, trial, ok, now)
 	return true
+}
+
+// allowed is Allow without the trial flag, for conditions.
+func allowed(s *Set, dest string, now time.Time) bool {
+	ok, _ := s.Allow(dest, now)
+	return ok
 }
 
 func TestLifecycle(t *testing.T) {
@@ -48,24 +55,24 @@ func TestLifecycle(t *testing.T) {
 	if s.State(d) != Open {
 		t.Fatalf("state %v after 3 failures, want open", s.State(d))
 	}
-	if s.Allow(d, t0.Add(9*time.Second)) {
+	if allowed(s, d, t0.Add(9*time.Second)) {
 		t.Fatal("open breaker allowed a call before its timeout")
 	}
 	// After the timeout: two trial calls, a third is refused.
 	now := t0.Add(10 * time.Second)
 	for trial := range 2 {
-		if !s.Allow(d, now) {
+		if !allowed(s, d, now) {
 			t.Fatalf("half-open breaker refused trial %d of HalfOpenRequests=2", trial+1)
 		}
 	}
-	if s.Allow(d, now) {
+	if allowed(s, d, now) {
 		t.Fatal("half-open breaker allowed more trials than configured")
 	}
-	s.Record(d, true, now)
+	s.Record(d, true, true, now)
 	if s.State(d) != HalfOpen {
 		t.Fatalf("one success of two: state %v, want half_open", s.State(d))
 	}
-	s.Record(d, true, now)
+	s.Record(d, true, true, now)
 	if s.State(d) != Closed || s.Tracked() != 0 {
 		t.Fatalf("two successes: state %v tracked %d, want closed and forgotten", s.State(d), s.Tracked())
 	}
@@ -86,10 +93,10 @@ func TestHalfOpenFailureReopens(t *testing.T) {
 	if s.State("h") != Open {
 		t.Fatalf("failed trial: state %v, want open", s.State("h"))
 	}
-	if s.Allow("h", now.Add(5*time.Second)) {
+	if allowed(s, "h", now.Add(5*time.Second)) {
 		t.Fatal("the open timeout must restart from the failed trial")
 	}
-	if !s.Allow("h", now.Add(10*time.Second)) {
+	if !allowed(s, "h", now.Add(10*time.Second)) {
 		t.Fatal("a new trial is due after another timeout")
 	}
 }
@@ -99,12 +106,12 @@ func TestLateResultWhileOpenIsIgnored(t *testing.T) {
 	s := newSet(t, &trs)
 	// Four calls allowed while closed; the first three failures open it.
 	for range 4 {
-		s.Allow("h", t0)
+		allowed(s, "h", t0)
 	}
 	for range 3 {
-		s.Record("h", false, t0)
+		s.Record("h", false, false, t0)
 	}
-	s.Record("h", true, t0) // the fourth finishes late
+	s.Record("h", false, true, t0) // the fourth finishes late
 	if s.State("h") != Open {
 		t.Fatalf("late success changed an open breaker to %v", s.State("h"))
 	}
@@ -136,8 +143,8 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 2000 {
 				now := t0.Add(time.Duration(i) * time.Millisecond)
-				if s.Allow("d", now) {
-					s.Record("d", (i+g)%3 != 0, now)
+				if ok, trial := s.Allow("d", now); ok {
+					s.Record("d", trial, (i+g)%3 != 0, now)
 				}
 			}
 		})
@@ -172,17 +179,17 @@ func TestReleaseGivesBackATrial(t *testing.T) {
 		t.Fatalf("RetryAt = %v, %v; want %v, true", at, ok, t0.Add(time.Second))
 	}
 	later := t0.Add(2 * time.Second)
-	if !s.Allow("d", later) {
+	if !allowed(s, "d", later) {
 		t.Fatal("no trial after the open timeout")
 	}
-	if s.Allow("d", later) {
+	if allowed(s, "d", later) {
 		t.Fatal("a second trial while the first is out")
 	}
-	s.Release("d")
-	if !s.Allow("d", later) {
+	s.Release("d", true)
+	if !allowed(s, "d", later) {
 		t.Fatal("the released trial was not given back")
 	}
-	s.Record("d", true, later)
+	s.Record("d", true, true, later)
 	if st := s.State("d"); st != Closed {
 		t.Fatalf("state %v after a successful trial, want closed", st)
 	}
@@ -213,7 +220,7 @@ func TestForgetClosesAtOnce(t *testing.T) {
 		t.Fatalf("state %v after two failures, want open", st)
 	}
 	s.Forget("d")
-	if !s.Allow("d", t0) || s.Tracked() != 0 {
+	if !allowed(s, "d", t0) || s.Tracked() != 0 {
 		t.Fatal("Forget did not close the breaker")
 	}
 	want := []Transition{{"d", Closed, Open}, {"d", Open, Closed}}
@@ -232,8 +239,8 @@ func BenchmarkAllowRecordHealthy(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if s.Allow("host.example", t0) {
-				s.Record("host.example", true, t0)
+			if ok, trial := s.Allow("host.example", t0); ok {
+				s.Record("host.example", trial, true, t0)
 			}
 		}
 	})
@@ -248,8 +255,33 @@ func BenchmarkRejectOpen(b *testing.B) {
 	call(s, "dead.example", false, t0)
 	b.ReportAllocs()
 	for b.Loop() {
-		if s.Allow("dead.example", t0) {
+		if allowed(s, "dead.example", t0) {
 			b.Fatal("allowed a call through an open breaker")
 		}
+	}
+}
+
+// TestLateCallDoesNotDecideHalfOpen: a call allowed while the breaker was
+// closed that finishes after it went half-open is not the trial: it neither
+// closes nor reopens the breaker; the trial's own result does.
+func TestLateCallDoesNotDecideHalfOpen(t *testing.T) {
+	s, err := NewSet(Config{FailureThreshold: 1, OpenTimeout: time.Second, HalfOpenRequests: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lateTrial := s.Allow("d", t0) // a slow call, allowed while closed
+	call(s, "d", false, t0)           // another fails: open
+	later := t0.Add(2 * time.Second)
+	ok, trial := s.Allow("d", later)
+	if !ok || !trial {
+		t.Fatalf("no trial after the open timeout: %v %v", ok, trial)
+	}
+	s.Record("d", lateTrial, true, later) // the slow call succeeds late
+	if st := s.State("d"); st != HalfOpen {
+		t.Fatalf("a late non-trial success moved the breaker to %v", st)
+	}
+	s.Record("d", trial, false, later) // the trial fails
+	if st := s.State("d"); st != Open {
+		t.Fatalf("the failed trial left the breaker %v, want open", st)
 	}
 }

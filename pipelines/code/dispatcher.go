@@ -55,6 +55,7 @@ type delivery struct {
 	// deferred is set the first time the queue refuses this delivery, so
 	// cpra_backpressure_deferred_total counts deliveries, not attempts.
 	deferred bool
+	trial    bool // this attempt is a half-open breaker's trial
 }
 
 type outcome struct {
@@ -240,15 +241,18 @@ func (d *Dispatcher) submitReady(now time.Time) {
 	kept := d.ready[:0]
 	for i, dl := range d.ready {
 		dest := dl.to.Destination()
-		if !d.drain && !d.breakers.Allow(dest, now) {
-			d.breakers.Rejected(dest)
-			d.held[dest] = append(d.held[dest], dl)
-			continue
+		dl.trial = false
+		if !d.drain {
+			allowed, trial := d.breakers.Allow(dest, now)
+			if !allowed {
+				d.breakers.Rejected(dest)
+				d.held[dest] = append(d.held[dest], dl)
+				continue
+			}
+			dl.trial = trial
 		}
 		if !d.pl.TrySubmit(dl) {
-			if !d.drain {
-				d.breakers.Release(dest)
-			}
+			d.breakers.Release(dest, dl.trial)
 			if !dl.deferred {
 				dl.deferred = true
 				d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
@@ -330,7 +334,7 @@ func (d *Dispatcher) finish(o outcome) {
 	dl := o.d
 	now := time.Now()
 	dest := dl.to.Destination()
-	d.breakers.Record(dest, o.err == nil, now)
+	d.breakers.Record(dest, dl.trial, o.err == nil, now)
 	if o.err == nil && len(d.held[dest]) > 0 && d.breakers.State(dest) == breaker.Closed {
 		d.probeHeld(now) // the destination is back: release what it held
 	}
