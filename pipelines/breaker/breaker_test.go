@@ -270,7 +270,7 @@ func TestLateCallDoesNotDecideHalfOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, lateTrial := s.Allow("d", t0) // a slow call, allowed while closed
-	call(s, "d", false, t0)           // another fails: open
+	call(s, "d", false, t0)          // another fails: open
 	later := t0.Add(2 * time.Second)
 	ok, trial := s.Allow("d", later)
 	if !ok || !trial {
