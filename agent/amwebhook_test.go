@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
-	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -279,25 +277,7 @@ func (l *lockedBuffer) codes(t *testing.T) []map[string]any {
 func testAgent(t *testing.T, cfg config.Agent, monitors string) (*Agent, http.Handler, *lockedBuffer) {
 	t.Helper()
 	out := &lockedBuffer{}
-	log := slog.New(slog.DiscardHandler)
-	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Logger: log, Stdout: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, kinds, Source{Name: "monitors.yaml", Read: func() ([]byte, error) { return []byte(monitors), nil }},
-		telemetry.NewMetrics(), nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	a, ctx := startTestAgent(t, cfg, fixed(monitors), nil, out)
 	if err := a.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/example"
-	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 )
 
 // TestEmbeddedExample: the file `make run` uses parses and validates, and
@@ -25,12 +22,7 @@ func TestEmbeddedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer demo.Close()
-	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
-		code.Deps{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := config.ParseMonitors("embedded-example.yaml", example.Monitors(demo.Addr), kinds, nil)
+	ms, err := config.ParseMonitors("embedded-example.yaml", example.Monitors(demo.Addr), testKinds(t, io.Discard), nil)
 	if err != nil {
 		t.Fatalf("the embedded example does not load: %v", err)
 	}

@@ -1,19 +1,14 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 // TestProbeEndpoint runs an agent in-process, as shard 0 of 2, with a
@@ -33,27 +28,9 @@ func TestProbeEndpoint(t *testing.T) {
 	for _, name := range []string{mine, theirs} {
 		monitors += fmt.Sprintf("  - name: %s\n    enabled: false\n    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 1}}\n", name)
 	}
-	log := slog.New(slog.DiscardHandler)
-	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Logger: log, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := config.DefaultAgent()
 	cfg.Shard = config.Shard{Count: 2, Index: 0}
-	a, err := New(cfg, kinds, Source{Name: "monitors.yaml", Read: func() ([]byte, error) { return []byte(monitors), nil }},
-		telemetry.NewMetrics(), nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	a, ctx := startTestAgent(t, cfg, fixed(monitors), nil, io.Discard)
 	if err := a.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}

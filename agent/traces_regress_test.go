@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,33 +15,18 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/world"
-	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 func incidentAgent(t *testing.T, text *atomic.Value) (*Agent, *tracetest.InMemoryExporter, context.Context) {
-	log := slog.New(slog.DiscardHandler)
-	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Logger: log, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
 	exp := tracetest.NewInMemoryExporter()
 	tracing, err := telemetry.NewTracing(context.Background(), func(string) string { return "" },
 		telemetry.TracingOptions{Exporter: exp, Sync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(config.DefaultAgent(), kinds, Source{Name: "m.yaml", Read: func() ([]byte, error) { return []byte(text.Load().(string)), nil }},
-		telemetry.NewMetrics(), tracing, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	a, ctx := startTestAgent(t, config.DefaultAgent(), func() ([]byte, error) { return []byte(text.Load().(string)), nil }, tracing, io.Discard)
 	return a, exp, ctx
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -60,25 +57,13 @@ func TestIncidentIsOneTrace(t *testing.T) {
       red:    {notify: webhook, config: {url: %q}}
 `, svc.URL+"/health", svc.URL+"/repair", hook.URL, hook.URL)
 
-	log := slog.New(slog.DiscardHandler)
-	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Logger: log, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
 	exp := tracetest.NewInMemoryExporter()
 	tracing, err := telemetry.NewTracing(context.Background(), func(string) string { return "" },
 		telemetry.TracingOptions{Exporter: exp, Sync: true, RoutineRatio: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(config.DefaultAgent(), kinds, Source{Name: "monitors.yaml", Read: func() ([]byte, error) { return []byte(monitors), nil }},
-		telemetry.NewMetrics(), tracing, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	a, ctx := startTestAgent(t, config.DefaultAgent(), fixed(monitors), tracing, io.Discard)
 	if err := a.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +75,6 @@ func TestIncidentIsOneTrace(t *testing.T) {
 			t.Fatalf("no incident span; spans so far: %v", names(exp))
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 
 	var root tracetest.SpanStub
