@@ -126,7 +126,6 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 	if err != nil {
 		return nil, err
 	}
-	a.codes.Trace(tracing)
 	return a, nil
 }
 
@@ -332,18 +331,15 @@ func (a *Agent) flushEffects() {
 // monitor's incident trace when it has one) and its duration, with the
 // span's trace as an exemplar.
 func (a *Agent) applyCheck(o world.CheckOutcome, now time.Time) {
-	if !a.world.ApplyCheck(o, now, &a.fx) {
+	m, applied := a.world.ApplyCheck(o, now, &a.fx)
+	if !applied {
 		return // stale: the monitor changed while the check ran
 	}
-	name, typ, state, ok := a.world.Describe(o.Entity)
-	if !ok {
-		return
-	}
-	sc := a.traces.check(name, typ, o.Started, o.Duration, o.Result.OK, o.Result.Reason, state)
+	sc := a.traces.check(m.Name, m.CheckType, o.Started, o.Duration, o.Result.OK, o.Result.Reason, m.State)
 	if o.Skipped {
 		return // not run, so no duration
 	}
-	obs := a.m.CheckDuration.WithLabelValues(typ)
+	obs := a.m.CheckDuration.WithLabelValues(m.CheckType)
 	if sc.IsSampled() {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(o.Duration.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
 		return
@@ -353,9 +349,7 @@ func (a *Agent) applyCheck(o world.CheckOutcome, now time.Time) {
 
 // applyRemedy applies an intervention's outcome and records its span.
 func (a *Agent) applyRemedy(o world.RemedyOutcome, now time.Time) {
-	if name, _, _, ok := a.world.Describe(o.Entity); ok {
-		a.traces.remedy(name, o.Type, o.Destination, o.Started, o.Ended, o.Err)
-	}
+	a.traces.remedy(o.Monitor, o.Type, o.Destination, o.Started, o.Ended, o.Err)
 	a.world.ApplyRemedy(o, now, &a.fx)
 }
 
@@ -375,8 +369,8 @@ func (a *Agent) submitRemedies() {
 			a.targets.Rejected(dest)
 			a.m.Interventions.WithLabelValues(w.job.Type, "failure").Inc()
 			a.applyRemedy(world.RemedyOutcome{Entity: w.job.Entity,
-				Err:  fmt.Errorf("not attempted: circuit breaker open for %s after repeated failures", dest),
-				Type: w.job.Type, Destination: dest, Started: now, Ended: now}, now)
+				Err:     fmt.Errorf("not attempted: circuit breaker open for %s after repeated failures", dest),
+				Monitor: w.job.Request.Monitor, Type: w.job.Type, Destination: dest, Started: now, Ended: now}, now)
 			continue
 		}
 		if !a.remedy.TrySubmit(w.job) {
@@ -454,7 +448,7 @@ func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOu
 		log.Info("intervention succeeded", "duration", time.Since(start).Round(time.Millisecond))
 	}
 	a.m.Interventions.WithLabelValues(j.Type, result).Inc()
-	return world.RemedyOutcome{Entity: j.Entity, Err: err, Type: j.Type, Destination: dest, Started: start, Ended: time.Now()}
+	return world.RemedyOutcome{Entity: j.Entity, Err: err, Monitor: j.Request.Monitor, Type: j.Type, Destination: dest, Started: start, Ended: time.Now()}
 }
 
 // shutdown drains: no new checks; running checks and remedies finish (until
@@ -545,11 +539,16 @@ func (a *Agent) shard(ms []config.Monitor) []config.Monitor {
 	}
 	out := ms[:0]
 	for _, m := range ms {
-		if ShardOf(m.Name, a.cfg.Shard.Count) == a.cfg.Shard.Index {
+		if a.owns(ShardOf(m.Name, a.cfg.Shard.Count)) {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// owns reports whether shard is this replica's.
+func (a *Agent) owns(shard int) bool {
+	return a.cfg.Shard.Count <= 1 || shard == a.cfg.Shard.Index
 }
 
 // ShardOf is the shard a monitor name belongs to.

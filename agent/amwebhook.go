@@ -24,6 +24,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -48,7 +49,6 @@ import (
 const (
 	webhookVersion     = "4"              // the payload version this endpoint speaks
 	monitorLabel       = "cpra_monitor"   // names the monitor an alert is about
-	ownAlertname       = "CPRAMonitor"    // the alertname of the agent's own alerts
 	maxProblems        = 10               // problems listed in a 400 answer
 	maxAlertLabels     = 32               // labels carried by a code, in name order
 	maxLabelValueBytes = 1024             // longer label values are cut
@@ -201,7 +201,7 @@ func inbound(a amAlert, extra map[string]string, now time.Time) inboundAlert {
 		status:    a.Status,
 		alertname: alertname,
 		named:     named,
-		loop:      alertname == ownAlertname,
+		loop:      alertname == alertmanagernotify.Alertname,
 		intervene: c == code.Red,
 		key:       triggerKey(monitor, fingerprint, a.StartsAt),
 	}
@@ -469,7 +469,7 @@ func (h *amWebhook) serve(w http.ResponseWriter, r *http.Request) string {
 			"count", n, "alerts", strings.Join(unrouted, ", "))
 	}
 	if n := counts[telemetry.AlertLoop]; n > 0 {
-		h.log.Warn("alerts not dispatched: they are the agent's own, sent back by Alertmanager; exclude alertname=\""+ownAlertname+"\" from the route to the agent",
+		h.log.Warn("alerts not dispatched: they are the agent's own, sent back by Alertmanager; exclude alertname=\""+alertmanagernotify.Alertname+"\" from the route to the agent",
 			"count", n, "alerts", strings.Join(loops, ", "))
 	}
 	var parts []string
@@ -502,16 +502,14 @@ func (a *Agent) routeAlert(in *inboundAlert, now time.Time) string {
 	if in.loop {
 		return telemetry.AlertLoop
 	}
-	if s := a.cfg.Shard; s.Count > 1 {
-		// Every replica receives every alert; one handles each: the shard
-		// of the named monitor, shard 0 for alerts without one.
-		owner := 0
-		if in.named {
-			owner = ShardOf(in.n.Monitor, s.Count)
-		}
-		if owner != s.Index {
-			return telemetry.AlertOtherShard
-		}
+	// Every replica receives every alert; one handles each: the shard of
+	// the named monitor, shard 0 for alerts without one.
+	owner := 0
+	if in.named && a.cfg.Shard.Count > 1 {
+		owner = ShardOf(in.n.Monitor, a.cfg.Shard.Count)
+	}
+	if !a.owns(owner) {
+		return telemetry.AlertOtherShard
 	}
 	if in.named {
 		ask := in.intervene && !a.triggers.seen(in.key, now)

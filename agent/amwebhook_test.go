@@ -24,6 +24,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -202,7 +203,7 @@ func TestInbound(t *testing.T) {
 	}
 
 	t.Run("bounded", func(t *testing.T) {
-		labels := map[string]string{"alertname": ownAlertname}
+		labels := map[string]string{"alertname": alertmanagernotify.Alertname}
 		for i := range 50 {
 			labels[fmt.Sprintf("l%02d", i)] = strings.Repeat("é", 1000) // 2000 bytes
 		}

@@ -9,7 +9,8 @@ import (
 
 // TestLookupWithAnEndingContext: once the owner has taken a function,
 // onOwner waits for it, so Lookup never returns what the owner is still
-// writing (the race detector watches), even when the caller's context ends.
+// writing, even when the caller's context ends. Only the race detector can
+// see the bug this guards against; make test runs with -race.
 func TestLookupWithAnEndingContext(t *testing.T) {
 	a, _, _ := testAgent(t, config.DefaultAgent(), "monitors:\n  - name: api\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:1/\"}}\n")
 	ctx, cancel := context.WithCancel(context.Background())

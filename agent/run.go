@@ -167,16 +167,22 @@ func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Write
 		return err
 	}
 	_ = ms.Instances.CloseUnused(context.Background(), nil)
-	if cfg.Web.ConfigFile != "" {
-		if err := web.Validate(cfg.Web.ConfigFile); err != nil {
-			return fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
-		}
-	}
-	if _, err := checkWebhookConfig(cfg); err != nil {
+	if _, err := validateWeb(cfg); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d monitors OK\n", source.Name, len(ms.Monitors))
 	return nil
+}
+
+// validateWeb checks the web config and the webhook's credentials, and
+// says how the webhook authenticates; --config.check and start-up share it.
+func validateWeb(cfg config.Agent) (webhookAuth string, err error) {
+	if cfg.Web.ConfigFile != "" {
+		if err := web.Validate(cfg.Web.ConfigFile); err != nil {
+			return "", fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
+		}
+	}
+	return checkWebhookConfig(cfg)
 }
 
 // serve starts the web endpoints (through exporter-toolkit, for TLS and
@@ -184,12 +190,7 @@ func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Write
 func (a *Agent) serve(cfg config.Agent, log *slog.Logger) ([]*http.Server, error) {
 	// exporter-toolkit reads the web config inside Serve and would only log
 	// a bad one, leaving the agent running without endpoints: check first.
-	if cfg.Web.ConfigFile != "" {
-		if err := web.Validate(cfg.Web.ConfigFile); err != nil {
-			return nil, fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
-		}
-	}
-	webhookAuth, err := checkWebhookConfig(cfg)
+	webhookAuth, err := validateWeb(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -86,6 +86,9 @@ func TestIgnoredOutcomeOpensNoIncident(t *testing.T) {
 	a.onOwner(ctx, func() {
 		a.world.Due(time.Now().Add(2*time.Hour), func(j world.CheckJob) bool { job = j; return true })
 	})
+	if job.Due == 0 {
+		t.Fatal("no check was due: the test would exercise nothing")
+	}
 	text.Store(off)
 	if err := a.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -115,18 +118,26 @@ func TestReaddedMonitorStartsANewIncident(t *testing.T) {
 	var text atomic.Value
 	text.Store(mon)
 	a, exp, ctx := incidentAgent(t, &text)
-	a.Reload(ctx)
-	for len(openIncidents(t, a, ctx)) == 0 {
-		time.Sleep(20 * time.Millisecond)
+	reload := func() {
+		t.Helper()
+		if err := a.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload()
+	for deadline := time.Now().Add(5 * time.Second); len(openIncidents(t, a, ctx)) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the incident did not open")
+		}
 	}
 	text.Store(other)
-	a.Reload(ctx)
+	reload()
 	removedAt := time.Now()
 	time.Sleep(300 * time.Millisecond)
 	broken.Store(false)
 	text.Store(mon)
 	readdedAt := time.Now()
-	a.Reload(ctx)
+	reload()
 	deadline := time.Now().Add(5 * time.Second)
 	for !hasSpan(exp, "incident api") {
 		if time.Now().After(deadline) {

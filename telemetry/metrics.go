@@ -291,10 +291,6 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(st.Capacity), s.name)
 		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(st.Workers), s.name)
 		ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(st.Running), s.name)
-		active := 0.0
-		if st.Backpressure {
-			active = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, active, s.name)
+		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, boolValue(st.Backpressure), s.name)
 	}
 }

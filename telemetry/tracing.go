@@ -171,7 +171,7 @@ func (s keepSampler) Description() string { return "KeepOr{" + s.fallback.Descri
 // WithIDs gets the IDs it was given. The agent decides an incident's trace
 // and root span IDs when the incident opens, hands them to the incident's
 // child spans, and starts the root span itself only when the incident
-// closes: an open incident costs 32 bytes, not a live span.
+// closes: an open incident costs a map entry of about 100 bytes, not a live span.
 type presetIDs struct{}
 
 type presetKey struct{}
@@ -235,7 +235,7 @@ func (t *Tracing) Record(parent trace.SpanContext, name string, start, end time.
 	}
 	_, span := t.Tracer.Start(ctx, name, trace.WithTimestamp(start), trace.WithAttributes(attrs...))
 	if failed != "" {
-		span.SetStatus(codesError, failed)
+		span.SetStatus(otelcodes.Error, failed)
 	}
 	span.End(trace.WithTimestamp(end))
 	if !span.SpanContext().IsSampled() {
@@ -256,6 +256,3 @@ func (t *Tracing) Event(name string, attrs ...attribute.KeyValue) {
 		trace.WithAttributes(append(attrs, Keep)...), trace.WithSpanKind(trace.SpanKindInternal))
 	span.End(trace.WithTimestamp(now))
 }
-
-// codesError is the span status of a failed step.
-const codesError = otelcodes.Error

@@ -169,21 +169,28 @@ func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
 	})
 }
 
+// Applied describes the monitor an outcome was applied to, for the
+// owner's tracing and metrics.
+type Applied struct {
+	Name, CheckType string
+	State           incident.State // after the outcome
+}
+
 // ApplyCheck records a check's outcome, schedules the next check and runs
 // the state machine. It reports false when the outcome was stale (the
 // monitor was removed, disabled or rescheduled while the check ran) and
 // so ignored.
-func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (applied bool) {
+func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied, bool) {
 	if !w.ecs.Alive(o.Entity) {
-		return false // removed while the check ran
+		return Applied{}, false // removed while the check ran
 	}
 	id, rt := w.monitors.Get(o.Entity)
 	if !rt.InFlight || rt.Due != o.Due {
-		return false
+		return Applied{}, false
 	}
 	rt.InFlight = false
 	if !id.Profile.Enabled {
-		return false // disabled while the check ran
+		return Applied{}, false // disabled while the check ran
 	}
 	w.schedule(o.Entity, rt, nextDue(o.Due, id.Profile.Interval, now.UnixNano()))
 	rt.recordCheck(o.Result.OK, o.Duration, now)
@@ -199,7 +206,7 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (applied 
 	if id.Profile.Metrics {
 		w.updateSeries(id, rt)
 	}
-	return true
+	return Applied{Name: id.Name, CheckType: id.Profile.CheckType, State: rt.Status.State}, true
 }
 
 // ApplyRemedy records an intervention's outcome.

@@ -1,12 +1,11 @@
 package world
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"hash/fnv"
 	"time"
 
 	"github.com/mlange-42/ark/ecs"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
@@ -93,8 +92,8 @@ type RemedyOutcome struct {
 	Err    error
 
 	// For the incident's trace.
-	Type, Destination string
-	Started, Ended    time.Time
+	Monitor, Type, Destination string
+	Started, Ended             time.Time
 }
 
 // Dispatch is one code and where it goes.

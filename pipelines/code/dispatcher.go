@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -84,7 +83,7 @@ type Dispatcher struct {
 	pl       *pipeline.Pipeline[*delivery, outcome]
 	policy   RetryPolicy
 	breakers *pipeline.Breakers
-	tracing  atomic.Pointer[telemetry.Tracing]
+	tracing  *telemetry.Tracing // from the pipeline config; nil records nothing
 	log      *slog.Logger
 	m        *telemetry.Metrics
 
@@ -127,6 +126,7 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 		return nil, err
 	}
 	d.breakers = breakers
+	d.tracing = cfg.Tracing
 	pl, err := pipeline.New(cfg, d.deliver, m)
 	if err != nil {
 		return nil, err
@@ -159,12 +159,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
 	dl.attempt++
 	start := time.Now()
 	err := dl.to.Notify(ctx, dl.n)
-	if t := d.tracing.Load(); t != nil && dl.n.Trace.IsValid() {
+	if dl.n.Trace.IsValid() {
 		failed := ""
 		if err != nil {
 			failed = err.Error()
 		}
-		t.Record(dl.n.Trace, "code "+dl.n.Code.String(), start, time.Now(), []attribute.KeyValue{
+		d.tracing.Record(dl.n.Trace, "code "+dl.n.Code.String(), start, time.Now(), []attribute.KeyValue{
 			attribute.String("cpra.monitor", dl.n.Monitor),
 			attribute.String("cpra.code", dl.n.Code.String()),
 			attribute.String("cpra.destination", dl.to.Destination()),
@@ -174,10 +174,6 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
 	}
 	return outcome{d: dl, err: err}
 }
-
-// Trace makes every delivery attempt of a code that belongs to an incident
-// a span in the incident's trace.
-func (d *Dispatcher) Trace(t *telemetry.Tracing) { d.tracing.Store(t) }
 
 func (d *Dispatcher) loop() {
 	defer close(d.done)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -24,7 +26,7 @@ import (
 var Kind = code.Kind{Name: "alertmanager", New: New}
 
 const (
-	alertname = "CPRAMonitor"
+	Alertname = "CPRAMonitor" // the alertname of every code sent to Alertmanager
 	userAgent = "cpra-agent"
 	// endsAtFactor × resend_interval is how far ahead a firing alert ends:
 	// three resends may be lost before Alertmanager expires it.
@@ -205,11 +207,11 @@ func (n *Notifier) delivered(sent []alert) {
 func (n *Notifier) alertFor(note code.Notification, at time.Time) alert {
 	labels := maps.Clone(n.s.labels)
 	for k, v := range note.Labels {
-		if v != "" && validLabelName(k) && !builtinLabel(k) {
+		if v != "" && model.LegacyValidation.IsValidLabelName(k) && !builtinLabel(k) {
 			labels[k] = v
 		}
 	}
-	labels["alertname"] = alertname
+	labels["alertname"] = Alertname
 	labels["monitor"] = note.Monitor
 	labels["code"] = note.Code.String()
 	labels["severity"] = note.Code.Severity()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -103,7 +105,7 @@ func parseLabels(b spec.Block, in map[string]string) (map[string]string, error) 
 	out := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(in)) {
 		switch {
-		case !validLabelName(name) || strings.HasPrefix(name, "__"):
+		case !model.LegacyValidation.IsValidLabelName(name) || strings.HasPrefix(name, "__"):
 			errs = append(errs, sub.Errorf(name, "invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"))
 		case builtinLabel(name):
 			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
@@ -123,18 +125,4 @@ func builtinLabel(name string) bool {
 		return true
 	}
 	return false
-}
-
-// validLabelName accepts the label names every Alertmanager version does.
-func validLabelName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, c := range []byte(s) {
-		ok := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }

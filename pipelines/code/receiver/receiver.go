@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -37,7 +39,7 @@ func ParseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
 	for _, name := range slices.Sorted(maps.Keys(in)) {
 		value := in[name]
 		switch canon := http.CanonicalHeaderKey(name); {
-		case !validHeaderName(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			errs = append(errs, sub.Errorf(name, "invalid header name"))
 		case canon == "Content-Length" || canon == "Content-Type" || canon == "Host":
 			errs = append(errs, sub.Errorf(name, "set by the notifier, cannot be configured"))
@@ -50,21 +52,6 @@ func ParseHeaders(b spec.Block, in map[string]string) (http.Header, error) {
 		}
 	}
 	return h, spec.Prefix("headers", errors.Join(errs...))
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // UnwrapURLError drops the *url.Error wrapper, whose text repeats the URL

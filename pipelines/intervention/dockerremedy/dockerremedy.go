@@ -16,6 +16,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -200,11 +201,7 @@ func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
 	}
 	resp, err := r.client.Do(hreq)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the placeholder URL
-		}
-		return fmt.Errorf("docker %s %s: %w", r.action, name, err)
+		return fmt.Errorf("docker %s %s: %w", r.action, name, receiver.UnwrapURLError(err)) // not the placeholder URL
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

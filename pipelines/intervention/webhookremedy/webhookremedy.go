@@ -16,6 +16,9 @@ import (
 	"text/template"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -73,7 +76,7 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 	}
 	if r.method == "" {
 		r.method = http.MethodPost
-	} else if !validToken(r.method) {
+	} else if !httpguts.ValidHeaderFieldName(r.method) {
 		errs = append(errs, b.Errorf("method", "invalid HTTP method %q", r.method))
 	}
 
@@ -93,7 +96,7 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 	for _, name := range slices.Sorted(maps.Keys(cfg.Headers)) {
 		line, field := b.NestedLine("headers", name), "headers."+name
 		canon := http.CanonicalHeaderKey(name)
-		if !validToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header name"})
 			continue
 		}
@@ -147,7 +150,7 @@ func newRemedy(b spec.Block) (intervention.Remedy, error) {
 // Policy returns the retry and timeout policy with defaults applied.
 func (r *remedy) Policy() intervention.Policy { return r.policy }
 
-// Destination returns "webhook:" and the scheme and host (with any port) of
+// Destination returns "webhook:" and the scheme, host (with any port) and path of
 // the URL rendered for req, the part that errors name too. When the URL
 // cannot be rendered for req, it falls back to the scheme and host of the
 // url as written, or "webhook:invalid" when they are themselves templated.
@@ -205,11 +208,7 @@ func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
 
 	resp, err := r.client.Do(hreq)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message repeats the full URL
-		}
-		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), err)
+		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), receiver.UnwrapURLError(err)) // without the URL, which may hold a token
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxSnippet))
@@ -276,11 +275,7 @@ func renderURL(t *template.Template, req intervention.Request) (*url.URL, error)
 	}
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold a token
-		}
-		return nil, fmt.Errorf("invalid URL: %w", err)
+		return nil, fmt.Errorf("invalid URL: %w", receiver.UnwrapURLError(err)) // without the URL, which may hold a token
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("scheme must be http or https, got %q", u.Scheme)
@@ -293,20 +288,3 @@ func renderURL(t *template.Template, req intervention.Request) (*url.URL, error)
 
 // site is the part of a webhook URL that is safe to log.
 func site(u *url.URL) string { return u.Scheme + "://" + u.Host }
-
-// validToken reports whether s is an RFC 9110 token, the syntax of HTTP
-// methods and header names.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}

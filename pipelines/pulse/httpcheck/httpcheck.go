@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -78,7 +80,7 @@ func newProber(b spec.Block) (pulse.Prober, string, error) {
 	}
 	if cfg.Method == "" {
 		cfg.Method = http.MethodGet
-	} else if !validToken(cfg.Method) {
+	} else if !httpguts.ValidHeaderFieldName(cfg.Method) {
 		errs = append(errs, b.Errorf("method", "invalid HTTP method %q", cfg.Method))
 	}
 	header, host, err := buildHeader(b, cfg.Headers)
@@ -267,9 +269,7 @@ func describe(ctx context.Context, err error, start time.Time) string {
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("resolve %s: %s", dnsErr.Name, dnsErr.Err)
 	}
-	if e, ok := err.(*url.Error); ok {
-		err = e.Err
-	}
+	err = receiver.UnwrapURLError(err)
 	if e, ok := err.(*net.OpError); ok {
 		err = e.Err
 	}
@@ -291,10 +291,7 @@ func shortURL(u *url.URL) string {
 func parseURL(raw string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		if e, ok := err.(*url.Error); ok {
-			err = e.Err
-		}
-		return nil, fmt.Errorf("invalid URL: %w", err)
+		return nil, fmt.Errorf("invalid URL: %w", receiver.UnwrapURLError(err))
 	}
 	if !slices.Contains(schemes, u.Scheme) {
 		return nil, fmt.Errorf("scheme must be %s, got %q", orList(schemes), u.Scheme)
@@ -323,9 +320,9 @@ func buildHeader(b spec.Block, in map[string]string) (http.Header, string, error
 		line := b.NestedLine("headers", name)
 		field := "headers." + name
 		switch {
-		case !validToken(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header name"})
-		case !validHeaderValue(value):
+		case !httpguts.ValidHeaderFieldValue(value):
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header value: control characters are not allowed"})
 		case h.Get(name) != "":
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "duplicate header (names are case-insensitive)"})
@@ -339,34 +336,6 @@ func buildHeader(b spec.Block, in map[string]string) (http.Header, string, error
 	host := h.Get("Host")
 	h.Del("Host")
 	return h, host, errors.Join(errs...)
-}
-
-// validToken reports whether s is an RFC 9110 token, the syntax of HTTP
-// methods and header names.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters other than tab, which would
-// split or corrupt the request.
-func validHeaderValue(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // itemLine is the line of the i-th item of the list under key.
