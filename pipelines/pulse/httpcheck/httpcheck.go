@@ -324,7 +324,7 @@ func buildHeader(b spec.Block, in map[string]string) (http.Header, string, error
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header name"})
 		case !httpguts.ValidHeaderFieldValue(value):
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "invalid header value: control characters are not allowed"})
-		case h.Get(name) != "":
+		case h[http.CanonicalHeaderKey(name)] != nil:
 			errs = append(errs, &spec.Error{Line: line, Field: field, Msg: "duplicate header (names are case-insensitive)"})
 		default:
 			h.Set(name, value)

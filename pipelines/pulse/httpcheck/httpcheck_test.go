@@ -56,6 +56,8 @@ func TestConfigErrors(t *testing.T) {
 			"line 3: headers.X-A: invalid header value: control characters are not allowed"},
 		{"duplicate header", "url: http://127.0.0.1/\nheaders:\n  X-A: 1\n  x-a: 2\n",
 			"line 4: headers.x-a: duplicate header (names are case-insensitive)"},
+		{"duplicate of an empty header", "url: http://127.0.0.1/\nheaders:\n  X-A: ''\n  x-a: 2\n",
+			"line 4: headers.x-a: duplicate header (names are case-insensitive)"},
 		{"bad proxy", "url: http://127.0.0.1/\nproxy_url: ftp://127.0.0.1:21\n",
 			`line 2: proxy_url: scheme must be http, https, socks5 or socks5h, got "ftp"`},
 		{"unknown key", "url: http://127.0.0.1/\ntimeout: 5s\n",
