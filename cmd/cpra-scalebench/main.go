@@ -1,0 +1,88 @@
+// Command cpra-scalebench runs the cpra-agent binary at scale against nginx
+// on loopback and prints one line per window, then a summary; with
+// --blackbox it also drives blackbox_exporter with wrk against the same
+// kind of nginx, for a comparison from one run. See internal/scalebench
+// and docs/performance.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/internal/scalebench"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "cpra-scalebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var cfg scalebench.Config
+	var agentArgs string
+	var blackbox time.Duration
+	flag.StringVar(&cfg.Agent, "agent", "bin/cpra-agent", "cpra-agent binary")
+	flag.IntVar(&cfg.Monitors, "n", 1_000_000, "HTTP monitors")
+	flag.DurationVar(&cfg.Interval, "interval", 60*time.Second, "monitor interval")
+	flag.DurationVar(&cfg.Timeout, "timeout", 5*time.Second, "monitor timeout")
+	flag.IntVar(&cfg.Hosts, "hosts", 16, "loopback addresses (127.0.0.1…) nginx listens on")
+	flag.BoolVar(&cfg.KeepAlive, "keepalive", true, "nginx keeps connections open (false: a new connection per check)")
+	flag.DurationVar(&cfg.Warmup, "warmup", 2*time.Minute, "warm-up, not measured")
+	flag.DurationVar(&cfg.Measure, "measure", 10*time.Minute, "measured period")
+	flag.DurationVar(&cfg.Window, "window", 10*time.Second, "one line per window")
+	flag.StringVar(&agentArgs, "agent-args", "", "extra agent flags, space-separated")
+	flag.DurationVar(&blackbox, "blackbox", 0, "also drive blackbox_exporter with wrk for this long (0: skip)")
+	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")
+	flag.Parse()
+	cfg.AgentArgs = strings.Fields(agentArgs)
+	cfg.Out = os.Stdout
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	host, _ := os.Hostname()
+	fmt.Printf("# cpra-scalebench %s on %s: %d CPUs, %s, %s\n", time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpuModel(), runtime.Version())
+	rep, err := scalebench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if blackbox > 0 {
+		dir := cfg.Dir
+		if dir == "" {
+			d, err := os.MkdirTemp("", "cpra-scalebench-bb-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+		bb, err := scalebench.RunBlackbox(ctx, scalebench.BlackboxConfig{Dir: dir, KeepAlive: cfg.KeepAlive, Duration: blackbox, Out: os.Stdout})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("# blackbox_exporter: %.0f probes/s, %.4f CPU-ms per probe; cpra-agent: %.0f checks/s, %.4f CPU-ms per check: %.1f× less CPU per check\n",
+			bb.ProbesPerSec, bb.CPUPerProbe, rep.Summary.Served/rep.Summary.Period.Seconds(), rep.Summary.CPUPerCheck, bb.CPUPerProbe/rep.Summary.CPUPerCheck)
+	}
+	return nil
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
