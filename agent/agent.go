@@ -51,7 +51,7 @@ type Agent struct {
 	tracing *telemetry.Tracing
 	traces  *incidents // owned by the loop goroutine
 
-	hosts   *pipeline.Breakers // pulse breakers, by target host
+	hosts   *hostBreakers      // pulse breakers, by target host; owned by the loop goroutine
 	targets *pipeline.Breakers // intervention breakers, by remedy destination
 
 	webhook     *amWebhook        // POST /api/v1/alertmanager/webhook
@@ -63,10 +63,14 @@ type Agent struct {
 	ready     atomic.Bool
 
 	// Owned by the loop goroutine.
-	fx             world.Effects
-	waitingRemedy  []waitingRemedy
-	skipped        []world.CheckOutcome // checks not run: their host's breaker is open
-	lastStop       int64                // when the scheduler last stopped at the high water mark (unix ns)
+	fx            world.Effects
+	waitingRemedy []waitingRemedy
+	lastStop      int64 // when the scheduler last stopped at the high water mark (unix ns)
+	// Until then, the agent counts as saturated: a check that times out
+	// is inconclusive rather than a failure of its target.
+	saturatedUntil time.Time
+	lastTick       time.Time
+	checkCounts    map[string]*checkCounters // by check type
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
 	alertRoutes    config.Codes  // the monitor file's alertmanager_webhook.codes
@@ -107,13 +111,16 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 		a.stateGauges[s] = m.Monitors.WithLabelValues(s.String())
 	}
 	p := cfg.Pipelines
-	if a.hosts, err = pipeline.NewBreakers(telemetry.PipelinePulse, breakerConfig(p.Pulse), m, log, tracing); err != nil {
+	a.checkCounts = map[string]*checkCounters{}
+	if a.hosts, err = newHostBreakers(p.Pulse.Breaker, m, log, tracing); err != nil {
 		return nil, err
 	}
 	if a.targets, err = pipeline.NewBreakers(telemetry.PipelineIntervention, breakerConfig(p.Intervention), m, log, tracing); err != nil {
 		return nil, err
 	}
-	if a.pulse, err = pipeline.New(pipelineConfig(telemetry.PipelinePulse, p.Pulse, log, tracing), a.check, m); err != nil {
+	pulseCfg := pipelineConfig(telemetry.PipelinePulse, p.Pulse, log, tracing)
+	pulseCfg.MaxOpenFiles = pipeline.OpenFilesBudget()
+	if a.pulse, err = pipeline.New(pulseCfg, a.check, m); err != nil {
 		return nil, err
 	}
 	if a.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log, tracing), a.intervene, m); err != nil {
@@ -233,56 +240,70 @@ func (a *Agent) Run(ctx context.Context) error {
 
 func (a *Agent) tick(now time.Time) {
 	a.submitRemedies()
-	if a.world.Due(now, a.offerCheck) {
+	if !a.lastTick.IsZero() && now.Sub(a.lastTick) > a.cfg.Scheduler.Tick+saturationLag {
+		// The owner itself ran late: the process is starved.
+		a.saturated(now)
+	}
+	a.lastTick = now
+	if a.world.Offer(now, a.offerCheck) {
 		// The pulse queue is at its high water mark: the rest stay due
 		// and are offered again next tick; their lag keeps growing.
 		a.lastStop = now.UnixNano()
+		a.saturated(now)
 	}
-	if len(a.skipped) > 0 {
-		for _, o := range a.skipped {
-			a.applyCheck(o, now)
-		}
-		clear(a.skipped)
-		a.skipped = a.skipped[:0]
-		a.flushEffects()
-	}
+	a.flushHosts(now)
+	a.flushEffects()
 	a.flushStates(now)
+}
+
+// saturationLag is how far behind schedule the agent may run before its
+// own timeouts stop counting as evidence about targets.
+const saturationLag = time.Second
+
+// saturationHold is how long the agent counts as saturated after the last
+// sign of it: checks started then may still be finishing.
+const saturationHold = 10 * time.Second
+
+func (a *Agent) saturated(now time.Time) {
+	a.saturatedUntil = now.Add(saturationHold)
 }
 
 // offerCheck hands a due check to the pulse pipeline. A check whose host's
 // breaker is open is not run: it fails at once with the breaker as its
 // reason, so the monitor still shows failing and why, without a worker
 // waiting on a dead host. Refusal (backpressure) leaves the monitor due.
-func (a *Agent) offerCheck(j world.CheckJob) bool {
+func (a *Agent) offerCheck(j world.CheckJob) world.Offer {
 	if a.pulse.Backpressure() {
-		return false
+		return world.Refused
 	}
 	host := pulse.HostOf(j.Target.Address)
 	now := time.Now()
 	if host != "" {
 		allowed, trial := a.hosts.Allow(host, now)
 		if !allowed {
+			// Not run, and not a failure: the host's one red code says
+			// why its monitors are not checked.
 			a.hosts.Rejected(host)
-			a.skipped = append(a.skipped, world.CheckOutcome{Entity: j.Entity, Due: j.Due, Started: now, Skipped: true, Result: pulse.Result{
-				Reason:      fmt.Sprintf("not checked: circuit breaker open for host %s after repeated unreachable checks", host),
-				Unreachable: true,
-			}})
-			return true
+			return world.Skipped
 		}
 		j.Trial = trial
 	}
-	if !a.pulse.TrySubmit(j) {
+	due := time.Unix(0, j.Due)
+	if !a.pulse.TrySubmitAt(j, due) {
 		if host != "" {
 			a.hosts.Release(host, j.Trial)
 		}
-		return false
+		return world.Refused
 	}
 	if j.Due <= a.lastStop {
 		// Due when the scheduler last stopped at the high water mark, and
 		// only now accepted: it was deferred.
 		a.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
 	}
-	return true
+	if now.Sub(due) > saturationLag {
+		a.saturated(now) // behind schedule
+	}
+	return world.Accepted
 }
 
 // applyChecks applies o and whatever else is already waiting, in one batch.
@@ -331,14 +352,29 @@ func (a *Agent) flushEffects() {
 // monitor's incident trace when it has one) and its duration, with the
 // span's trace as an exemplar.
 func (a *Agent) applyCheck(o world.CheckOutcome, now time.Time) {
+	r := &o.Result
+	if !r.OK && r.Inconclusive == "" && r.TimedOut && now.Before(a.saturatedUntil) {
+		// A timeout while the agent itself is behind or under
+		// backpressure measures the agent, not the target.
+		r.Inconclusive = pulse.InconclusiveSaturated
+	}
+	host := pulse.HostOf(o.Address)
+	if host != "" {
+		if r.Inconclusive == "" {
+			a.hosts.Record(host, o.Trial, r.HostDown, now)
+		} else {
+			a.hosts.Release(host, o.Trial)
+		}
+	}
+	a.countCheck(o)
 	m, applied := a.world.ApplyCheck(o, now, &a.fx)
 	if !applied {
 		return // stale: the monitor changed while the check ran
 	}
-	sc := a.traces.check(m.Name, m.CheckType, o.Started, o.Duration, o.Result.OK, o.Result.Reason, m.State)
-	if o.Skipped {
-		return // not run, so no duration
+	if r.Inconclusive != "" {
+		return // neither for nor against the monitor: no span, no duration
 	}
+	sc := a.traces.check(m.Name, m.CheckType, o.Started, o.Duration, r.OK, r.Reason, m.State)
 	obs := a.m.CheckDuration.WithLabelValues(m.CheckType)
 	if sc.IsSampled() {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(o.Duration.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
@@ -349,6 +385,12 @@ func (a *Agent) applyCheck(o world.CheckOutcome, now time.Time) {
 
 // applyRemedy applies an intervention's outcome and records its span.
 func (a *Agent) applyRemedy(o world.RemedyOutcome, now time.Time) {
+	if host := pulse.HostOf(o.Address); o.Err == nil && host != "" {
+		// The remedy changed what is behind the host: check it again now
+		// instead of waiting out its breaker, so verification can succeed.
+		a.hosts.Forget(host)
+		a.flushHosts(now)
+	}
 	a.traces.remedy(o.Monitor, o.Type, o.Destination, o.Started, o.Ended, o.Err)
 	a.world.ApplyRemedy(o, now, &a.fx)
 }
@@ -410,18 +452,46 @@ func (a *Agent) check(ctx context.Context, j world.CheckJob) world.CheckOutcome 
 	}
 	started := time.Now()
 	r, d := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
-	if host := pulse.HostOf(j.Target.Address); host != "" {
-		// A host that answers, even wrongly, is reachable: only checks
-		// that got no answer count against its breaker.
-		a.hosts.Record(host, j.Trial, !r.Unreachable, time.Now())
+	return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Type: j.Type, Address: j.Target.Address,
+		Result: r, Started: started, Duration: d, Trial: j.Trial}
+}
+
+// checkCounters are one check type's cpra_checks_total series.
+type checkCounters struct {
+	success, failure, inconclusive prometheus.Counter
+	byReason                       map[string]prometheus.Counter
+}
+
+// countCheck counts a check that ran, on the owner: whether it was
+// conclusive is decided here.
+func (a *Agent) countCheck(o world.CheckOutcome) {
+	c := a.checkCounts[o.Type]
+	if c == nil {
+		c = &checkCounters{
+			success:      a.m.Checks.WithLabelValues(o.Type, "success"),
+			failure:      a.m.Checks.WithLabelValues(o.Type, "failure"),
+			inconclusive: a.m.Checks.WithLabelValues(o.Type, "inconclusive"),
+			byReason:     map[string]prometheus.Counter{},
+		}
+		a.checkCounts[o.Type] = c
 	}
-	result := "success"
-	if !r.OK {
-		result = "failure"
-		a.log.Debug("check failed", "monitor", j.Target.Monitor, "type", j.Type, "reason", r.Reason)
+	r := o.Result
+	switch {
+	case r.Inconclusive != "":
+		c.inconclusive.Inc()
+		rc := c.byReason[r.Inconclusive]
+		if rc == nil {
+			rc = a.m.ChecksInconclusive.WithLabelValues(o.Type, r.Inconclusive)
+			c.byReason[r.Inconclusive] = rc
+		}
+		rc.Inc()
+		a.log.Debug("check inconclusive", "type", o.Type, "address", o.Address, "reason", r.Inconclusive, "detail", r.Reason)
+	case r.OK:
+		c.success.Inc()
+	default:
+		c.failure.Inc()
+		a.log.Debug("check failed", "type", o.Type, "address", o.Address, "reason", r.Reason)
 	}
-	a.m.Checks.WithLabelValues(j.Type, result).Inc()
-	return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Result: r, Started: started, Duration: d}
 }
 
 // intervene runs on an intervention worker.
@@ -435,11 +505,6 @@ func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOu
 	err := intervention.Run(ctx, j.Remedy, j.Request)
 	dest := j.Remedy.Destination(j.Request)
 	a.targets.Record(dest, j.Trial, err == nil, time.Now())
-	if host := pulse.HostOf(j.Address); err == nil && host != "" {
-		// The remedy changed what is behind the host: check it again now
-		// instead of waiting out its breaker, so verification can succeed.
-		a.hosts.Forget(host)
-	}
 	result := "success"
 	if err != nil {
 		result = "failure"
@@ -448,7 +513,7 @@ func (a *Agent) intervene(ctx context.Context, j world.RemedyJob) world.RemedyOu
 		log.Info("intervention succeeded", "duration", time.Since(start).Round(time.Millisecond))
 	}
 	a.m.Interventions.WithLabelValues(j.Type, result).Inc()
-	return world.RemedyOutcome{Entity: j.Entity, Err: err, Monitor: j.Request.Monitor, Type: j.Type, Destination: dest, Started: start, Ended: time.Now()}
+	return world.RemedyOutcome{Entity: j.Entity, Err: err, Address: j.Address, Monitor: j.Request.Monitor, Type: j.Type, Destination: dest, Started: start, Ended: time.Now()}
 }
 
 // shutdown drains: no new checks; running checks and remedies finish (until

@@ -23,9 +23,12 @@ type Metrics struct {
 	ReloadTimestamp  prometheus.Gauge
 	Monitors         *prometheus.GaugeVec // {state}
 
-	Checks        *prometheus.CounterVec   // {type,result}
-	CheckDuration *prometheus.HistogramVec // {type}
-	ScheduleLag   prometheus.Histogram
+	Checks *prometheus.CounterVec // {type,result}
+	// ChecksInconclusive counts checks whose outcome said nothing about
+	// their target, by why (see pulse.Result.Inconclusive).
+	ChecksInconclusive *prometheus.CounterVec   // {type,reason}
+	CheckDuration      *prometheus.HistogramVec // {type}
+	ScheduleLag        prometheus.Histogram
 
 	Interventions *prometheus.CounterVec // {type,result}
 	Codes         *prometheus.CounterVec // {code,notifier,result}
@@ -51,7 +54,7 @@ type Metrics struct {
 	SizingUtilization   *prometheus.GaugeVec   // {pipeline}
 	SizingPredictedWait *prometheus.GaugeVec   // {pipeline}
 	SizingSLO           *prometheus.GaugeVec   // {pipeline}
-	SizingDecisions     *prometheus.CounterVec // {pipeline,direction}
+	SizingDecisions     *prometheus.CounterVec // {pipeline,direction,reason}
 	LittleL             *prometheus.GaugeVec   // {pipeline}
 	LittleLambdaW       *prometheus.GaugeVec   // {pipeline}
 	AlertmanagerWebhook *WebhookMetrics        // cpra_alertmanager_webhook_*, in webhook.go
@@ -81,8 +84,12 @@ func NewMetrics() *Metrics {
 		}, []string{"state"}),
 		Checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_checks_total",
-			Help: "Checks completed, by check type and result (success, failure).",
+			Help: "Checks completed, by check type and result (success, failure, or inconclusive: the agent could not finish it for a reason of its own, so it counts neither for nor against the monitor).",
 		}, []string{"type", "result"}),
+		ChecksInconclusive: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_checks_inconclusive_total",
+			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (waited past the deadline for one of the agent's own connection slots), starved (the process was starved of CPU), saturated (timed out while the agent was behind schedule or under backpressure).",
+		}, []string{"type", "reason"}),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cpra_check_duration_seconds",
 			Help:    "Duration of checks, retries included, by check type.",
@@ -172,8 +179,8 @@ func NewMetrics() *Metrics {
 		}, []string{"pipeline"}),
 		SizingDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_sizing_decisions_total",
-			Help: "Sizing decisions by direction (up, down, hold).",
-		}, []string{"pipeline", "direction"}),
+			Help: "Sizing decisions by direction (up, down, hold) and reason: model (the queueing model decided), cpu_saturated (growth refused: goroutines already wait for a CPU), no_gain (growth refused: the last growth raised service time, not throughput), max (clamped at workers.max), fd_limit (clamped by the open-files limit).",
+		}, []string{"pipeline", "direction", "reason"}),
 		LittleL: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cpra_sizing_littles_law_l",
 			Help: "Measured time-average number of jobs in a pipeline (queued and running) over the last sizing interval: L in Little's law.",
@@ -200,7 +207,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
-		m.Checks, m.CheckDuration, m.ScheduleLag,
+		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag,
 		m.Interventions, m.Codes,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
 		m.BackpressureHigh, m.BackpressureLow,
@@ -247,7 +254,7 @@ func (m *Metrics) RegisterPipeline(name string, stats func() PipelineStats) {
 		m.QueueDropped.WithLabelValues(name, reason)
 	}
 	for _, d := range []string{"up", "down", "hold"} {
-		m.SizingDecisions.WithLabelValues(name, d)
+		m.SizingDecisions.WithLabelValues(name, d, "model")
 	}
 }
 

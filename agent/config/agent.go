@@ -137,7 +137,16 @@ type Sizing struct {
 
 // Breaker configures the per-destination circuit breakers.
 type Breaker struct {
-	FailureThreshold int           `koanf:"failure_threshold"`
+	// FailureThreshold is the number of consecutive failures that open a
+	// destination's breaker; for the pulse pipeline's host breakers, the
+	// host-down results within Window needed (see FailureRatio).
+	FailureThreshold int `koanf:"failure_threshold"`
+	// FailureRatio and Window are the pulse pipeline's: a host's breaker
+	// opens when at least FailureThreshold of its checks within Window
+	// got no answer from the host, and they are at least FailureRatio of
+	// its checks in that window. The other pipelines ignore them.
+	FailureRatio     float64       `koanf:"failure_ratio"`
+	Window           time.Duration `koanf:"window"`
 	OpenTimeout      time.Duration `koanf:"open_timeout"`
 	HalfOpenRequests int           `koanf:"half_open_requests"`
 }
@@ -178,7 +187,9 @@ func DefaultAgent() Agent {
 				Queue:   Queue{Capacity: 65536, HighWater: 0.8, LowWater: 0.5},
 				Workers: Workers{Min: 8, Max: 10000},
 				Sizing:  Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: 5 * time.Second},
-				Breaker: Breaker{FailureThreshold: 5, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1},
+				// A host is down when most (80 %) of its own checks get
+				// no answer over half a minute: at least 5 of at least 10.
+				Breaker: Breaker{FailureThreshold: 5, FailureRatio: 0.8, Window: 30 * time.Second, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1},
 			},
 			// Interventions are rare and slow (restarts): a small pool, a
 			// looser target, and a breaker that backs off longer.
@@ -607,6 +618,14 @@ func (p Pipeline) validate(pre string, bad func(key, format string, args ...any)
 	}
 	if b.HalfOpenRequests < 1 {
 		bad(pre+".breaker.half_open_requests", "must be at least 1, got %d", b.HalfOpenRequests)
+	}
+	if pre == "pipelines.pulse" {
+		if !(b.FailureRatio > 0 && b.FailureRatio <= 1) {
+			bad(pre+".breaker.failure_ratio", "must be a fraction in (0, 1], got %v", b.FailureRatio)
+		}
+		if b.Window <= 0 {
+			bad(pre+".breaker.window", "must be greater than zero, got %v", b.Window)
+		}
 	}
 }
 

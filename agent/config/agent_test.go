@@ -141,7 +141,7 @@ pipelines:
 				Queue:   config.Queue{Capacity: 4096, HighWater: 0.9, LowWater: 0.25},
 				Workers: config.Workers{Min: 4, Max: 500},
 				Sizing:  config.Sizing{SLO: 50 * time.Millisecond, Quantile: 0.99, Headroom: 0.3, Interval: 2 * time.Second},
-				Breaker: config.Breaker{FailureThreshold: 3, OpenTimeout: 10 * time.Second, HalfOpenRequests: 2},
+				Breaker: config.Breaker{FailureThreshold: 3, FailureRatio: 0.8, Window: 30 * time.Second, OpenTimeout: 10 * time.Second, HalfOpenRequests: 2},
 			}
 			a.Pipelines.Code.Queue.HighWater = 0.7
 			a.Pipelines.Code.Sizing.Headroom = 1

@@ -145,6 +145,17 @@ func (w *World) schedule(e ecs.Entity, rt *Runtime, due int64) {
 // wheel and are offered again on the next call. Due reports whether it
 // stopped early.
 func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
+	return w.Offer(now, func(j CheckJob) Offer {
+		if submit(j) {
+			return Accepted
+		}
+		return Refused
+	})
+}
+
+// Offer is Due with a third answer: a Skipped check is not run, and its
+// monitor is rescheduled at its next interval with its state unchanged.
+func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
 	return w.wheel.Advance(now.UnixNano(), func(en scheduleEntry) bool {
 		if !w.ecs.Alive(en.ID) {
 			return true // removed: a stale entry
@@ -154,18 +165,22 @@ func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
 			return true // rescheduled or disabled since: a stale entry
 		}
 		p := id.Profile
-		ok := submit(CheckJob{
+		switch submit(CheckJob{
 			Entity:  en.ID,
 			Due:     en.Due,
 			Type:    p.CheckType,
 			Prober:  p.Prober,
 			Target:  pulseTarget(id),
 			Timeout: p.Timeout,
-		})
-		if ok {
+		}) {
+		case Accepted:
 			rt.InFlight = true
+		case Skipped:
+			w.schedule(en.ID, rt, nextDue(en.Due, p.Interval, now.UnixNano()))
+		case Refused:
+			return false
 		}
-		return ok
+		return true
 	})
 }
 
@@ -193,6 +208,10 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		return Applied{}, false // disabled while the check ran
 	}
 	w.schedule(o.Entity, rt, nextDue(o.Due, id.Profile.Interval, now.UnixNano()))
+	if o.Result.Inconclusive != "" {
+		// Says nothing about the target: neither for nor against it.
+		return Applied{Name: id.Name, CheckType: id.Profile.CheckType, State: rt.Status.State}, true
+	}
 	rt.recordCheck(o.Result.OK, o.Duration, now)
 	ev := incident.CheckOK
 	if !o.Result.OK {
@@ -207,6 +226,27 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		w.updateSeries(id, rt)
 	}
 	return Applied{Name: id.Name, CheckType: id.Profile.CheckType, State: rt.Status.State}, true
+}
+
+// HostMonitors counts the enabled monitors whose address is on host and
+// returns the notifiers their red codes go to, each once. It walks every
+// monitor, so it is for rare events (a host breaker opening).
+func (w *World) HostMonitors(host string, hostOf func(address string) string) (n int, targets []code.Notifier) {
+	seen := map[code.Notifier]bool{}
+	for _, e := range w.byName {
+		id, _ := w.monitors.Get(e)
+		if !id.Profile.Enabled || hostOf(id.Address) != host {
+			continue
+		}
+		n++
+		for _, t := range id.Profile.Codes.Targets(code.Red) {
+			if !seen[t] {
+				seen[t] = true
+				targets = append(targets, t)
+			}
+		}
+	}
+	return n, targets
 }
 
 // ApplyRemedy records an intervention's outcome.

@@ -65,14 +65,30 @@ type CheckJob struct {
 	Trial   bool // a half-open host breaker's trial check
 }
 
+// Offer is what became of a due check offered to the pulse pipeline.
+type Offer uint8
+
+const (
+	// Accepted: queued; the monitor waits for its outcome.
+	Accepted Offer = iota
+	// Refused: the pipeline is under backpressure; the monitor stays due
+	// and is offered again on the next tick.
+	Refused
+	// Skipped: not run, because its host's breaker is open; the monitor
+	// keeps its state and is due again at its next interval.
+	Skipped
+)
+
 // CheckOutcome is a pulse worker's answer.
 type CheckOutcome struct {
 	Entity   ecs.Entity
 	Due      int64
+	Type     string
+	Address  string // the check's address, whose host breaker the outcome informs
 	Result   pulse.Result
 	Started  time.Time
 	Duration time.Duration
-	Skipped  bool // not run: the host's circuit breaker is open
+	Trial    bool // the job was a half-open host breaker's trial
 }
 
 // RemedyJob is a value handed to an intervention worker.
@@ -88,8 +104,9 @@ type RemedyJob struct {
 
 // RemedyOutcome is an intervention worker's answer (after all retries).
 type RemedyOutcome struct {
-	Entity ecs.Entity
-	Err    error
+	Entity  ecs.Entity
+	Err     error
+	Address string // the monitor's check address, whose host breaker a success resets
 
 	// For the incident's trace.
 	Monitor, Type, Destination string

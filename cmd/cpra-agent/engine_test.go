@@ -8,7 +8,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -361,35 +360,29 @@ func bucketDelta(before, after metrics, name string, le float64) float64 {
 // back one trial check closes the breaker and the monitors recover. Three
 // of the dead monitors have a failing remedy behind one webhook: its
 // breaker opens too, and the remedy after that is not attempted.
-func TestHostBreakerSkipsADeadHost(t *testing.T) {
+// TestClosedPortSaysNothingAboutTheHost is the small-scale false alarm of
+// issue #9: monitors on refused ports of a host fail for themselves, and
+// healthy monitors on other ports of the same host stay healthy; the host's
+// breaker never opens. Their failing interventions still open the remedy's
+// own breaker.
+func TestClosedPortSaysNothingAboutTheHost(t *testing.T) {
 	dir := t.TempDir()
 	codesFile := filepath.Join(dir, "codes.log")
-	live := newService(t, false)
-
 	var remedyCalls atomic.Int64
 	remedy := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		remedyCalls.Add(1)
 		http.Error(w, "cannot restart", http.StatusInternalServerError)
 	})
-	const dead = 20
-	var addrs []string
-	// Ports below the kernel's ephemeral range: nothing else will be given
-	// them while they are closed, so the test can listen on them again.
-	var lastErr error
-	for port := 20000 + rand.IntN(10000); len(addrs) < dead && port < 32768; port++ {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.2:%d", port))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		addrs = append(addrs, l.Addr().String())
-		l.Close() // closed now: connection refused, the host looks dead
-	}
-	if len(addrs) < dead {
-		t.Skipf("cannot find %d free ports on 127.0.0.2: %v", dead, lastErr)
-	}
-	ms := []string{httpMonitor("live", live.healthURL(), 2, logCodes(codesFile))}
-	for i, addr := range addrs {
+	liveHTTP := listenOn(t, "127.0.0.2:0")
+	go http.Serve(liveHTTP, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+	liveTCP := listenOn(t, "127.0.0.2:0")
+	go acceptAndClose(liveTCP)
+	const dead = 12
+	var ms []string
+	for i := range dead {
+		l := listenOn(t, "127.0.0.2:0")
+		addr := l.Addr().String()
+		l.Close() // connection refused: the port is closed, the host answers
 		blocks := []string{logCodes(codesFile)}
 		if i < 3 {
 			blocks = append([]string{fmt.Sprintf(`    intervention:
@@ -399,53 +392,50 @@ func TestHostBreakerSkipsADeadHost(t *testing.T) {
       config: {url: %q, timeout: 5s}
 `, remedy.URL+"/restart")}, blocks...)
 		}
-		ms = append(ms, tcpMonitor(fmt.Sprintf("dead%02d", i), addr, blocks...))
+		ms = append(ms, tcpMonitor(fmt.Sprintf("closed%02d", i), addr, blocks...))
 	}
+	ms = append(ms,
+		httpMonitor("live-http", "http://"+liveHTTP.Addr().String()+"/health", 2, logCodes(codesFile)),
+		tcpMonitor("live-tcp", liveTCP.Addr().String(), logCodes(codesFile)))
 	monitors := filepath.Join(dir, "monitors.yaml")
 	writeMonitors(t, monitors, ms...)
 	cfg := filepath.Join(dir, "agent.yaml")
 	writeFile(t, cfg, 0o644, `
 pipelines:
   pulse:
-    breaker: {failure_threshold: 5, open_timeout: 1s, half_open_requests: 1}
+    breaker: {failure_threshold: 2, failure_ratio: 0.5, window: 10s, open_timeout: 1s, half_open_requests: 1}
   intervention:
     breaker: {failure_threshold: 2, open_timeout: 1h, half_open_requests: 1}
 `)
 	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
 
-	a.waitMetrics(t, "the dead host's breaker to open and every dead monitor to be down", func(m metrics) []string {
-		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "pulse", "destination", "127.0.0.2", "to", "open")
-		miss = m.expect(miss, "cpra_breaker_rejected_total", ">", 0, "pipeline", "pulse", "destination", "127.0.0.2")
-		miss = m.expect(miss, "cpra_monitors", "==", dead, "state", "down")
-		return m.expect(miss, "cpra_monitors", "==", 1, "state", "healthy")
-	})
-	waitFor(t, "a red code giving the open breaker as the reason", func() (bool, string) {
-		for i := range dead {
-			for _, l := range readCodes(t, codesFile, fmt.Sprintf("dead%02d", i)) {
-				if l.Code == "red" && strings.Contains(l.Message, "circuit breaker open for host 127.0.0.2") {
-					return true, ""
-				}
-			}
-		}
-		return false, "no red code mentions the breaker yet"
-	})
-	if _, found := a.scrape(t).value("cpra_breaker_state", "pipeline", "pulse", "destination", "127.0.0.1"); found {
-		t.Error("the live host has a breaker state series")
-	}
-
-	// Interventions: two failures open the webhook's breaker; the third
-	// monitor's remedy is then refused without a call.
 	remedyDest := "webhook:" + remedy.URL + "/restart"
-	a.waitMetrics(t, "the remedy breaker to open and refuse", func(m metrics) []string {
-		miss := m.expect(nil, "cpra_breaker_state", "==", 2, "pipeline", "intervention", "destination", remedyDest)
+	a.waitMetrics(t, "the closed ports down, the live monitors healthy, the remedy breaker refusing", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_monitors", "==", dead, "state", "down")
+		miss = m.expect(miss, "cpra_monitors", "==", 2, "state", "healthy")
+		miss = m.expect(miss, "cpra_breaker_state", "==", 2, "pipeline", "intervention", "destination", remedyDest)
 		return m.expect(miss, "cpra_breaker_rejected_total", ">=", 1, "pipeline", "intervention", "destination", remedyDest)
 	})
+	// Many more checks of the host, all answered (refused or served).
+	time.Sleep(2 * time.Second)
+	m := a.scrape(t)
+	if v, _ := m.value("cpra_breaker_transitions_total", "pipeline", "pulse", "destination", "127.0.0.2", "to", "open"); v != 0 {
+		t.Errorf("the host breaker opened %v times for closed ports", v)
+	}
+	if miss := m.expect(nil, "cpra_monitors", "==", 2, "state", "healthy"); len(miss) > 0 {
+		t.Errorf("live monitors on the host's other ports: %v", miss)
+	}
+	for _, name := range []string{"live-http", "live-tcp"} {
+		if lines := readCodes(t, codesFile, name); len(lines) > 0 {
+			t.Errorf("%s sent codes although it was healthy: %+v", name, lines)
+		}
+	}
 	if n := remedyCalls.Load(); n != 2 {
 		t.Errorf("the remedy webhook was called %d times; its breaker should have stopped it at 2", n)
 	}
 	waitFor(t, "a red code saying the remedy was not attempted", func() (bool, string) {
 		for i := range 3 {
-			for _, l := range readCodes(t, codesFile, fmt.Sprintf("dead%02d", i)) {
+			for _, l := range readCodes(t, codesFile, fmt.Sprintf("closed%02d", i)) {
 				if l.Code == "red" && strings.Contains(l.Message, "not attempted: circuit breaker open for "+remedyDest) {
 					return true, ""
 				}
@@ -453,27 +443,105 @@ pipelines:
 		}
 		return false, "none yet"
 	})
+}
 
-	// The host comes back: the trial check succeeds, the breaker closes,
-	// and every monitor recovers.
-	for _, addr := range addrs {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatalf("reopen %s: %v", addr, err)
+// TestHostBreakerOpensOnADeadHost: a host whose connects get no answer at
+// all (listeners whose accept queue is full drop every SYN) opens its
+// breaker once most of its own checks failed; then its monitors are not
+// checked and keep their state, one host-level red names the host and its
+// monitors, and when it answers again a trial closes the breaker, a green
+// resolves the host code and the monitors recover.
+func TestHostBreakerOpensOnADeadHost(t *testing.T) {
+	dir := t.TempDir()
+	codesFile := filepath.Join(dir, "codes.log")
+	live := newService(t, false)
+	const dead = 20
+	var holes []*blackhole
+	ms := []string{httpMonitor("live", live.healthURL(), 2, logCodes(codesFile))}
+	for i := range dead {
+		h := newBlackhole(t, "127.0.0.3")
+		holes = append(holes, h)
+		ms = append(ms, tcpMonitor(fmt.Sprintf("dead%02d", i), h.addr, logCodes(codesFile)))
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+pipelines:
+  pulse:
+    breaker: {failure_threshold: 5, failure_ratio: 0.8, window: 30s, open_timeout: 1s, half_open_requests: 1}
+`)
+	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
+
+	a.waitMetrics(t, "the dead host's breaker to open and refuse checks", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "pulse", "destination", "127.0.0.3", "to", "open")
+		miss = m.expect(miss, "cpra_breaker_rejected_total", ">", 0, "pipeline", "pulse", "destination", "127.0.0.3")
+		return m.expect(miss, "cpra_monitors", "==", 1, "state", "healthy")
+	})
+	waitFor(t, "one host-level red naming the host and its monitors", func() (bool, string) {
+		lines := readCodes(t, codesFile, "host:127.0.0.3")
+		if len(lines) == 0 {
+			return false, "none yet"
 		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
+		l := lines[0]
+		if l.Code != "red" || !strings.Contains(l.Message, "host 127.0.0.3 unreachable") || !strings.Contains(l.Message, fmt.Sprintf("its %d monitors", dead)) {
+			t.Fatalf("host code: %+v", l)
+		}
+		return true, ""
+	})
+	// Not one code per monitor: only the checks that gathered the
+	// evidence before the breaker opened failed on their own.
+	yellows := 0
+	for i := range dead {
+		for _, l := range readCodes(t, codesFile, fmt.Sprintf("dead%02d", i)) {
+			if l.Code == "yellow" {
+				yellows++
 			}
-		}()
+		}
+	}
+	if yellows >= dead {
+		t.Errorf("%d yellow codes for %d monitors behind one dead host", yellows, dead)
+	}
+
+	// The host answers again: a trial check succeeds, the breaker closes,
+	// the host code is resolved and every monitor recovers.
+	for _, h := range holes {
+		h.serve()
 	}
 	a.waitMetrics(t, "the host's breaker to close and every monitor to recover", func(m metrics) []string {
-		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "pulse", "destination", "127.0.0.2", "to", "closed")
+		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 1, "pipeline", "pulse", "destination", "127.0.0.3", "to", "closed")
 		return m.expect(miss, "cpra_monitors", "==", dead+1, "state", "healthy")
 	})
+	waitFor(t, "a green host code", func() (bool, string) {
+		for _, l := range readCodes(t, codesFile, "host:127.0.0.3") {
+			if l.Code == "green" {
+				return true, ""
+			}
+		}
+		return false, "none yet"
+	})
+	if reds := len(readCodes(t, codesFile, "host:127.0.0.3")); reds > 2 {
+		// One red and one green; a flapping breaker would send more.
+		t.Logf("host codes: %+v", readCodes(t, codesFile, "host:127.0.0.3"))
+	}
+}
+
+func listenOn(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }

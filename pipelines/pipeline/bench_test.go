@@ -47,7 +47,7 @@ func BenchmarkMeter(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		t = t.Add(time.Millisecond)
-		m.arrive(t)
+		m.arrive(t, t)
 		m.complete(t, t, t.Add(time.Microsecond))
 	}
 }

@@ -114,7 +114,7 @@ func TestMeterMeasuresLittlesLaw(t *testing.T) {
 	// λ = 100/s, W = 50 ms, so L = λW = 5.
 	for i := range 1000 {
 		at := t0.Add(time.Duration(i) * 10 * time.Millisecond)
-		mt.arrive(at)
+		mt.arrive(at, at)
 		// Completions interleave with later arrivals; feed them in time order.
 		if i >= 5 {
 			prev := t0.Add(time.Duration(i-5) * 10 * time.Millisecond)
@@ -162,7 +162,7 @@ func TestDecideSizesThePoolFromTheModel(t *testing.T) {
 	t0 := time.Now()
 	for i := range 5000 {
 		at := t0.Add(time.Duration(i) * time.Millisecond)
-		p.meter.arrive(at)
+		p.meter.arrive(at, at)
 		p.meter.complete(at, at, at.Add(200*time.Millisecond))
 	}
 	now := t0.Add(5 * time.Second)
@@ -196,7 +196,7 @@ func TestDecideSizesThePoolFromTheModel(t *testing.T) {
 		case "slo":
 			got = testutil.ToFloat64(m.SizingSLO.WithLabelValues("pulse"))
 		case "up":
-			got = testutil.ToFloat64(m.SizingDecisions.WithLabelValues("pulse", "up"))
+			got = testutil.ToFloat64(m.SizingDecisions.WithLabelValues("pulse", "up", "model"))
 		}
 		if math.Abs(got-want) > want*0.01 {
 			t.Errorf("%s gauge = %v, want %v", name, got, want)

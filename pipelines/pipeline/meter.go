@@ -59,12 +59,14 @@ func (m *meter) advance(now time.Time) {
 	}
 }
 
-func (m *meter) arrive(now time.Time) {
+// arrive records a job entering the pipeline at now that arrived (became
+// due) at arrived; the sizing model sees arrivals at their due times.
+func (m *meter) arrive(now, arrived time.Time) {
 	m.mu.Lock()
 	m.advance(now)
 	m.inSystem++
 	m.arrivals++
-	m.est.ObserveArrival(now)
+	m.est.ObserveArrival(arrived)
 	m.mu.Unlock()
 }
 

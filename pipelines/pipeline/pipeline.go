@@ -31,8 +31,12 @@ type Config struct {
 	// model. MinWorkers 0 means MaxWorkers.
 	MinWorkers, MaxWorkers int
 	Sizing                 Sizing
-	ResultBuffer           int          // capacity of the result channel; default QueueCapacity
-	Log                    *slog.Logger // sizing decisions at debug level; nil discards
+	// MaxOpenFiles, when positive, also bounds the pool: every busy worker
+	// of a network check may hold a socket, so the pool never grows past
+	// what the process can open (see OpenFilesBudget).
+	MaxOpenFiles int
+	ResultBuffer int          // capacity of the result channel; default QueueCapacity
+	Log          *slog.Logger // sizing decisions at debug level; nil discards
 	// Tracing records backpressure and sizing changes as spans; nil or
 	// disabled records nothing.
 	Tracing *telemetry.Tracing
@@ -67,6 +71,7 @@ type Pipeline[J, R any] struct {
 	closed  bool
 	discard atomic.Bool // closing without drain: the feeder drops what is left
 
+	ctl             controller  // the sizing controller's memory
 	pressed         atomic.Bool // backpressure engaged
 	pressedInWindow atomic.Bool // engaged at some point since the last sizing decision
 	inflight        sync.WaitGroup
@@ -146,6 +151,7 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	m.PoolMinWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MinWorkers))
 	m.PoolMaxWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MaxWorkers))
 	go p.feed()
+	p.ctl.sched.init()
 	if cfg.Sizing.enabled() {
 		go p.size(cfg)
 	} else {
@@ -159,13 +165,25 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 // when the pipeline is closing; the caller keeps the job and offers it
 // again later.
 func (p *Pipeline[J, R]) TrySubmit(job J) bool {
+	return p.TrySubmitAt(job, time.Time{})
+}
+
+// TrySubmitAt is TrySubmit for a job that arrived (became due) at arrived,
+// which may be earlier than now: a job deferred by backpressure and
+// accepted later is one arrival at the time it was due, so a catch-up burst
+// does not read as a surge of new work to the sizing model. A zero arrived
+// means now.
+func (p *Pipeline[J, R]) TrySubmitAt(job J, arrived time.Time) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed || !p.admit() {
 		return false
 	}
 	now := time.Now()
-	p.meter.arrive(now)
+	if arrived.IsZero() || arrived.After(now) {
+		arrived = now
+	}
+	p.meter.arrive(now, arrived)
 	if !p.ring.TryEnqueue(queued[J]{job: job, at: now}) {
 		p.meter.leave(now) // the ring is full: another producer won the race
 		return false

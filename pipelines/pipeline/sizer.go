@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"math"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -27,6 +28,38 @@ const downHysteresis = 0.10
 // at its minimum grows within a second of the first burst of work.
 const firstDecision = time.Second
 
+// The reasons of a decision (the `reason` label of
+// cpra_sizing_decisions_total).
+const (
+	reasonModel        = "model"
+	reasonCPUSaturated = "cpu_saturated"
+	reasonNoGain       = "no_gain"
+	reasonMax          = "max"
+	reasonFDLimit      = "fd_limit"
+)
+
+// cpuSaturatedWait is the goroutine scheduling latency (time runnable,
+// waiting for a CPU) at the 90th percentile over a window above which the
+// process is CPU-bound: more workers cannot run sooner, they only make
+// every check slower, which the model would read as a reason for more.
+const cpuSaturatedWait = 2 * time.Millisecond
+
+// noGainFactor: service time this many times its recent minimum, after a
+// growth that did not raise throughput, says the bottleneck is elsewhere
+// (the CPU, the target): the pool stops growing, as adaptive concurrency
+// limiters (Netflix's gradient, TCP Vegas) back off when latency rises
+// without throughput.
+const noGainFactor = 2.0
+
+// controller is the sizing controller's memory between decisions.
+type controller struct {
+	mu         sync.Mutex // decide runs on the sizing goroutine, and from tests
+	minService float64    // seconds; the smallest recent window mean, drifting up slowly
+	lastUp     bool       // the previous decision grew the pool
+	lastRate   float64    // completions per second in the previous window
+	sched      schedLatency
+}
+
 // size is the sizing controller: one decision per interval until Close.
 func (p *Pipeline[J, R]) size(cfg Config) {
 	defer close(p.sized)
@@ -46,6 +79,8 @@ func (p *Pipeline[J, R]) size(cfg Config) {
 // decide measures the last window, asks the model for a pool size, applies
 // it with the pool's Tune, and publishes the inputs and the answer.
 func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
+	p.ctl.mu.Lock()
+	defer p.ctl.mu.Unlock()
 	w := p.meter.take(now)
 	s := cfg.Sizing
 	in := w.Estimate.Input(sizing.Input{
@@ -62,11 +97,15 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 		// wait: then the last rate stands.)
 		in.Lambda = 0
 	}
+	if cfg.MaxOpenFiles > 0 && in.Max > cfg.MaxOpenFiles {
+		in.Max = max(cfg.MaxOpenFiles, in.Min)
+	}
 	d := sizing.Recommend(in)
 	if d.Err != nil {
 		p.log.Error("sizing input rejected; keeping the pool size", "err", d.Err, "workers", in.Current)
 		return d
 	}
+	reason := p.guard(cfg, w, in, &d)
 	if d.Target != in.Current {
 		p.pool.Tune(d.Target)
 	}
@@ -76,7 +115,7 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 	if s.Quantile == 0 {
 		wait = d.WaitMean
 	}
-	p.m.SizingDecisions.WithLabelValues(name, string(d.Direction)).Inc()
+	p.m.SizingDecisions.WithLabelValues(name, string(d.Direction), reason).Inc()
 	p.m.SizingRecommended.WithLabelValues(name).Set(float64(d.Desired))
 	p.m.SizingArrivalRate.WithLabelValues(name).Set(in.Lambda)
 	p.m.SizingServiceTime.WithLabelValues(name).Set(in.MeanService.Seconds())
@@ -97,15 +136,60 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 			attribute.Float64("cpra.sizing.utilisation", d.Utilisation),
 			attribute.Float64("cpra.sizing.predicted_wait_seconds", seconds(wait)),
 			attribute.Float64("cpra.sizing.slo_seconds", s.SLO.Seconds()),
-			attribute.Bool("cpra.sizing.slo_met", d.SLOMet))
+			attribute.Bool("cpra.sizing.slo_met", d.SLOMet),
+			attribute.String("cpra.sizing.reason", reason))
 	}
-	p.log.Debug("sizing decision", "direction", string(d.Direction),
+	p.log.Debug("sizing decision", "direction", string(d.Direction), "reason", reason,
 		"workers", in.Current, "target", d.Target, "required", d.Required, "desired", d.Desired,
 		"arrival_rate", round(in.Lambda), "mean_service", in.MeanService, "ca2", round(in.CA2), "cs2", round(in.CS2),
 		"offered_erlangs", round(d.Offered), "utilisation", round(d.Utilisation),
 		"predicted_wait", wait, "slo", s.SLO, "quantile", s.Quantile, "slo_met", d.SLOMet,
 		"littles_l", round(w.L), "littles_lambda_w", round(w.LambdaW), "window", w.Length.Round(time.Millisecond))
 	return d
+}
+
+// guard checks a growth the model asks for against what the process can
+// use, and may turn it into a hold; it returns the decision's reason. The
+// model (Erlang C with Allen–Cunneen) decides while the service time is
+// the targets' own; once more workers only slow each other down (CPU
+// saturation) or the last growth bought latency rather than throughput,
+// growing is refused, and the backlog shows as lag and deferrals instead.
+func (p *Pipeline[J, R]) guard(cfg Config, w window, in sizing.Input, d *sizing.Decision) string {
+	c := &p.ctl
+	s := in.MeanService.Seconds()
+	rate := 0.0
+	if secs := w.Length.Seconds(); secs > 0 {
+		rate = float64(w.Completions) / secs
+	}
+	schedP90 := c.sched.p90()
+	// The no-load service time: the smallest recent mean, let drift up by
+	// 1 % a decision so an old minimum does not rule for ever.
+	if s > 0 && (c.minService == 0 || s < c.minService) {
+		c.minService = s
+	} else if c.minService > 0 {
+		c.minService *= 1.01
+	}
+	reason := reasonModel
+	if d.Direction == sizing.Up {
+		switch {
+		case schedP90 > cpuSaturatedWait.Seconds():
+			reason = reasonCPUSaturated
+		case c.lastUp && s > noGainFactor*c.minService && rate < 1.05*c.lastRate:
+			reason = reasonNoGain
+		}
+		if reason != reasonModel {
+			d.Target, d.Direction = in.Current, sizing.Hold
+		}
+	}
+	if reason == reasonModel && d.Desired >= in.Max && d.Required > in.Max {
+		reason = reasonMax
+		if cfg.MaxOpenFiles > 0 && in.Max == max(cfg.MaxOpenFiles, in.Min) && cfg.MaxOpenFiles < cfg.MaxWorkers {
+			reason = reasonFDLimit
+		}
+	}
+	c.lastUp = d.Direction == sizing.Up
+	c.lastRate = rate
+	return reason
 }
 
 // seconds reports a predicted wait; the model's saturation value (an

@@ -2,7 +2,10 @@ package pulse
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -34,6 +37,55 @@ type Result struct {
 	// is alive. With retries, the last attempt decides. Script checks have
 	// no host and never set it.
 	Unreachable bool
+	// HostDown says the failure is evidence that the host itself is down,
+	// not just the service on one of its ports: the name did not resolve,
+	// the host or its network was unreachable, the connect timed out with
+	// no answer, or no ICMP echo reply came. A refused or reset connection
+	// is an answer from the host (its port is closed), so it is not. The
+	// pulse host breaker counts only these (see breaker.Hosts).
+	HostDown bool
+	// TimedOut says the check failed because its deadline passed (set by
+	// Run, not by kinds).
+	TimedOut bool
+	// Inconclusive, when not empty, says the check could not finish for a
+	// reason local to the agent, so its outcome says nothing about the
+	// target: the agent neither counts it for nor against the monitor, and
+	// checks again at the next interval. Its values are the `reason` label
+	// of cpra_checks_inconclusive_total; see the Inconclusive* constants.
+	Inconclusive string
+}
+
+// The reasons a check is inconclusive.
+const (
+	// InconclusiveLocalPool: the deadline passed while the check waited for
+	// one of the agent's own connection slots (the per-host connection
+	// limit), before anything was sent to the target.
+	InconclusiveLocalPool = "local_pool"
+	// InconclusiveStarved: the check's goroutine saw its deadline much
+	// later than it passed, so the process was starved of CPU and the
+	// timeout measured the agent, not the target.
+	InconclusiveStarved = "starved"
+	// InconclusiveSaturated: the check timed out while the agent itself
+	// was saturated (behind schedule or under backpressure), so a timeout
+	// is no evidence about the target.
+	InconclusiveSaturated = "saturated"
+)
+
+// HostDownError reports whether a dial or resolve error says the host is
+// down (see Result.HostDown).
+func HostDownError(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	if errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTDOWN) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return op.Timeout() || errors.Is(op.Err, context.DeadlineExceeded)
+	}
+	return false
 }
 
 // Prober runs one kind of check. One Prober is shared by every monitor whose

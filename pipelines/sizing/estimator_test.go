@@ -23,13 +23,28 @@ func TestEstimatorDefaults(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	e.ObserveArrival(t0)
 	e.ObserveArrival(t0.Add(100 * time.Millisecond))
-	e.ObserveArrival(t0.Add(50 * time.Millisecond)) // out of order: dropped
 	e.ObserveService(20 * time.Millisecond)
 	e.ObserveService(-time.Second) // dropped
 	s = e.Snapshot()
 	// One sample each: plain averages, and cs², ca² still at the default.
 	if s.Lambda != 10 || s.MeanService != 20*time.Millisecond || s.CA2 != 1 || s.CS2 != 1 || s.Interarrivals != 1 || s.Services != 1 {
 		t.Fatalf("few samples: %+v", s)
+	}
+}
+
+func TestEstimatorOutOfOrderArrivalsKeepTheRate(t *testing.T) {
+	// Due times of one scheduler tick, out of order: 100 arrivals over
+	// one second are 100/s whatever their order within each tick.
+	e := NewEstimator(AlphaForHalfLife(1000))
+	t0 := time.Unix(0, 0)
+	for tick := range 10 {
+		base := t0.Add(time.Duration(tick) * 100 * time.Millisecond)
+		for _, ms := range []int{9, 3, 7, 1, 5, 8, 2, 6, 0, 4} {
+			e.ObserveArrival(base.Add(time.Duration(ms) * 10 * time.Millisecond))
+		}
+	}
+	if l := e.Snapshot().Lambda; l < 90 || l > 115 {
+		t.Fatalf("lambda = %v, want about 100", l)
 	}
 }
 

@@ -34,9 +34,13 @@ const (
 	// to its end lets the connection be reused; past this much it is cheaper
 	// to drop the connection than to keep reading.
 	maxDrain = 1 << 20
-	// maxIdlePerHost allows a few monitors on the same host (different
-	// paths) to keep their connections without redialling.
-	maxIdlePerHost = 8
+	// maxConnsPerHost bounds the connections one prober opens to one host,
+	// and as many stay open idle: checks of the many monitors behind one
+	// host reuse them instead of dialling (and leaving TIME_WAIT sockets)
+	// whenever more checks run at once than connections are idle. A check
+	// that waits for a slot past its deadline is inconclusive, never a
+	// failure of the target.
+	maxConnsPerHost = 64
 )
 
 type config struct {
@@ -144,8 +148,9 @@ func newClient(cfg config, proxy *url.URL) *http.Client {
 		// No timeouts here: the probe's context carries the monitor's.
 		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   maxIdlePerHost,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   maxConnsPerHost,
+		MaxConnsPerHost:       maxConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig: &tls.Config{
@@ -185,25 +190,41 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 	if p.body != "" {
 		body = strings.NewReader(p.body)
 	}
-	// answered is set by the first byte of any response, including one that
-	// a redirect then leads away from: an error before it means the target
-	// never answered.
-	var answered atomic.Bool
+	// The trace tells where a failed request stood: waiting for one of the
+	// agent's own connection slots (nothing sent yet: the agent's limit,
+	// not the target), dialling (no answer from the host), or sent. The
+	// first byte of any response, including one a redirect leads away
+	// from, means the target answered.
+	var st attemptTrace
 	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotFirstResponseByte: func() { answered.Store(true) },
+		ConnectStart:         func(string, string) { st.dialing.Store(true) },
+		GotConn:              func(httptrace.GotConnInfo) { st.gotConn.Store(true) },
+		GotFirstResponseByte: func() { st.answered.Store(true) },
 	})
 	req, err := http.NewRequestWithContext(tctx, p.method, address, body)
 	if err != nil {
 		return pulse.Failf("invalid request: %v", err) // nothing was sent
 	}
-	req.Header = p.header.Clone()
+	// Shared, never written: net/http only reads a request's header, and
+	// copies it for redirects.
+	req.Header = p.header
 	if p.host != "" {
 		req.Host = p.host
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		res := pulse.Failf("%s %s: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
-		res.Unreachable = !answered.Load() && !canceled(ctx, err)
+		cancel := canceled(ctx, err)
+		res.Unreachable = !st.answered.Load() && !cancel
+		switch {
+		case cancel || st.answered.Load():
+		case !st.gotConn.Load() && !st.dialing.Load() && timedOut(ctx, err):
+			// Queued behind the per-host connection limit until the
+			// deadline: the agent was busy, the target was never asked.
+			res.Inconclusive = pulse.InconclusiveLocalPool
+		case !st.gotConn.Load():
+			res.HostDown = pulse.HostDownError(err) || (st.dialing.Load() && timedOut(ctx, err))
+		}
 		return res
 	}
 	defer resp.Body.Close()
@@ -216,6 +237,15 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 		return pulse.Failf("%s %s: reading body: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
 	}
 	return pulse.Result{OK: true}
+}
+
+// attemptTrace records how far one request got.
+type attemptTrace struct {
+	dialing, gotConn, answered atomic.Bool
+}
+
+func timedOut(ctx context.Context, err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
 func (p *prober) validStatus(code int) bool {

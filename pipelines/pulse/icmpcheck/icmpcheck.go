@@ -89,6 +89,13 @@ type prober struct {
 }
 
 func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
+	r := p.ping(ctx, t)
+	// A ping has no ports: no answer at all is the host down.
+	r.HostDown = r.Unreachable
+	return r
+}
+
+func (p *prober) ping(ctx context.Context, t pulse.Target) pulse.Result {
 	dst, err := p.resolve(ctx, t.Address)
 	if err != nil {
 		res := pulse.Failf("resolve %s: %s", t.Address, short(err))

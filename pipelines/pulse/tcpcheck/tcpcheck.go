@@ -124,7 +124,9 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 			}
 			// Every dial error means the target did not answer, except the
 			// agent canceling the check.
-			return pulse.Result{Reason: reason, Unreachable: !canceled(err)}
+			// A refused or reset connection is the host answering for a
+			// closed port: only no answer at all says the host is down.
+			return pulse.Result{Reason: reason, Unreachable: !canceled(err), HostDown: !canceled(err) && pulse.HostDownError(err)}
 		}
 	}
 }
