@@ -14,6 +14,10 @@ import (
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
+// notReady answers what needs the monitors while the first configuration
+// is still loading, or the agent is shutting down.
+const notReady = "not ready: the agent is loading its monitors or shutting down; retry"
+
 // handler serves the agent's endpoints.
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
@@ -32,6 +36,10 @@ func (a *Agent) handler() http.Handler {
 		fmt.Fprintln(w, "Ready")
 	})
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if !a.Ready() {
+			http.Error(w, notReady, http.StatusServiceUnavailable)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 		defer cancel()
 		if err := a.Reload(ctx); err != nil {
@@ -70,6 +78,10 @@ func (a *Agent) probe(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("monitor")
 	if name == "" {
 		http.Error(w, "missing parameter: monitor (GET /probe?monitor=NAME)", http.StatusBadRequest)
+		return
+	}
+	if !a.Ready() {
+		http.Error(w, notReady, http.StatusServiceUnavailable)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

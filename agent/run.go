@@ -106,30 +106,38 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stopRun()
 	runDone := make(chan error, 1)
 	go func() { runDone <- a.Run(runCtx) }()
+	// Listen before loading: a million monitors take seconds to parse and
+	// place, and /metrics and /-/healthy should answer from the start
+	// (/-/ready says 503 until the first configuration is applied).
+	servers, err := a.serve(cfg, log)
+	closeServers := func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			_ = s.Shutdown(shutdownCtx)
+		}
+	}
+	if err != nil {
+		closeServers()
+		stopRun()
+		<-runDone
+		return err
+	}
 	if err := a.Reload(ctx); err != nil {
+		closeServers()
 		stopRun()
 		<-runDone
 		return fmt.Errorf("initial configuration: %w", err)
 	}
 	a.ready.Store(true)
-
-	servers, err := a.serve(cfg, log)
-	if err != nil {
-		stopRun()
-		<-runDone
-		return err
-	}
+	log.Info("ready", "monitors", source.Name)
 	for {
 		select {
 		case <-hup:
 			log.Info("SIGHUP: reloading")
 			_ = a.Reload(ctx) // failures are logged and exported; the running set stays
 		case err := <-runDone:
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			for _, s := range servers {
-				_ = s.Shutdown(shutdownCtx)
-			}
-			cancel()
+			closeServers()
 			return err
 		}
 	}
