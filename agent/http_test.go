@@ -34,6 +34,7 @@ func TestProbeEndpoint(t *testing.T) {
 	if err := a.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
+	a.ready.Store(true) // as Main does once the first configuration is applied
 	h := a.handler()
 
 	tests := []struct {

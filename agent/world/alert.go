@@ -38,12 +38,12 @@ type AlertOutcome struct {
 // the restart-loop guard applies; reason is passed to the remedy. The
 // monitor's incident state is otherwise unchanged: an alert is not a check.
 func (w *World) ApplyAlert(n code.Notification, intervene bool, reason string, now time.Time, fx *Effects) AlertOutcome {
-	e, ok := w.byName[n.Monitor]
+	e, ok := w.lookup(n.Monitor)
 	if !ok {
 		return AlertOutcome{Route: AlertNoMonitor}
 	}
 	id, rt := w.monitors.Get(e)
-	p := id.Profile
+	p := w.profile(id)
 	var out AlertOutcome
 	n.Groups = p.Groups
 	switch targets := p.Codes.Targets(n.Code); {
@@ -63,7 +63,7 @@ func (w *World) ApplyAlert(n code.Notification, intervene bool, reason string, n
 		return out
 	}
 	remedies := len(fx.Remedies)
-	w.step(e, id, rt, incident.AlertFiring, reason, now, fx)
+	w.step(e, id, p, rt, incident.AlertFiring, reason, now, fx)
 	out.Intervened = len(fx.Remedies) > remedies
 	if p.Metrics {
 		w.updateSeries(id, rt)

@@ -22,7 +22,11 @@ type ApplyStats struct {
 // place keeping their state, unchanged ones left alone.
 func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStats {
 	var st ApplyStats
-	profiles := make(map[spec.Key]*Profile, len(w.profiles))
+	// Monitors move to a fresh profile list; the ones gone from the file
+	// keep indexes into the old one until they are removed below.
+	old := w.profiles
+	next := make([]*Profile, 0, len(old))
+	keys := make(map[spec.Key]uint32, len(old))
 	seen := make([]bool, 0, len(ms))
 	mark := func(e ecs.Entity) {
 		id := int(e.ID())
@@ -31,63 +35,74 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 		}
 		seen[id] = true
 	}
+	w.names.reserve(w.names.len() + len(ms))
 	for i := range ms {
 		m := &ms[i]
-		p := w.profile(profiles, m)
-		e, exists := w.byName[m.Name]
+		pi, ok := keys[m.ProfileKey]
+		if !ok {
+			pi = uint32(len(next))
+			keys[m.ProfileKey] = pi
+			next = append(next, newProfile(m))
+		}
+		p := next[pi]
+		e, exists := w.lookup(m.Name)
 		if !exists {
-			mark(w.add(m, p, now))
+			mark(w.add(m, pi, p, now))
 			st.Added++
 			continue
 		}
 		mark(e)
 		id, rt := w.monitors.Get(e)
+		before := old[id.profile]
+		id.profile = pi // the same definition may have a fresh copy
 		if id.Hash == m.Hash {
-			id.Profile = p // same definition; the profile may be a fresh copy
 			st.Unchanged++
 			continue
 		}
 		st.Updated++
-		old := id.Profile
-		id.Address, id.Hash, id.Profile = m.Pulse.Address, m.Hash, p
+		id.Hash = m.Hash
+		if w.address(id) != m.Pulse.Address {
+			w.text.free(int(id.nameLen + id.addrLen))
+			id.text, id.addrLen = w.text.add(m.Name, m.Pulse.Address), uint32(len(m.Pulse.Address))
+		}
 		switch {
-		case old.Enabled && !p.Enabled:
-			w.step(e, id, rt, incident.Disabled, "", now, fx)
+		case before.Enabled && !p.Enabled:
+			w.step(e, id, p, rt, incident.Disabled, "", now, fx)
 			rt.forgetCheck()
-		case !old.Enabled && p.Enabled:
-			w.step(e, id, rt, incident.Enabled, "", now, fx)
+		case !before.Enabled && p.Enabled:
+			w.step(e, id, p, rt, incident.Enabled, "", now, fx)
 			// A check started before the monitor was disabled may still be
 			// running; its outcome will not match the new due time and is
 			// dropped, so it must not keep the monitor marked busy.
 			rt.InFlight = false
 			w.schedule(e, rt, firstDue(m.Name, p.Interval, now))
-		case p.Enabled && old.Interval != p.Interval && !rt.InFlight:
+		case p.Enabled && before.Interval != p.Interval && !rt.InFlight:
 			w.schedule(e, rt, firstDue(m.Name, p.Interval, now))
 		}
 	}
 	// Everything not marked is gone from the file.
 	var gone []ecs.Entity
-	for _, e := range w.byName {
-		if int(e.ID()) < len(seen) && seen[e.ID()] {
-			continue
+	w.names.each(func(e ecs.Entity) {
+		if int(e.ID()) >= len(seen) || !seen[e.ID()] {
+			gone = append(gone, e)
 		}
-		gone = append(gone, e)
-	}
+	})
 	for _, e := range gone {
-		w.remove(e, now, fx)
+		id, _ := w.monitors.Get(e)
+		w.remove(e, old[id.profile], now, fx)
 		st.Removed++
 	}
-	w.profiles = profiles
+	w.profiles = next
+	w.names.fit(w.names.len())
+	if w.text.wasteful() {
+		w.compactText()
+	}
 	w.syncSeries(ms)
 	return st
 }
 
-func (w *World) profile(profiles map[spec.Key]*Profile, m *config.Monitor) *Profile {
-	if p, ok := profiles[m.ProfileKey]; ok {
-		return p
-	}
+func newProfile(m *config.Monitor) *Profile {
 	p := &Profile{
-		key:       m.ProfileKey,
 		CheckType: m.Pulse.Type,
 		Interval:  m.Pulse.Interval,
 		Timeout:   m.Pulse.Timeout,
@@ -107,17 +122,23 @@ func (w *World) profile(profiles map[spec.Key]*Profile, m *config.Monitor) *Prof
 		p.Policy.MaxPerWindow = iv.MaxPerWindow
 		p.Policy.Window = iv.Window
 	}
-	profiles[m.ProfileKey] = p
 	return p
 }
 
-func (w *World) add(m *config.Monitor, p *Profile, now time.Time) ecs.Entity {
+func (w *World) add(m *config.Monitor, pi uint32, p *Profile, now time.Time) ecs.Entity {
 	rt := Runtime{}
 	if !p.Enabled {
 		rt.Status.State = incident.Maintenance
 	}
-	e := w.monitors.NewEntity(&Identity{Name: m.Name, Address: m.Pulse.Address, Hash: m.Hash, Profile: p}, &rt)
-	w.byName[m.Name] = e
+	id := Identity{
+		Hash:    m.Hash,
+		text:    w.text.add(m.Name, m.Pulse.Address),
+		nameLen: uint32(len(m.Name)),
+		addrLen: uint32(len(m.Pulse.Address)),
+		profile: pi,
+	}
+	e := w.monitors.NewEntity(&id, &rt)
+	w.names.put(m.Name, e, w.nameOfEntity)
 	w.counts[rt.Status.State]++
 	if p.Enabled {
 		_, r := w.monitors.Get(e)
@@ -126,13 +147,26 @@ func (w *World) add(m *config.Monitor, p *Profile, now time.Time) ecs.Entity {
 	return e
 }
 
-func (w *World) remove(e ecs.Entity, now time.Time, fx *Effects) {
+// remove deletes a monitor whose profile is p.
+func (w *World) remove(e ecs.Entity, p *Profile, now time.Time, fx *Effects) {
 	id, rt := w.monitors.Get(e)
-	w.step(e, id, rt, incident.Removed, "", now, fx)
+	w.step(e, id, p, rt, incident.Removed, "", now, fx)
 	w.counts[rt.Status.State]--
-	delete(w.byName, id.Name)
+	w.names.del(w.name(id), w.nameOfEntity)
+	w.text.free(int(id.nameLen + id.addrLen))
 	delete(w.reasons, e)
 	w.ecs.RemoveEntity(e) // wheel entries for it go stale and are skipped
+}
+
+// compactText copies the live monitors' text into a fresh arena. Strings
+// already handed out keep the old chunks alive until they are dropped.
+func (w *World) compactText() {
+	var fresh textArena
+	w.names.each(func(e ecs.Entity) {
+		id, _ := w.monitors.Get(e)
+		id.text = fresh.add(w.name(id), w.address(id))
+	})
+	w.text = fresh
 }
 
 func (w *World) schedule(e ecs.Entity, rt *Runtime, due int64) {
@@ -161,16 +195,16 @@ func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
 			return true // removed: a stale entry
 		}
 		id, rt := w.monitors.Get(en.ID)
-		if rt.Due != en.Due || rt.InFlight || !id.Profile.Enabled {
+		p := w.profile(id)
+		if rt.Due != en.Due || rt.InFlight || !p.Enabled {
 			return true // rescheduled or disabled since: a stale entry
 		}
-		p := id.Profile
 		switch submit(CheckJob{
 			Entity:  en.ID,
 			Due:     en.Due,
 			Type:    p.CheckType,
 			Prober:  p.Prober,
-			Target:  pulseTarget(id),
+			Target:  w.pulseTarget(id),
 			Timeout: p.Timeout,
 		}) {
 		case Accepted:
@@ -204,13 +238,14 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		return Applied{}, false
 	}
 	rt.InFlight = false
-	if !id.Profile.Enabled {
+	p := w.profile(id)
+	if !p.Enabled {
 		return Applied{}, false // disabled while the check ran
 	}
-	w.schedule(o.Entity, rt, nextDue(o.Due, id.Profile.Interval, now.UnixNano()))
+	w.schedule(o.Entity, rt, nextDue(o.Due, p.Interval, now.UnixNano()))
 	if o.Result.Inconclusive != "" {
 		// Says nothing about the target: neither for nor against it.
-		return Applied{Name: id.Name, CheckType: id.Profile.CheckType, State: rt.Status.State}, true
+		return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
 	}
 	rt.recordCheck(o.Result.OK, o.Duration, now)
 	ev := incident.CheckOK
@@ -218,14 +253,14 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		ev = incident.CheckFailed
 		w.reasons[o.Entity] = o.Result.Reason
 	}
-	w.step(o.Entity, id, rt, ev, o.Result.Reason, now, fx)
+	w.step(o.Entity, id, p, rt, ev, o.Result.Reason, now, fx)
 	if rt.Status.State == incident.Healthy {
 		delete(w.reasons, o.Entity)
 	}
-	if id.Profile.Metrics {
+	if p.Metrics {
 		w.updateSeries(id, rt)
 	}
-	return Applied{Name: id.Name, CheckType: id.Profile.CheckType, State: rt.Status.State}, true
+	return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
 }
 
 // HostMonitors counts the enabled monitors whose address is on host and
@@ -233,19 +268,20 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 // monitor, so it is for rare events (a host breaker opening).
 func (w *World) HostMonitors(host string, hostOf func(address string) string) (n int, targets []code.Notifier) {
 	seen := map[code.Notifier]bool{}
-	for _, e := range w.byName {
+	w.names.each(func(e ecs.Entity) {
 		id, _ := w.monitors.Get(e)
-		if !id.Profile.Enabled || hostOf(id.Address) != host {
-			continue
+		p := w.profile(id)
+		if !p.Enabled || hostOf(w.address(id)) != host {
+			return
 		}
 		n++
-		for _, t := range id.Profile.Codes.Targets(code.Red) {
+		for _, t := range p.Codes.Targets(code.Red) {
 			if !seen[t] {
 				seen[t] = true
 				targets = append(targets, t)
 			}
 		}
-	}
+	})
 	return n, targets
 }
 
@@ -260,49 +296,50 @@ func (w *World) ApplyRemedy(o RemedyOutcome, now time.Time, fx *Effects) {
 	if o.Err != nil {
 		ev, reason = incident.RemedyFailed, o.Err.Error()
 	}
-	w.step(o.Entity, id, rt, ev, reason, now, fx)
-	if id.Profile.Metrics {
+	p := w.profile(id)
+	w.step(o.Entity, id, p, rt, ev, reason, now, fx)
+	if p.Metrics {
 		w.updateSeries(id, rt)
 	}
 }
 
-// step runs the state machine and turns its effects into dispatches and
-// remedy jobs.
-func (w *World) step(e ecs.Entity, id *Identity, rt *Runtime, ev incident.Event, reason string, now time.Time, fx *Effects) {
+// step runs the state machine of the monitor e, whose profile is p, and
+// turns its effects into dispatches and remedy jobs.
+func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev incident.Event, reason string, now time.Time, fx *Effects) {
 	before := rt.Status.State
-	out := incident.Step(&rt.Status, id.Profile.Policy, ev, reason, now)
+	out := incident.Step(&rt.Status, p.Policy, ev, reason, now)
 	if after := rt.Status.State; after != before {
 		w.counts[before]--
 		w.counts[after]++
 	}
 	for _, em := range out.Emits {
-		targets := id.Profile.Codes.Targets(em.Code)
+		targets := p.Codes.Targets(em.Code)
 		fx.Codes = append(fx.Codes, Dispatch{
 			Notification: code.Notification{
 				Time:    now,
-				Monitor: id.Name,
+				Monitor: w.name(id),
 				Code:    em.Code,
 				State:   rt.Status.State.String(),
 				Message: em.Message,
-				Groups:  id.Profile.Groups,
+				Groups:  p.Groups,
 				Labels:  w.labels,
 			},
 			Targets: targets,
 		})
 	}
-	if out.Intervene && id.Profile.Intervention != nil {
+	if out.Intervene && p.Intervention != nil {
 		rt.RemedyInFlight = true
-		iv := id.Profile.Intervention
+		iv := p.Intervention
 		fx.Remedies = append(fx.Remedies, RemedyJob{
 			Entity:  e,
 			Type:    iv.Type,
 			Remedy:  iv.Remedy,
-			Address: id.Address,
+			Address: w.address(id),
 			Request: intervention.Request{
-				Monitor: id.Name,
+				Monitor: w.name(id),
 				State:   before.String(),
 				Reason:  reason,
-				Groups:  id.Profile.Groups,
+				Groups:  p.Groups,
 			},
 		})
 	}

@@ -67,7 +67,7 @@ func (rt *Runtime) lastCheck() LastCheck {
 // updateSeries tells the series about an opted-in monitor.
 func (w *World) updateSeries(id *Identity, rt *Runtime) {
 	if w.series != nil {
-		w.series.Update(SeriesMonitor{Name: id.Name, State: rt.Status.State, Last: rt.lastCheck()})
+		w.series.Update(SeriesMonitor{Name: w.name(id), State: rt.Status.State, Last: rt.lastCheck()})
 	}
 }
 
@@ -82,12 +82,12 @@ func (w *World) syncSeries(ms []config.Monitor) {
 			if !ms[i].Metrics {
 				continue
 			}
-			e, ok := w.byName[ms[i].Name]
+			e, ok := w.lookup(ms[i].Name)
 			if !ok {
 				continue
 			}
 			id, rt := w.monitors.Get(e)
-			if !yield(SeriesMonitor{Name: id.Name, State: rt.Status.State, Last: rt.lastCheck()}) {
+			if !yield(SeriesMonitor{Name: w.name(id), State: rt.Status.State, Last: rt.lastCheck()}) {
 				return
 			}
 		}

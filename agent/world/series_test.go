@@ -80,7 +80,7 @@ func TestSeries(t *testing.T) {
 	}
 	check(false, time.Second) // a intervenes
 	fx.Reset()
-	w.ApplyRemedy(RemedyOutcome{Entity: w.byName["a"]}, now, &fx)
+	w.ApplyRemedy(RemedyOutcome{Entity: fx0(w, "a")}, now, &fx)
 	if u := log.updates[len(log.updates)-1]; len(log.updates) != 4 || u.State != incident.Verifying || u.Last.OK {
 		t.Fatalf("after the remedy: updates %+v, want a verifying, its last check still failed", log.updates)
 	}

@@ -9,6 +9,6 @@ import (
 
 type scheduleEntry = schedule.Entry[ecs.Entity]
 
-func pulseTarget(id *Identity) pulse.Target {
-	return pulse.Target{Monitor: id.Name, Address: id.Address}
+func (w *World) pulseTarget(id *Identity) pulse.Target {
+	return pulse.Target{Monitor: w.name(id), Address: w.address(id)}
 }

@@ -13,15 +13,18 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
-// Identity is a monitor's rarely changing data.
+// Identity is a monitor's rarely changing data. It holds no pointer, so
+// the garbage collector never scans the column of a million of them: the
+// name and address are in the world's text arena and the profile is an
+// index into the world's profiles.
 type Identity struct {
-	Name    string
-	Address string
 	Hash    uint64 // of the monitor's definition, to detect changes on reload
-	Profile *Profile
+	text    uint32 // where the name, then the address, start in the text arena
+	nameLen uint32
+	addrLen uint32
+	profile uint32 // index into World.profiles
 }
 
 // Runtime is a monitor's frequently changing data.
@@ -41,7 +44,6 @@ type Runtime struct {
 // Profile is everything a monitor's definition says apart from its name and
 // address. Monitors with identical definitions share one.
 type Profile struct {
-	key          spec.Key
 	CheckType    string
 	Interval     time.Duration
 	Timeout      time.Duration
@@ -150,9 +152,10 @@ type View struct {
 type World struct {
 	ecs      *ecs.World
 	monitors *ecs.Map2[Identity, Runtime]
-	byName   map[string]ecs.Entity
+	names    nameIndex
+	text     textArena
 	wheel    *schedule.Wheel[ecs.Entity]
-	profiles map[spec.Key]*Profile
+	profiles []*Profile            // Identity.profile indexes it; rebuilt by every Apply
 	reasons  map[ecs.Entity]string // last failure reason of failing monitors only
 	counts   [incident.NumStates]int
 	labels   map[string]string // attached to every code (for example the shard)
@@ -187,9 +190,8 @@ func New(now time.Time, opt Options) (*World, error) {
 	return &World{
 		ecs:      w,
 		monitors: ecs.NewMap2[Identity, Runtime](w),
-		byName:   make(map[string]ecs.Entity, opt.Capacity),
+		names:    newNameIndex(opt.Capacity),
 		wheel:    wheel,
-		profiles: map[spec.Key]*Profile{},
 		reasons:  map[ecs.Entity]string{},
 		labels:   opt.Labels,
 		series:   opt.Series,
@@ -197,23 +199,44 @@ func New(now time.Time, opt Options) (*World, error) {
 }
 
 // Len is the number of monitors.
-func (w *World) Len() int { return len(w.byName) }
+func (w *World) Len() int { return w.names.len() }
+
+// name, address and profile read a monitor's identity.
+func (w *World) name(id *Identity) string { return w.text.text(id.text, 0, id.nameLen) }
+
+func (w *World) address(id *Identity) string {
+	return w.text.text(id.text, id.nameLen, id.addrLen)
+}
+
+func (w *World) profile(id *Identity) *Profile { return w.profiles[id.profile] }
+
+// nameOfEntity is the name index's view of the world.
+func (w *World) nameOfEntity(e ecs.Entity) string {
+	id, _ := w.monitors.Get(e)
+	return w.name(id)
+}
+
+// lookup finds a monitor by name.
+func (w *World) lookup(name string) (ecs.Entity, bool) {
+	return w.names.get(name, w.nameOfEntity)
+}
 
 // Counts returns the number of monitors in each state.
 func (w *World) Counts() [incident.NumStates]int { return w.counts }
 
 // Lookup returns a copy of the named monitor's state.
 func (w *World) Lookup(name string) (View, bool) {
-	e, ok := w.byName[name]
+	e, ok := w.lookup(name)
 	if !ok {
 		return View{}, false
 	}
 	id, rt := w.monitors.Get(e)
+	p := w.profile(id)
 	return View{
-		Name: id.Name, Type: id.Profile.CheckType, Address: id.Address,
+		Name: w.name(id), Type: p.CheckType, Address: w.address(id),
 		State: rt.Status.State, Fails: int(rt.Status.Fails), Successes: int(rt.Status.Successes),
-		Reason: w.reasons[e], Due: time.Unix(0, rt.Due), Groups: id.Profile.Groups,
-		Last: rt.lastCheck(), Metrics: id.Profile.Metrics,
+		Reason: w.reasons[e], Due: time.Unix(0, rt.Due), Groups: p.Groups,
+		Last: rt.lastCheck(), Metrics: p.Metrics,
 	}, true
 }
 

@@ -186,7 +186,7 @@ func TestIncidentThroughWorld(t *testing.T) {
 	}
 }
 
-func fx0(w *World, name string) ecs.Entity { return w.byName[name] }
+func fx0(w *World, name string) ecs.Entity { e, _ := w.lookup(name); return e }
 
 func TestReload(t *testing.T) {
 	w := newWorld(t, monitor("keep"), monitor("change"), monitor("drop"), monitor("disable"))
@@ -274,7 +274,7 @@ func TestBackpressureKeepsMonitorsDue(t *testing.T) {
 func TestRemedyOutcomeIgnoredWhenNotIntervening(t *testing.T) {
 	w := newWorld(t, monitor("svc", withRemedy))
 	var fx Effects
-	w.ApplyRemedy(RemedyOutcome{Entity: w.byName["svc"], Err: errors.New("exit 1")}, t0, &fx)
+	w.ApplyRemedy(RemedyOutcome{Entity: fx0(w, "svc"), Err: errors.New("exit 1")}, t0, &fx)
 	if len(fx.Codes) != 0 {
 		t.Fatal("a remedy outcome for a monitor not intervening must be ignored")
 	}
