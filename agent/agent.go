@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,8 +189,19 @@ func (a *Agent) Reload(ctx context.Context) error {
 	a.log.Info("configuration loaded", "file", a.source.Name, "monitors", len(ms.Monitors),
 		"added", st.Added, "updated", st.Updated, "unchanged", st.Unchanged, "removed", st.Removed,
 		"duration", time.Since(start).Round(time.Millisecond))
+	if len(ms.Monitors) >= returnMemoryAfter {
+		// Parsing a large file needs several times the memory the monitors
+		// keep; hand it back now rather than over the background
+		// scavenger's minutes, so the resident size reflects the fleet.
+		ms = nil
+		debug.FreeOSMemory()
+	}
 	return nil
 }
+
+// returnMemoryAfter is the fleet size from which a load returns the
+// parser's memory to the system at once.
+const returnMemoryAfter = 100_000
 
 // onOwner runs f on the owner goroutine and waits for it.
 func (a *Agent) onOwner(ctx context.Context, f func()) error {

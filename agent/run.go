@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/spf13/pflag"
 
@@ -48,6 +49,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// In a container, keep the heap under 90 % of the cgroup's memory limit
+	// (GOMEMLIMIT, unless set; AUTOMEMLIMIT=off disables it), so the
+	// garbage collector works harder before the kernel kills the agent.
+	_, _ = memlimit.Set(memlimit.WithLogger(log.With("component", "memlimit")),
+		memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup))
 	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
 		code.Deps{Logger: log.With("component", "notifier"), Stdout: stdout})
 	if err != nil {
