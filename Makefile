@@ -16,9 +16,20 @@ HELM_VERSION := v3.22.0
 HELM_BIN     := $(TOOLS_BIN)/helm
 CHART        := deploy/helm/cpra-agent
 RUN_ARGS    ?= --web.listen-address=127.0.0.1:9469
-# Debian packages the tests start for real: Alertmanager, and prometheus for
-# promtool (it lints a real scrape of the agent).
-TEST_PACKAGES := prometheus-alertmanager prometheus
+# Debian packages the tests start for real: Alertmanager, prometheus for
+# promtool (it lints a real scrape of the agent), and nginx for the short
+# scale run.
+TEST_PACKAGES := prometheus-alertmanager prometheus nginx-light
+# What the scale benchmark starts: nginx, and blackbox_exporter driven by wrk.
+BENCH_PACKAGES := nginx-light wrk prometheus-blackbox-exporter
+# make bench-scale N=1000000 INTERVAL=60s [KEEPALIVE=false] [BLACKBOX=60s]
+N         ?= 1000000
+INTERVAL  ?= 60s
+TIMEOUT   ?= 5s
+KEEPALIVE ?= true
+WARMUP    ?= 2m
+MEASURE   ?= 10m
+BLACKBOX  ?= 60s
 
 .DEFAULT_GOAL := help
 
@@ -36,8 +47,12 @@ run: build ## Run the agent on its embedded example (Ctrl-C to stop).
 
 .PHONY: test-deps
 test-deps: ## Install the real servers the tests start (Debian packages; needs root).
-	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -z "$$missing" ]; then echo "test dependencies present:$(TEST_PACKAGES)"; \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+.PHONY: install-packages
+install-packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "packages present: $(PACKAGES)"; \
 	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 		echo "cannot install$$missing (not root or no apt-get): the tests that need them will skip and say so"; \
 	else \
@@ -49,10 +64,12 @@ test-deps: ## Install the real servers the tests start (Debian packages; needs r
 
 .PHONY: test
 test: test-deps ## Run the whole test suite with the race detector.
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/cmd/cpra-agent$$')
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e '/cmd/cpra-agent$$' -e '/internal/scalebench$$')
 	@# The end-to-end tests load the machine on purpose (a thousand checks a
-	@# second): they run alone, after the unit tests, so neither disturbs the other.
+	@# second, then the short scale run): they run alone, after the unit
+	@# tests, so neither disturbs the other.
 	$(GO) test -race -count=1 ./cmd/cpra-agent/
+	$(GO) test -race -count=1 ./internal/scalebench/
 	$(MAKE) --no-print-directory contract-test
 
 .PHONY: contract-test
@@ -82,6 +99,12 @@ bench: ## Run the benchmarks recorded in docs/performance.md.
 	$(GO) test -run '^$$' -bench . -benchmem ./pipelines/spec/fastyaml/ ./pipelines/sizing/
 	$(GO) test -run '^$$' -bench . -benchtime 1000000x ./pipelines/queue/
 	$(GO) test -run '^$$' -bench . -benchtime 500000x -benchmem ./pipelines/pipeline/ ./pipelines/breaker/
+
+.PHONY: bench-scale
+bench-scale: build ## The real binary at scale against nginx on loopback, beside blackbox_exporter (N, INTERVAL, KEEPALIVE, WARMUP, MEASURE, BLACKBOX).
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+	$(GO) run ./cmd/cpra-scalebench -agent $(BIN) -n $(N) -interval $(INTERVAL) -timeout $(TIMEOUT) \
+		-keepalive=$(KEEPALIVE) -warmup $(WARMUP) -measure $(MEASURE) -blackbox $(BLACKBOX)
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

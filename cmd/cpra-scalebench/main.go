@@ -39,6 +39,7 @@ func run() error {
 	flag.DurationVar(&cfg.Warmup, "warmup", 2*time.Minute, "warm-up, not measured")
 	flag.DurationVar(&cfg.Measure, "measure", 10*time.Minute, "measured period")
 	flag.DurationVar(&cfg.Window, "window", 10*time.Second, "one line per window")
+	flag.DurationVar(&cfg.ReloadAt, "reload-at", 0, "this far into the measured period, change one monitor and reload the file (0: never)")
 	flag.StringVar(&agentArgs, "agent-args", "", "extra agent flags, space-separated")
 	flag.DurationVar(&blackbox, "blackbox", 0, "also drive blackbox_exporter with wrk for this long (0: skip)")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")

@@ -10,7 +10,9 @@ import (
 // WriteMonitorFile writes n HTTP monitors in the seed format, spread round
 // robin over addrs, each with a distinct name and URL. Yellow and red go to
 // the log notifier writing codesFile, so any false alarm is on record.
-func WriteMonitorFile(path string, n int, addrs []string, interval, timeout time.Duration, codesFile string) error {
+// A revision above 0 changes the first monitor's URL (a query parameter),
+// so writing the file again with the next revision changes one monitor.
+func WriteMonitorFile(path string, n int, addrs []string, interval, timeout time.Duration, codesFile string, revision int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -18,6 +20,10 @@ func WriteMonitorFile(path string, n int, addrs []string, interval, timeout time
 	w := bufio.NewWriterSize(f, 1<<20)
 	fmt.Fprintln(w, "monitors:")
 	for i := range n {
+		query := ""
+		if i == 0 && revision > 0 {
+			query = fmt.Sprintf("?revision=%d", revision)
+		}
 		fmt.Fprintf(w, `  - name: svc-%07d
     groups: bench
     pulse_check:
@@ -25,11 +31,11 @@ func WriteMonitorFile(path string, n int, addrs []string, interval, timeout time
       interval: %s
       timeout: %s
       config:
-        url: http://%s/health/%07d
+        url: http://%s/health/%07d%s
     codes:
       yellow: {dispatch: true, notify: log, config: {file: %q}}
       red: {dispatch: true, notify: log, config: {file: %q}}
-`, i, interval, timeout, addrs[i%len(addrs)], i, codesFile, codesFile)
+`, i, interval, timeout, addrs[i%len(addrs)], i, query, codesFile, codesFile)
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()

@@ -28,6 +28,7 @@ type Config struct {
 	Warmup    time.Duration // not measured
 	Measure   time.Duration // measured, after the warm-up
 	Window    time.Duration // one report line per window
+	ReloadAt  time.Duration // into the measured period: rewrite the file with one monitor changed and POST /-/reload; 0: never
 	AgentArgs []string      // extra flags for the agent
 	AgentEnv  []string      // extra environment for the agent
 	Dir       string        // work directory; a temporary one when empty
@@ -64,6 +65,7 @@ type Report struct {
 	Ready       time.Duration // start until /-/ready said the monitors are loaded
 	HeapPerMon  float64       // go_memstats_heap_inuse_bytes / monitors, right after load
 	Windows     []Window
+	Reloaded    time.Duration // how long the reload took (POST /-/reload until it answered); 0: none
 	Summary     Summary
 	AgentStderr int // lines the agent logged
 	CodeLines   int // lines the log notifier wrote (codes)
@@ -120,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	codes := filepath.Join(cfg.Dir, "codes.log")
 	monitors := filepath.Join(cfg.Dir, "monitors.yaml")
-	if err := WriteMonitorFile(monitors, cfg.Monitors, ng.Addrs, cfg.Interval, cfg.Timeout, codes); err != nil {
+	if err := WriteMonitorFile(monitors, cfg.Monitors, ng.Addrs, cfg.Interval, cfg.Timeout, codes, 0); err != nil {
 		return nil, fmt.Errorf("monitor file: %w", err)
 	}
 	webPort, err := FreePort()
@@ -186,6 +188,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	ticker := time.NewTicker(cfg.Window)
 	defer ticker.Stop()
+	reloadStarted, reloadDone := false, false
+	reloaded := make(chan error, 1)
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
@@ -193,7 +197,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, ctx.Err()
 		case err := <-exited:
 			return rep, fmt.Errorf("agent exited during the run: %v\n%s", err, tail(stderrFile, 20))
+		case err := <-reloaded:
+			reloadDone = true
+			if err != nil {
+				stop()
+				return rep, fmt.Errorf("reload: %w\n%s", err, tail(stderrFile, 20))
+			}
+			fmt.Fprintf(cfg.Out, "# reload of %d monitors with one changed took %v\n", cfg.Monitors, rep.Reloaded.Round(time.Millisecond))
+			continue
 		case <-ticker.C:
+		}
+		if cfg.ReloadAt > 0 && measuring && !reloadStarted && time.Since(measureAt) >= cfg.ReloadAt {
+			reloadStarted = true
+			fmt.Fprintln(cfg.Out, "# reloading: one monitor changed")
+			go func() { reloaded <- reload(client, base, monitors, cfg, ng.Addrs, codes, rep) }()
 		}
 		s, err := ScrapeAgent(ctx, client, base+"/metrics")
 		if err != nil {
@@ -213,6 +230,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fmt.Fprintln(cfg.Out, "# warm-up over: measuring")
 		}
 	}
+	if reloadStarted && !reloadDone {
+		if err := <-reloaded; err != nil {
+			stop()
+			return rep, fmt.Errorf("reload: %w", err)
+		}
+	}
 	if measureAt.IsZero() {
 		measureStart, measureProc, measureAt = first, mustProc(pid), start
 	}
@@ -229,6 +252,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, fmt.Errorf("agent exit: %v\n%s", stopErr, tail(stderrFile, 20))
 	}
 	return rep, nil
+}
+
+// reload rewrites the monitor file with the first monitor changed, then
+// asks the agent to reload it and times the answer.
+func reload(client *http.Client, base, path string, cfg Config, addrs []string, codes string, rep *Report) error {
+	tmp := path + ".new"
+	if err := WriteMonitorFile(tmp, cfg.Monitors, addrs, cfg.Interval, cfg.Timeout, codes, 1); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	start := time.Now()
+	c := *client
+	c.Timeout = 2 * time.Minute
+	resp, err := c.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /-/reload: %s: %s", resp.Status, body)
+	}
+	rep.Reloaded = time.Since(start)
+	return nil
 }
 
 func dueRate(cfg Config) float64 { return float64(cfg.Monitors) / cfg.Interval.Seconds() }
@@ -356,6 +405,9 @@ func (s Summary) text(cfg Config, r *Report) string {
 		float64(s.MaxRSS)/(1<<20), s.MaxWorkers, s.MaxSockets, s.MaxAlarmed, s.MaxNotHealthy, s.Failures, s.Inconclusive, s.Rejected, s.Deferred, s.Codes)
 	fmt.Fprintf(&b, "# start-up: /metrics after %v, ready after %v, %.0f heap bytes per monitor; agent log %d lines, code log %d lines",
 		r.MetricsUp.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.HeapPerMon, r.AgentStderr, r.CodeLines)
+	if r.Reloaded > 0 {
+		fmt.Fprintf(&b, "; a reload with one monitor changed took %v", r.Reloaded.Round(time.Millisecond))
+	}
 	return b.String()
 }
 
