@@ -48,7 +48,7 @@ func TestShortScaleRun(t *testing.T) {
 			defer cancel()
 			rep, err := Run(ctx, Config{
 				Agent: bin, Monitors: 20_000, Interval: 10 * time.Second, Timeout: 5 * time.Second,
-				KeepAlive: keepAlive, Warmup: 10 * time.Second, Measure: 20 * time.Second, Window: 5 * time.Second,
+				KeepAlive: keepAlive, Warmup: 15 * time.Second, Measure: 20 * time.Second, Window: 5 * time.Second,
 				Dir: t.TempDir(), Out: &lines,
 			})
 			t.Logf("scale run (%d CPUs):\n%s", runtime.NumCPU(), lines.String())
