@@ -35,7 +35,9 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 		}
 		seen[id] = true
 	}
-	w.names.reserve(w.names.len() + len(ms))
+	// Room for the file's monitors; old ones still in the index until the
+	// removals below only make put grow it if the file adds many names.
+	w.names.reserve(len(ms))
 	for i := range ms {
 		m := &ms[i]
 		pi, ok := keys[m.ProfileKey]
@@ -93,7 +95,7 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 		st.Removed++
 	}
 	w.profiles = next
-	w.names.fit(w.names.len())
+	w.names.shrink()
 	if w.text.wasteful() {
 		w.compactText()
 	}

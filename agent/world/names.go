@@ -130,16 +130,12 @@ func (x *nameIndex) reserve(n int) {
 	}
 }
 
-// fit is reserve for a fleet of n, which also shrinks a table more than
-// eight times too large (the fleet shrank), so it never holds much more
-// than it needs.
-func (x *nameIndex) fit(n int) {
-	want := max(n+n/3+1, 8)
-	if len(x.slots) > 8*want && x.n <= n {
+// shrink rebuilds a table more than eight times larger than its entries
+// need (the fleet shrank), so it never holds much more than it needs.
+func (x *nameIndex) shrink() {
+	if want := max(x.n+x.n/3+1, 8); len(x.slots) > 8*want {
 		x.rebuild(want)
-		return
 	}
-	x.reserve(n)
 }
 
 // rebuild moves every entry into a table of size slots.

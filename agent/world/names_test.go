@@ -110,9 +110,9 @@ func TestNameIndexReplaces(t *testing.T) {
 	}
 }
 
-// TestNameIndexFitShrinks: a fleet that shrank gives its memory back; a
+// TestNameIndexShrinks: a fleet that shrank gives its memory back; a
 // capacity hint is kept while the fleet grows into it.
-func TestNameIndexFitShrinks(t *testing.T) {
+func TestNameIndexShrinks(t *testing.T) {
 	f := newIndexFixture(1000)
 	hinted := len(f.x.slots)
 	f.put("first")
@@ -126,9 +126,9 @@ func TestNameIndexFitShrinks(t *testing.T) {
 	for i := range 4990 {
 		f.del(t, fmt.Sprint("m", i))
 	}
-	f.x.fit(f.x.len())
+	f.x.shrink()
 	if len(f.x.slots) >= grown/8 {
-		t.Fatalf("fit kept %d slots for %d entries (had %d)", len(f.x.slots), f.x.len(), grown)
+		t.Fatalf("shrink kept %d slots for %d entries (had %d)", len(f.x.slots), f.x.len(), grown)
 	}
 	f.check(t, "m0", "m4989")
 }
@@ -220,5 +220,30 @@ func TestWorldCompactsText(t *testing.T) {
 	w.Apply(nil, t0.Add(time.Minute), &fx)
 	if w.Len() != 0 || w.text.used-w.text.garbage != 0 {
 		t.Fatalf("after removing everything: %d monitors, %d live text bytes", w.Len(), w.text.used-w.text.garbage)
+	}
+}
+
+// TestReloadKeepsTheNameIndexSize: reloading the same file neither grows
+// the name index (it is sized for the file, not for old plus new) nor
+// rebuilds it.
+func TestReloadKeepsTheNameIndexSize(t *testing.T) {
+	w, err := New(t0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := make([]config.Monitor, 5000)
+	for i := range ms {
+		ms[i] = monitor(fmt.Sprintf("svc-%04d", i))
+	}
+	var fx Effects
+	w.Apply(ms, t0, &fx)
+	slots := len(w.names.slots)
+	for i := range 3 {
+		if st := w.Apply(ms, t0.Add(time.Duration(i+1)*time.Second), &fx); st.Unchanged != len(ms) {
+			t.Fatalf("reload %d: %+v", i, st)
+		}
+		if len(w.names.slots) != slots {
+			t.Fatalf("reload %d of the same file: name index %d slots, was %d", i, len(w.names.slots), slots)
+		}
 	}
 }

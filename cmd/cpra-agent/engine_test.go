@@ -455,13 +455,19 @@ func TestHostBreakerOpensOnADeadHost(t *testing.T) {
 	dir := t.TempDir()
 	codesFile := filepath.Join(dir, "codes.log")
 	live := newService(t, false)
-	const dead = 20
+	// The dead host's monitors are due over 4 s while each check times
+	// out after the usual 500 ms, so the breaker has its evidence (ten
+	// checks) while many of them have not been checked at all: those must
+	// then never fail on their own. (At the usual 500 ms interval every
+	// monitor would have a check in flight before the first one failed.)
+	const dead = 40
 	var holes []*blackhole
 	ms := []string{httpMonitor("live", live.healthURL(), 2, logCodes(codesFile))}
 	for i := range dead {
 		h := newBlackhole(t, "127.0.0.3")
 		holes = append(holes, h)
-		ms = append(ms, tcpMonitor(fmt.Sprintf("dead%02d", i), h.addr, logCodes(codesFile)))
+		m := tcpMonitor(fmt.Sprintf("dead%02d", i), h.addr, logCodes(codesFile))
+		ms = append(ms, strings.Replace(m, "interval: "+checkInterval, "interval: 4s", 1))
 	}
 	monitors := filepath.Join(dir, "monitors.yaml")
 	writeMonitors(t, monitors, ms...)
