@@ -137,14 +137,15 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 	return a, nil
 }
 
-// Load reads the monitor file and validates it, reusing the running
-// instances. It does not touch the world.
-func (a *Agent) Load() (*config.Monitors, error) {
+// load reads the monitor file and validates it, reusing the running
+// instances; running holds the hashes of the monitors in effect, whose
+// unchanged text is not parsed again (config.ParseChanges).
+func (a *Agent) load(running []uint64) (*config.Monitors, error) {
 	data, err := a.source.Read()
 	if err != nil {
 		return nil, err
 	}
-	ms, err := config.ParseMonitors(a.source.Name, data, a.kinds, a.instances)
+	ms, err := config.ParseChanges(a.source.Name, data, a.kinds, a.instances, running)
 	if err != nil {
 		return nil, err
 	}
@@ -154,30 +155,55 @@ func (a *Agent) Load() (*config.Monitors, error) {
 
 // Reload loads the monitor file and applies it. On any error the running
 // configuration stays in place and cpra_config_last_reload_successful is 0.
+//
+// Only what changed is parsed: the owner lists the running monitors'
+// hashes first, and the monitors whose text is unchanged stay as they
+// run. A reload of a million-monitor file that changes one monitor hashes
+// the file instead of parsing it, so the checks keep their schedule.
 func (a *Agent) Reload(ctx context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	start := time.Now()
-	ms, err := a.Load()
+	var running world.Running
+	if a.instances != nil {
+		if err := a.onOwner(ctx, func() { running = a.world.Running() }); err != nil {
+			return err
+		}
+	}
+	ms, err := a.load(running.Hashes)
+	var st world.ApplyStats
+	if err == nil {
+		kept := world.Kept{Entities: running.Entities, Lines: ms.Unchanged}
+		var carried []config.InstanceKeys
+		if oerr := a.onOwner(ctx, func() {
+			if err = a.world.Conflicts(a.source.Name, ms.Monitors, kept); err != nil {
+				return
+			}
+			now := time.Now()
+			st, carried = a.world.ApplyKept(ms.Monitors, kept, now, &a.fx)
+			a.alertRoutes = ms.AlertmanagerWebhook.Codes
+			a.flushEffects() // the gray codes still join their incidents' traces
+			a.traces.closeGone(now, func(name string) (incident.State, bool) {
+				v, ok := a.world.Lookup(name)
+				return v.State, ok
+			})
+			a.flushStates(now)
+		}); oerr != nil {
+			_ = ms.Instances.CloseUnused(context.Background(), a.instances)
+			return oerr
+		}
+		if err != nil {
+			_ = ms.Instances.CloseUnused(context.Background(), a.instances)
+		}
+		for _, keys := range carried {
+			ms.Instances.Adopt(a.instances, keys)
+		}
+	}
 	if err != nil {
 		a.m.ReloadSuccessful.Set(0)
 		if a.instances != nil { // at start-up there is nothing to keep; Main reports it
 			a.log.Error("reload failed; keeping the running configuration", "file", a.source.Name, "err", err)
 		}
-		return err
-	}
-	var st world.ApplyStats
-	if err := a.onOwner(ctx, func() {
-		now := time.Now()
-		st = a.world.Apply(ms.Monitors, now, &a.fx)
-		a.alertRoutes = ms.AlertmanagerWebhook.Codes
-		a.flushEffects() // the gray codes still join their incidents' traces
-		a.traces.closeGone(now, func(name string) (incident.State, bool) {
-			v, ok := a.world.Lookup(name)
-			return v.State, ok
-		})
-		a.flushStates(now)
-	}); err != nil {
 		return err
 	}
 	if a.instances != nil {
@@ -186,9 +212,9 @@ func (a *Agent) Reload(ctx context.Context) error {
 	a.instances = ms.Instances
 	a.m.ReloadSuccessful.Set(1)
 	a.m.ReloadTimestamp.SetToCurrentTime()
-	a.log.Info("configuration loaded", "file", a.source.Name, "monitors", len(ms.Monitors),
+	a.log.Info("configuration loaded", "file", a.source.Name, "monitors", st.Added+st.Updated+st.Unchanged,
 		"added", st.Added, "updated", st.Updated, "unchanged", st.Unchanged, "removed", st.Removed,
-		"duration", time.Since(start).Round(time.Millisecond))
+		"parsed", len(ms.Monitors), "duration", time.Since(start).Round(time.Millisecond))
 	if len(ms.Monitors) >= returnMemoryAfter {
 		// Parsing a large file needs several times the memory the monitors
 		// keep; hand it back now rather than over the background

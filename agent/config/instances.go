@@ -59,3 +59,22 @@ func (in *Instances) CloseUnused(ctx context.Context, next *Instances) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Adopt takes over from prev the instances keys names that in does not
+// have yet: those of a monitor a reload kept without parsing it again.
+func (in *Instances) Adopt(prev *Instances, keys InstanceKeys) {
+	if prev == nil {
+		return
+	}
+	adoptKey(in.probers, prev.probers, keys.Prober)
+	adoptKey(in.remedies, prev.remedies, keys.Remedy)
+	for _, k := range keys.Notifiers {
+		adoptKey(in.notifiers, prev.notifiers, k)
+	}
+}
+
+func adoptKey[T any](next, prev map[spec.Key]T, key spec.Key) {
+	if key != (spec.Key{}) {
+		adopt(next, prev, key)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"runtime"
 	"slices"
@@ -55,6 +56,17 @@ type Monitor struct {
 	// ProfileKey identifies everything but the name and address, so the
 	// world can share one profile between monitors that differ only there.
 	ProfileKey spec.Key
+	// Instances names the shared instances the monitor uses.
+	Instances InstanceKeys
+}
+
+// InstanceKeys name the shared prober, remedy and notifiers a monitor uses
+// (the zero Key: none), so that a reload that keeps the monitor without
+// parsing it again keeps them too (Instances.Adopt).
+type InstanceKeys struct {
+	Prober    spec.Key
+	Remedy    spec.Key
+	Notifiers [code.Gray + 1]spec.Key
 }
 
 // Pulse is a monitor's check.
@@ -120,6 +132,11 @@ type Monitors struct {
 	Instances *Instances
 	// AlertmanagerWebhook is the file's `alertmanager_webhook:` section.
 	AlertmanagerWebhook WebhookRoutes
+	// Unchanged answers the running hashes given to ParseChanges: for each
+	// of them, the line where the file still defines that monitor word for
+	// word, or 0. Those monitors were not parsed again and are not in
+	// Monitors; the caller keeps them as they run.
+	Unchanged []int32
 }
 
 // WebhookRoutes says where alerts received on POST
@@ -231,21 +248,47 @@ type rawCode struct {
 // into one chunk per monitor (splitMonitors), and each chunk is parsed and
 // validated independently; only instance building is shared.
 func ParseMonitors(name string, data []byte, kinds *Kinds, prev *Instances) (*Monitors, error) {
-	running := prev
-	if running == nil {
-		running = newInstances() // nothing to reuse
+	return ParseChanges(name, data, kinds, prev, nil)
+}
+
+// ParseChanges is ParseMonitors for a reload: running holds the Hash of
+// every monitor in effect, and a monitor whose text (and the file's other
+// sections) is byte for byte what produced one of them is not parsed
+// again but reported in Monitors.Unchanged. A reload of a large file that
+// changes a few monitors then costs a read and a hash of the file, not a
+// parse of every monitor. Only files that splitMonitors can cut, and that
+// have no `metrics.groups` (whose use is checked across all monitors), are
+// compared; other files are parsed whole.
+func ParseChanges(name string, data []byte, kinds *Kinds, prev *Instances, running []uint64) (*Monitors, error) {
+	instances := prev
+	if instances == nil {
+		instances = newInstances() // nothing to reuse
 	}
-	sh := &shared{file: name, kinds: kinds, prev: running, next: newInstances()}
+	sh := &shared{file: name, kinds: kinds, prev: instances, next: newInstances()}
+	if len(running) > 0 {
+		sh.running = make(map[uint64]int32, len(running))
+		for i, h := range running {
+			sh.running[h] = int32(i)
+		}
+		sh.claimed = make([]atomic.Bool, len(running))
+	}
 	out := &Monitors{File: name, Instances: sh.next}
 	results, err := sh.load(data)
 	if err != nil {
 		return nil, err
+	}
+	if sh.running != nil {
+		out.Unchanged = make([]int32, len(running))
 	}
 	var errs []error
 	seen := make(map[string]int, len(results))
 	out.Monitors = make([]Monitor, 0, len(results))
 	for i := range results {
 		r := &results[i]
+		if r.unchanged > 0 {
+			out.Unchanged[r.unchanged-1] = int32(r.m.Line)
+			continue
+		}
 		errs = append(errs, r.errs...)
 		m := r.m
 		// Duplicates are found among invalid monitors too, so that fixing
@@ -278,6 +321,9 @@ type result struct {
 	m    Monitor
 	ok   bool
 	errs []error
+	// unchanged is 1 + the index of the running monitor this one's text
+	// matched (only m.Line is set then), or 0.
+	unchanged int32
 }
 
 // load parses data and loads every monitor, in parallel where it can.
@@ -426,13 +472,28 @@ func (sh *shared) unusedMetricGroups(results []result) []error {
 }
 
 // loadChunks parses and loads one chunk per monitor. ok is false when a
-// chunk is not valid YAML on its own.
+// chunk is not valid YAML on its own. A monitor's Hash is that of its
+// text, what a reload compares. Without `metrics.groups` the text is all
+// that defines a monitor; with it, the opt-in the groups give changes the
+// hash, and nothing is compared (whether a group is used is checked across
+// all monitors).
 func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
 	results := make([]result, len(chunks))
+	byGroups := len(sh.metricGroups) > 0
+	compare := sh.running != nil && !byGroups
 	var failed atomic.Bool
 	parallel(len(chunks), func(i int) {
 		if failed.Load() {
 			return
+		}
+		hash := maphash.Bytes(textSeed, chunks[i].data)
+		if compare {
+			// The first chunk with a running monitor's text keeps it; a
+			// copy of it is parsed, and the world reports the duplicate.
+			if idx, ok := sh.running[hash]; ok && sh.claimed[idx].CompareAndSwap(false, true) {
+				results[i] = result{ok: true, unchanged: idx + 1, m: Monitor{Line: chunks[i].line}}
+				return
+			}
 		}
 		// The tree lives only until the monitor is validated (nothing keeps
 		// nodes), so each worker reuses its parser's memory.
@@ -450,9 +511,16 @@ func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
 		item := doc.Content[0].Content[0]
 		shiftLines(item, chunks[i].line-1)
 		results[i] = sh.worker(i).monitor(item)
+		if byGroups && results[i].m.Metrics {
+			hash = ^hash // opted in by a group: not what the text alone says
+		}
+		results[i].m.Hash = hash
 	})
 	return results, !failed.Load()
 }
+
+var textSeed = maphash.MakeSeed()
+
 
 var chunkParsers = sync.Pool{New: func() any { return new(fastyaml.Parser) }}
 
@@ -520,6 +588,11 @@ type shared struct {
 	// series, with their lines; set before the monitors load, then only read.
 	metricGroups map[string]int
 	webhook      WebhookRoutes // the `alertmanager_webhook:` section
+
+	// running maps the hash of each monitor in effect to its index, on a
+	// reload that compares (ParseChanges); claimed marks those matched.
+	running map[uint64]int32
+	claimed []atomic.Bool
 
 	mu   sync.Mutex // guards next
 	next *Instances
@@ -610,6 +683,8 @@ type loader struct {
 	// Their decode error is the only one reported: no check runs on the
 	// zero value the decoder left behind.
 	bad map[string]bool
+	// keys are the instances the current monitor uses.
+	keys InstanceKeys
 }
 
 // add records an error. A monitor without a name is named by its index,
@@ -646,6 +721,7 @@ func (l *loader) monitor(node *yaml.Node) result {
 func (l *loader) load(node *yaml.Node) (Monitor, bool) {
 	var rm rawMonitor
 	l.cur = ""
+	l.keys = InstanceKeys{}
 	decodeErr := spec.DecodeNode(node, &rm, "")
 	l.bad = nil
 	for _, e := range spec.Flatten(decodeErr) {
@@ -693,6 +769,7 @@ func (l *loader) load(node *yaml.Node) (Monitor, bool) {
 	// monitor's node: both fingerprints include it.
 	m.Hash = spec.NewFingerprint().Node(node).String(strconv.FormatBool(m.Metrics)).Sum64()
 	m.ProfileKey = profileKey(node, m)
+	m.Instances = l.keys
 	return m, true
 }
 
@@ -875,11 +952,13 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 	if cfg.Node == nil {
 		cfg.Line = keyLine(b, "config")
 	}
-	prober, addr, err := l.sh.prober(kind, blockKey(rp.Type, cfg, kind.AddressKeys...), cfg)
+	key := blockKey(rp.Type, cfg, kind.AddressKeys...)
+	prober, addr, err := l.sh.prober(kind, key, cfg)
 	if err != nil {
 		l.addSpec("pulse_check.config", err)
 		return p
 	}
+	l.keys.Prober = key
 	// Clone: parsed text shares memory with the whole monitor's source, and
 	// the world keeps this string for the monitor's life.
 	p.Prober, p.Address = prober, strings.Clone(addr)
@@ -923,11 +1002,13 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 	if cfg.Node == nil {
 		cfg.Line = keyLine(b, "config")
 	}
-	r, err := l.sh.remedy(kind, blockKey(ri.Type, cfg), cfg)
+	key := blockKey(ri.Type, cfg)
+	r, err := l.sh.remedy(kind, key, cfg)
 	if err != nil {
 		l.addSpec("intervention.config", err)
 		return iv
 	}
+	l.keys.Remedy = key
 	iv.Remedy = r
 	return iv
 }
@@ -964,10 +1045,14 @@ func (l *loader) codes(prefix string, rc *rawCodes, b spec.Block) Codes {
 		if cfg.Node == nil {
 			cfg.Line = keyLine(cb, "config")
 		}
-		n, err := l.sh.notifier(kind, blockKey(r.Notify, cfg), cfg)
+		key := blockKey(r.Notify, cfg)
+		n, err := l.sh.notifier(kind, key, cfg)
 		if err != nil {
 			l.addSpec(field+".config", err)
 			continue
+		}
+		if prefix == "" {
+			l.keys.Notifiers[c] = key
 		}
 		route.Notifier = n
 		out[c] = route

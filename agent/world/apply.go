@@ -1,6 +1,9 @@
 package world
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mlange-42/ark/ecs"
@@ -17,11 +20,76 @@ type ApplyStats struct {
 	Added, Updated, Unchanged, Removed int
 }
 
+// Running is the world's monitors as a reload compares them: each one's
+// entity and the Hash of its definition, in one order.
+type Running struct {
+	Entities []ecs.Entity
+	Hashes   []uint64
+}
+
+// Running lists the monitors in effect, for config.ParseChanges.
+func (w *World) Running() Running {
+	r := Running{Entities: make([]ecs.Entity, 0, w.Len()), Hashes: make([]uint64, 0, w.Len())}
+	w.names.each(func(e ecs.Entity) {
+		id, _ := w.monitors.Get(e)
+		r.Entities = append(r.Entities, e)
+		r.Hashes = append(r.Hashes, id.Hash)
+	})
+	return r
+}
+
+// Kept is what a reload found of the running monitors: Lines[i] is where
+// the file still defines Entities[i] unchanged (config.Monitors.Unchanged),
+// or 0 when it changed or is gone.
+type Kept struct {
+	Entities []ecs.Entity
+	Lines    []int32
+}
+
+// Conflicts reports the monitors of ms that have the name of a kept one:
+// the duplicates that config.ParseChanges cannot see, because it did not
+// parse the kept monitors' names. file names the errors.
+func (w *World) Conflicts(file string, ms []config.Monitor, kept Kept) error {
+	byEntity := map[ecs.Entity]*config.Monitor{}
+	for i := range ms {
+		if e, ok := w.lookup(ms[i].Name); ok {
+			byEntity[e] = &ms[i]
+		}
+	}
+	if len(byEntity) == 0 {
+		return nil
+	}
+	var errs []error
+	for i, e := range kept.Entities {
+		m, ok := byEntity[e]
+		if !ok || kept.Lines[i] == 0 {
+			continue
+		}
+		first, second := int(kept.Lines[i]), m.Line
+		if first > second {
+			first, second = second, first
+		}
+		errs = append(errs, &config.Error{File: file, Line: second, Monitor: m.Name, Field: "name",
+			Msg: fmt.Sprintf("duplicate monitor name (first defined on line %d)", first)})
+	}
+	slices.SortFunc(errs, func(a, b error) int { return a.(*config.Error).Line - b.(*config.Error).Line })
+	return errors.Join(errs...)
+}
+
 // Apply makes the world match ms: new monitors are added, removed ones
 // deleted (with gray when an incident was open), changed ones updated in
 // place keeping their state, unchanged ones left alone.
 func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStats {
-	var st ApplyStats
+	st, _ := w.ApplyKept(ms, Kept{}, now, fx)
+	return st
+}
+
+// ApplyKept is Apply for a reload that did not parse the kept monitors
+// again: they stay as they are, and only those neither in ms nor kept are
+// removed. Call Conflicts first. carried lists the instances of the
+// profiles only kept monitors use: the new configuration must adopt them
+// (config.Instances.Adopt).
+func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Effects) (st ApplyStats, carried []config.InstanceKeys) {
 	// Monitors move to a fresh profile list; the ones gone from the file
 	// keep indexes into the old one until they are removed below.
 	old := w.profiles
@@ -82,6 +150,26 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 			w.schedule(e, rt, firstDue(m.Name, p.Interval, now))
 		}
 	}
+	// Kept monitors move to the profile of the same definition, a fresh
+	// one when a parsed monitor has it, otherwise their own, carried over.
+	for i, line := range kept.Lines {
+		e := kept.Entities[i]
+		if line == 0 || !w.ecs.Alive(e) {
+			continue
+		}
+		mark(e)
+		st.Unchanged++
+		id, _ := w.monitors.Get(e)
+		before := old[id.profile]
+		pi, ok := keys[before.Key]
+		if !ok {
+			pi = uint32(len(next))
+			keys[before.Key] = pi
+			next = append(next, before)
+			carried = append(carried, before.Instances)
+		}
+		id.profile = pi
+	}
 	// Everything not marked is gone from the file.
 	var gone []ecs.Entity
 	w.names.each(func(e ecs.Entity) {
@@ -99,12 +187,14 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 	if w.text.wasteful() {
 		w.compactText()
 	}
-	w.syncSeries(ms)
-	return st
+	w.syncSeries(ms, kept)
+	return st, carried
 }
 
 func newProfile(m *config.Monitor) *Profile {
 	p := &Profile{
+		Key:       m.ProfileKey,
+		Instances: m.Instances,
 		CheckType: m.Pulse.Type,
 		Interval:  m.Pulse.Interval,
 		Timeout:   m.Pulse.Timeout,

@@ -4,6 +4,8 @@ import (
 	"iter"
 	"time"
 
+	"github.com/mlange-42/ark/ecs"
+
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 )
@@ -73,7 +75,7 @@ func (w *World) updateSeries(id *Identity, rt *Runtime) {
 
 // syncSeries hands the series every opted-in monitor of ms, which the
 // world has just applied.
-func (w *World) syncSeries(ms []config.Monitor) {
+func (w *World) syncSeries(ms []config.Monitor, kept Kept) {
 	if w.series == nil {
 		return
 	}
@@ -82,14 +84,22 @@ func (w *World) syncSeries(ms []config.Monitor) {
 			if !ms[i].Metrics {
 				continue
 			}
-			e, ok := w.lookup(ms[i].Name)
-			if !ok {
+			if e, ok := w.lookup(ms[i].Name); ok && !yield(w.seriesMonitor(e)) {
+				return
+			}
+		}
+		for i, e := range kept.Entities {
+			if kept.Lines[i] == 0 || !w.ecs.Alive(e) {
 				continue
 			}
-			id, rt := w.monitors.Get(e)
-			if !yield(SeriesMonitor{Name: w.name(id), State: rt.Status.State, Last: rt.lastCheck()}) {
+			if id, _ := w.monitors.Get(e); w.profile(id).Metrics && !yield(w.seriesMonitor(e)) {
 				return
 			}
 		}
 	})
+}
+
+func (w *World) seriesMonitor(e ecs.Entity) SeriesMonitor {
+	id, rt := w.monitors.Get(e)
+	return SeriesMonitor{Name: w.name(id), State: rt.Status.State, Last: rt.lastCheck()}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Identity is a monitor's rarely changing data. It holds no pointer, so
@@ -44,6 +45,8 @@ type Runtime struct {
 // Profile is everything a monitor's definition says apart from its name and
 // address. Monitors with identical definitions share one.
 type Profile struct {
+	Key          spec.Key            // config.Monitor.ProfileKey
+	Instances    config.InstanceKeys // what a reload that keeps it must adopt
 	CheckType    string
 	Interval     time.Duration
 	Timeout      time.Duration

@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+)
+
+// TestReloadOnlyWhatChanged drives Agent.Reload over edits of a file:
+// a change applies, a duplicate of a monitor that was not parsed again
+// fails the reload and keeps the running configuration.
+func TestReloadOnlyWhatChanged(t *testing.T) {
+	def := func(name, port string) string {
+		return "  - name: " + name + "\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:" + port + "/\"}}\n"
+	}
+	var mu sync.Mutex
+	text := "monitors:\n" + def("a", "1") + def("b", "1")
+	read := func() ([]byte, error) { mu.Lock(); defer mu.Unlock(); return []byte(text), nil }
+	set := func(s string) { mu.Lock(); text = s; mu.Unlock() }
+	a, ctx := startTestAgent(t, config.DefaultAgent(), read, nil, &lockedBuffer{})
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	set("monitors:\n" + def("a", "1") + def("b", "2"))
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, _ := a.Lookup(ctx, "b"); !ok || v.Address != "http://127.0.0.1:2/" {
+		t.Fatalf("b after the reload: %+v %v", v, ok)
+	}
+
+	set("monitors:\n" + def("a", "1") + def("b", "3") + def("a", "4"))
+	err := a.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), `monitors.yaml:6: monitor "a": name: duplicate monitor name (first defined on line 2)`) {
+		t.Fatalf("reload with a duplicate of a kept monitor: %v", err)
+	}
+	if got := testutil.ToFloat64(a.m.ReloadSuccessful); got != 0 {
+		t.Fatalf("cpra_config_last_reload_successful = %v after a failed reload", got)
+	}
+	if v, _, _ := a.Lookup(ctx, "b"); v.Address != "http://127.0.0.1:2/" {
+		t.Fatalf("a failed reload changed b: %+v", v)
+	}
+	if v, _, _ := a.Lookup(ctx, "a"); v.Address != "http://127.0.0.1:1/" {
+		t.Fatalf("a failed reload changed a: %+v", v)
+	}
+}
