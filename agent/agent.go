@@ -215,11 +215,12 @@ func (a *Agent) Reload(ctx context.Context) error {
 	a.log.Info("configuration loaded", "file", a.source.Name, "monitors", st.Added+st.Updated+st.Unchanged,
 		"added", st.Added, "updated", st.Updated, "unchanged", st.Unchanged, "removed", st.Removed,
 		"parsed", len(ms.Monitors), "duration", time.Since(start).Round(time.Millisecond))
-	if len(ms.Monitors) >= returnMemoryAfter {
-		// Parsing a large file needs several times the memory the monitors
-		// keep; hand it back now rather than over the background
-		// scavenger's minutes, so the resident size reflects the fleet.
-		ms = nil
+	if st.Added+st.Updated+st.Unchanged >= returnMemoryAfter {
+		// Reading (and parsing) a large file needs several times the memory
+		// the monitors keep; hand it back now rather than over the
+		// background scavenger's minutes, so the resident size reflects the
+		// fleet.
+		ms, running = nil, world.Running{}
 		debug.FreeOSMemory()
 	}
 	return nil

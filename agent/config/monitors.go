@@ -271,23 +271,26 @@ func ParseChanges(name string, data []byte, kinds *Kinds, prev *Instances, runni
 			sh.running[h] = int32(i)
 		}
 		sh.claimed = make([]atomic.Bool, len(running))
+		sh.unchanged = make([]int32, len(running))
 	}
 	out := &Monitors{File: name, Instances: sh.next}
 	results, err := sh.load(data)
 	if err != nil {
 		return nil, err
 	}
-	if sh.running != nil {
-		out.Unchanged = make([]int32, len(running))
-	}
+	out.Unchanged = sh.unchanged
 	var errs []error
-	seen := make(map[string]int, len(results))
-	out.Monitors = make([]Monitor, 0, len(results))
-	for i := range results {
-		r := &results[i]
-		if r.unchanged > 0 {
-			out.Unchanged[r.unchanged-1] = int32(r.m.Line)
-			continue
+	parsed := 0
+	for _, r := range results {
+		if r != nil {
+			parsed++
+		}
+	}
+	seen := make(map[string]int, parsed)
+	out.Monitors = make([]Monitor, 0, parsed)
+	for _, r := range results {
+		if r == nil {
+			continue // unchanged: in out.Unchanged
 		}
 		errs = append(errs, r.errs...)
 		m := r.m
@@ -321,19 +324,16 @@ type result struct {
 	m    Monitor
 	ok   bool
 	errs []error
-	// unchanged is 1 + the index of the running monitor this one's text
-	// matched (only m.Line is set then), or 0.
-	unchanged int32
 }
 
 // load parses data and loads every monitor, in parallel where it can.
 // The file's other top-level sections are loaded first: the monitors
 // depend on them (metrics.groups).
-func (sh *shared) load(data []byte) ([]result, error) {
+func (sh *shared) load(data []byte) ([]*result, error) {
 	if sp, ok := splitMonitors(data); ok {
 		if top, ok := sh.loadTop(sp.before, sp.after); ok {
 			if results, ok := sh.loadChunks(sp.chunks); ok {
-				return append(results, top), nil
+				return append(results, &top), nil
 			}
 		}
 		// A chunk did not parse on its own (an alias to another monitor's
@@ -351,10 +351,11 @@ func (sh *shared) load(data []byte) ([]result, error) {
 	}
 	top := sh.worker(-1)
 	monitors := top.topLevel(doc.Content[0])
-	results := make([]result, len(monitors)+1)
-	results[len(monitors)] = result{errs: top.errs}
+	results := make([]*result, len(monitors)+1)
+	results[len(monitors)] = &result{errs: top.errs}
 	parallel(len(monitors), func(i int) {
-		results[i] = sh.worker(i).monitor(&monitors[i])
+		r := sh.worker(i).monitor(&monitors[i])
+		results[i] = &r
 	})
 	return results, nil
 }
@@ -449,13 +450,13 @@ func sectionBroken(err error, section string) bool {
 
 // unusedMetricGroups reports the groups of `metrics.groups` that no monitor
 // is in: almost always a typo, which would otherwise silently opt nobody in.
-func (sh *shared) unusedMetricGroups(results []result) []error {
+func (sh *shared) unusedMetricGroups(results []*result) []error {
 	if len(sh.metricGroups) == 0 {
 		return nil
 	}
 	used := make(map[string]bool, len(sh.metricGroups))
-	for i := range results {
-		for _, g := range results[i].m.Groups {
+	for _, r := range results {
+		for _, g := range r.m.Groups {
 			if _, ok := sh.metricGroups[g]; ok {
 				used[g] = true
 			}
@@ -476,9 +477,10 @@ func (sh *shared) unusedMetricGroups(results []result) []error {
 // text, what a reload compares. Without `metrics.groups` the text is all
 // that defines a monitor; with it, the opt-in the groups give changes the
 // hash, and nothing is compared (whether a group is used is checked across
-// all monitors).
-func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
-	results := make([]result, len(chunks))
+// all monitors). The results of unchanged monitors are nil: they are
+// recorded in sh.unchanged instead.
+func (sh *shared) loadChunks(chunks []chunk) ([]*result, bool) {
+	results := make([]*result, len(chunks))
 	byGroups := len(sh.metricGroups) > 0
 	compare := sh.running != nil && !byGroups
 	var failed atomic.Bool
@@ -491,7 +493,7 @@ func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
 			// The first chunk with a running monitor's text keeps it; a
 			// copy of it is parsed, and the world reports the duplicate.
 			if idx, ok := sh.running[hash]; ok && sh.claimed[idx].CompareAndSwap(false, true) {
-				results[i] = result{ok: true, unchanged: idx + 1, m: Monitor{Line: chunks[i].line}}
+				sh.unchanged[idx] = int32(chunks[i].line)
 				return
 			}
 		}
@@ -510,17 +512,17 @@ func (sh *shared) loadChunks(chunks []chunk) ([]result, bool) {
 		}
 		item := doc.Content[0].Content[0]
 		shiftLines(item, chunks[i].line-1)
-		results[i] = sh.worker(i).monitor(item)
-		if byGroups && results[i].m.Metrics {
+		r := sh.worker(i).monitor(item)
+		if byGroups && r.m.Metrics {
 			hash = ^hash // opted in by a group: not what the text alone says
 		}
-		results[i].m.Hash = hash
+		r.m.Hash = hash
+		results[i] = &r
 	})
 	return results, !failed.Load()
 }
 
 var textSeed = maphash.MakeSeed()
-
 
 var chunkParsers = sync.Pool{New: func() any { return new(fastyaml.Parser) }}
 
@@ -591,8 +593,9 @@ type shared struct {
 
 	// running maps the hash of each monitor in effect to its index, on a
 	// reload that compares (ParseChanges); claimed marks those matched.
-	running map[uint64]int32
-	claimed []atomic.Bool
+	running   map[uint64]int32
+	claimed   []atomic.Bool
+	unchanged []int32 // Monitors.Unchanged
 
 	mu   sync.Mutex // guards next
 	next *Instances
