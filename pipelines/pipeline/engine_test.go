@@ -153,6 +153,7 @@ func TestDecideSizesThePoolFromTheModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(context.Background(), true)
+	setCPUWait(p, 0) // the test machine's own load is not the model's input
 	go func() {
 		for range p.Results() {
 		}
@@ -261,4 +262,86 @@ func TestSizingControllerGrowsARealPool(t *testing.T) {
 	if l := testutil.ToFloat64(m.LittleL.WithLabelValues("pulse")); !(l > 0) {
 		t.Errorf("Little's L = %v under load", l)
 	}
+}
+
+// setCPUWait replaces the controller's CPU gauge (the Go scheduler's
+// latency) with a fixed reading, so a decision does not depend on how busy
+// the test machine is.
+func setCPUWait[J, R any](p *Pipeline[J, R], seconds float64) {
+	p.ctl.mu.Lock()
+	defer p.ctl.mu.Unlock()
+	p.ctl.cpuWait = func() float64 { return seconds }
+}
+
+// TestGuardsRefuseGrowth: growth the model asks for is refused, with its
+// reason counted, when the process is CPU-bound (runnable goroutines wait
+// 5 ms for a CPU), and when the last growth bought latency but no
+// throughput.
+func TestGuardsRefuseGrowth(t *testing.T) {
+	cfg := Config{Name: "pulse", QueueCapacity: 1024, MinWorkers: 2, MaxWorkers: 500,
+		Sizing: Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}}
+	start := func(t *testing.T) (*Pipeline[int, int], *telemetry.Metrics) {
+		m := telemetry.NewMetrics()
+		p, err := New(cfg, func(_ context.Context, j int) int { return j }, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close(context.Background(), true) })
+		go func() {
+			for range p.Results() {
+			}
+		}()
+		return p, m
+	}
+	// load feeds a window of one second: rate checks per second, each
+	// taking service.
+	load := func(p *Pipeline[int, int], from time.Time, rate int, service time.Duration) time.Time {
+		for i := range rate {
+			at := from.Add(time.Duration(i) * time.Second / time.Duration(rate))
+			p.meter.arrive(at, at)
+			p.meter.complete(at, at, at.Add(service))
+		}
+		return from.Add(time.Second)
+	}
+	decisions := func(m *telemetry.Metrics, direction, reason string) float64 {
+		return testutil.ToFloat64(m.SizingDecisions.WithLabelValues("pulse", direction, reason))
+	}
+
+	t.Run("cpu_saturated", func(t *testing.T) {
+		p, m := start(t)
+		setCPUWait(p, 0.005)
+		now := load(p, time.Now(), 1000, 200*time.Millisecond)
+		d := p.decide(cfg, now)
+		if d.Direction != sizing.Hold || p.Stats().Workers != 2 {
+			t.Fatalf("CPU-bound: %s to %d workers, want hold at 2", d.Direction, p.Stats().Workers)
+		}
+		if got := decisions(m, "hold", "cpu_saturated"); got != 1 {
+			t.Fatalf(`decisions{direction="hold",reason="cpu_saturated"} = %v, want 1`, got)
+		}
+		setCPUWait(p, 0)
+		now = load(p, now, 1000, 200*time.Millisecond)
+		if d := p.decide(cfg, now); d.Direction != sizing.Up {
+			t.Fatalf("with CPU to spare again: %s, want up", d.Direction)
+		}
+	})
+
+	t.Run("no_gain", func(t *testing.T) {
+		p, m := start(t)
+		setCPUWait(p, 0)
+		now := load(p, time.Now(), 1000, 10*time.Millisecond)
+		if d := p.decide(cfg, now); d.Direction != sizing.Up {
+			t.Fatalf("first window: %s, want up (model)", d.Direction)
+		}
+		grown := p.Stats().Workers
+		// The growth bought nothing: the same throughput, each check now
+		// four times slower, and the model asks for more again.
+		now = load(p, now, 1000, 40*time.Millisecond)
+		d := p.decide(cfg, now)
+		if d.Direction != sizing.Hold || p.Stats().Workers != grown {
+			t.Fatalf("no gain: %s to %d workers, want hold at %d", d.Direction, p.Stats().Workers, grown)
+		}
+		if got := decisions(m, "hold", "no_gain"); got != 1 {
+			t.Fatalf(`decisions{direction="hold",reason="no_gain"} = %v, want 1`, got)
+		}
+	})
 }

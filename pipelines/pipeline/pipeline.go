@@ -152,6 +152,7 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	m.PoolMaxWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MaxWorkers))
 	go p.feed()
 	p.ctl.sched.init()
+	p.ctl.cpuWait = p.ctl.sched.p90
 	if cfg.Sizing.enabled() {
 		go p.size(cfg)
 	} else {

@@ -27,6 +27,7 @@ func TestNoShrinkUnderBackpressure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	setCPUWait(p, 0)
 	go func() {
 		for range p.Results() {
 		}

@@ -58,6 +58,9 @@ type controller struct {
 	lastUp     bool       // the previous decision grew the pool
 	lastRate   float64    // completions per second in the previous window
 	sched      schedLatency
+	// cpuWait is the CPU gauge, sched.p90 in production: how long runnable
+	// goroutines waited for a CPU since the last decision, in seconds.
+	cpuWait func() float64
 }
 
 // size is the sizing controller: one decision per interval until Close.
@@ -161,7 +164,7 @@ func (p *Pipeline[J, R]) guard(cfg Config, w window, in sizing.Input, d *sizing.
 	if secs := w.Length.Seconds(); secs > 0 {
 		rate = float64(w.Completions) / secs
 	}
-	schedP90 := c.sched.p90()
+	cpuWait := c.cpuWait()
 	// The no-load service time: the smallest recent mean, let drift up by
 	// 1 % a decision so an old minimum does not rule for ever.
 	if s > 0 && (c.minService == 0 || s < c.minService) {
@@ -172,7 +175,7 @@ func (p *Pipeline[J, R]) guard(cfg Config, w window, in sizing.Input, d *sizing.
 	reason := reasonModel
 	if d.Direction == sizing.Up {
 		switch {
-		case schedP90 > cpuSaturatedWait.Seconds():
+		case cpuWait > cpuSaturatedWait.Seconds():
 			reason = reasonCPUSaturated
 		case c.lastUp && s > noGainFactor*c.minService && rate < 1.05*c.lastRate:
 			reason = reasonNoGain
