@@ -185,7 +185,7 @@ func DefaultAgent() Agent {
 			// and a tight wait target.
 			Pulse: Pipeline{
 				Queue:   Queue{Capacity: 65536, HighWater: 0.8, LowWater: 0.5},
-				Workers: Workers{Min: 8, Max: 10000},
+				Workers: Workers{Min: 32, Max: 10000}, // a floor that absorbs slowdowns at 16k checks/s (docs/performance.md)
 				Sizing:  Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: 5 * time.Second},
 				// A host is down when most (80 %) of its own checks get
 				// no answer over half a minute: at least 5 of at least 10.
