@@ -93,3 +93,47 @@ func childrenOf(pid int) []int {
 	}
 	return out
 }
+
+// HostSample is the machine's CPU time so far, from the first line of
+// /proc/stat, in USER_HZ ticks: Steal is time the hypervisor gave this
+// VM's CPUs to someone else, the cause of stalls that no profile of the
+// agent shows.
+type HostSample struct {
+	Total, Steal int64
+}
+
+// ReadHost samples /proc/stat.
+func ReadHost() (HostSample, error) {
+	var h HostSample
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return h, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return h, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	// user nice system idle iowait irq softirq steal [guest guest_nice],
+	// guest time already counted in user.
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return h, fmt.Errorf("/proc/stat: field %d: %w", i+1, err)
+		}
+		h.Total += n
+		if i == 7 {
+			h.Steal = n
+		}
+	}
+	return h, nil
+}
+
+// stealPercent is the share of the machine's CPU time between a and b that
+// was stolen.
+func stealPercent(a, b HostSample) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return 100 * float64(b.Steal-a.Steal) / float64(b.Total-a.Total)
+}

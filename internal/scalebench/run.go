@@ -46,6 +46,9 @@ type Window struct {
 	LagP99       float64
 	LagMean      float64
 	CPUPerCheck  float64 // agent CPU milliseconds per served check
+	AgentCores   float64 // agent CPU seconds per second
+	NginxCores   float64 // nginx's (master and worker)
+	Steal        float64 // percent of the machine's CPU time stolen by the hypervisor
 	RSS          int64
 	States       map[string]float64
 	Workers      float64
@@ -79,6 +82,8 @@ type Summary struct {
 	LagP50, LagP99 float64
 	LagMean        float64
 	CPUPerCheck    float64 // ms
+	Steal          float64 // percent of the machine's CPU time, over the period
+	MaxSteal       float64 // the worst window's
 	MaxRSS         int64
 	MaxWorkers     float64
 	MaxNotHealthy  float64 // measured windows: the largest count of monitors in any state but healthy
@@ -176,9 +181,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	fmt.Fprintln(cfg.Out, header)
 
 	pid := cmd.Process.Pid
-	prev, prevProc, prevAt := first, mustProc(pid), time.Now()
+	prev, prevProc, prevAt := first, sampleProcs(pid, ng), time.Now()
 	var measureStart Scrape
-	var measureProc ProcSample
+	var measureProc procs
 	var measureAt time.Time
 	end := start.Add(rep.Ready + cfg.Warmup + cfg.Measure)
 	warmEnd := start.Add(rep.Ready + cfg.Warmup)
@@ -218,7 +223,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			continue
 		}
 		now := time.Now()
-		ps := mustProc(pid)
+		ps := sampleProcs(pid, ng)
 		w := window(cfg, prev, s, prevProc, ps, now.Sub(prevAt))
 		w.At, w.Measured = now.Sub(start), measuring
 		rep.Windows = append(rep.Windows, w)
@@ -237,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if measureAt.IsZero() {
-		measureStart, measureProc, measureAt = first, mustProc(pid), start
+		measureStart, measureProc, measureAt = first, sampleProcs(pid, ng), start
 	}
 	rep.Summary = summarise(cfg, rep.Windows, measureStart, prev, measureProc, prevProc, prevAt.Sub(measureAt))
 	stopErr := stop()
@@ -315,7 +320,20 @@ func waitStarted(ctx context.Context, c *http.Client, base string, start time.Ti
 	return nil
 }
 
-func window(cfg Config, a, b Scrape, pa, pb ProcSample, d time.Duration) Window {
+// procs is one sample of the processes and the machine a window compares.
+type procs struct {
+	agent ProcSample
+	nginx time.Duration // CPU so far
+	host  HostSample
+}
+
+func sampleProcs(agent int, ng *Nginx) procs {
+	h, _ := ReadHost()
+	return procs{agent: mustProc(agent), nginx: cpuOf(ng.Pids()), host: h}
+}
+
+func window(cfg Config, a, b Scrape, p, q procs, d time.Duration) Window {
+	pa, pb := p.agent, q.agent
 	secs := d.Seconds()
 	served := b.Checks - a.Checks
 	w := Window{
@@ -327,6 +345,9 @@ func window(cfg Config, a, b Scrape, pa, pb ProcSample, d time.Duration) Window 
 		LagP99:       lagQuantile(a, b, 0.99),
 		LagMean:      safeDiv(b.LagSum-a.LagSum, b.LagCount-a.LagCount),
 		CPUPerCheck:  safeDiv(float64(pb.CPU-pa.CPU)/float64(time.Millisecond), served),
+		AgentCores:   (pb.CPU - pa.CPU).Seconds() / secs,
+		NginxCores:   (q.nginx - p.nginx).Seconds() / secs,
+		Steal:        stealPercent(p.host, q.host),
 		RSS:          pb.RSS,
 		States:       b.States,
 		Workers:      b.Workers,
@@ -341,7 +362,7 @@ func window(cfg Config, a, b Scrape, pa, pb ProcSample, d time.Duration) Window 
 	return w
 }
 
-const header = "#   time  served/s     due/s  fail/s  incon/s  lag_p50  lag_p99  lag_mean  cpu_ms/chk  rss_MiB  healthy  other  workers  running  rejected  deferred  codes  sockets  sizing_λ  sizing_S"
+const header = "#   time  served/s     due/s  fail/s  incon/s  lag_p50  lag_p99  lag_mean  cpu_ms/chk  rss_MiB  healthy  other  workers  running  rejected  deferred  codes  sockets  sizing_λ  sizing_S  agent_cores  nginx_cores  steal_%"
 
 func (w Window) line() string {
 	healthy := w.States["healthy"]
@@ -351,13 +372,14 @@ func (w Window) line() string {
 			other += n
 		}
 	}
-	return fmt.Sprintf("%7.0fs  %8.0f  %8.0f  %6.0f  %7.0f  %7s  %7s  %8s  %10.4f  %7.0f  %7.0f  %5.0f  %7.0f  %7.0f  %8.0f  %8.0f  %5.0f  %7d  %8.0f  %8s",
+	return fmt.Sprintf("%7.0fs  %8.0f  %8.0f  %6.0f  %7.0f  %7s  %7s  %8s  %10.4f  %7.0f  %7.0f  %5.0f  %7.0f  %7.0f  %8.0f  %8.0f  %5.0f  %7d  %8.0f  %8s  %11.2f  %11.2f  %7.1f",
 		w.At.Seconds(), w.Served, w.Due, w.Failures, w.Inconclusive,
 		dur(w.LagP50), dur(w.LagP99), dur(w.LagMean), w.CPUPerCheck, float64(w.RSS)/(1<<20),
-		healthy, other, w.Workers, w.Running, w.Rejected, w.Deferred, w.Codes, w.Sockets, w.Arrival, dur(w.ServiceTime))
+		healthy, other, w.Workers, w.Running, w.Rejected, w.Deferred, w.Codes, w.Sockets, w.Arrival, dur(w.ServiceTime), w.AgentCores, w.NginxCores, w.Steal)
 }
 
-func summarise(cfg Config, ws []Window, a, b Scrape, pa, pb ProcSample, d time.Duration) Summary {
+func summarise(cfg Config, ws []Window, a, b Scrape, p, q procs, d time.Duration) Summary {
+	pa, pb := p.agent, q.agent
 	s := Summary{
 		Period:       d,
 		Due:          dueRate(cfg) * d.Seconds(),
@@ -373,6 +395,7 @@ func summarise(cfg Config, ws []Window, a, b Scrape, pa, pb ProcSample, d time.D
 	}
 	s.ServedRatio = safeDiv(s.Served, s.Due)
 	s.CPUPerCheck = safeDiv(float64(pb.CPU-pa.CPU)/float64(time.Millisecond), s.Served)
+	s.Steal = stealPercent(p.host, q.host)
 	// The resource maxima and the alarms cover every window, warm-up
 	// included: a monitor that went yellow during warm-up is a false alarm
 	// too. Monitors not checked yet (unknown) are expected during the
@@ -386,6 +409,7 @@ func summarise(cfg Config, ws []Window, a, b Scrape, pa, pb ProcSample, d time.D
 		if !w.Measured {
 			continue
 		}
+		s.MaxSteal = max(s.MaxSteal, w.Steal)
 		other := 0.0
 		for st, n := range w.States {
 			if st != "healthy" {
@@ -401,8 +425,8 @@ func (s Summary) text(cfg Config, r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# summary over %v measured: served %.0f of %.0f due (%.2f %%), lag p50 %s p99 %s mean %s, %.4f CPU-ms per check\n",
 		s.Period.Round(time.Second), s.Served, s.Due, 100*s.ServedRatio, dur(s.LagP50), dur(s.LagP99), dur(s.LagMean), s.CPUPerCheck)
-	fmt.Fprintf(&b, "# whole run: max RSS %.0f MiB, max pulse workers %.0f, max sockets %d, most monitors alarmed %.0f; measured: most not healthy %.0f, %.0f failed and %.0f inconclusive checks, %.0f breaker rejections, %.0f deferrals, %.0f codes\n",
-		float64(s.MaxRSS)/(1<<20), s.MaxWorkers, s.MaxSockets, s.MaxAlarmed, s.MaxNotHealthy, s.Failures, s.Inconclusive, s.Rejected, s.Deferred, s.Codes)
+	fmt.Fprintf(&b, "# whole run: max RSS %.0f MiB, max pulse workers %.0f, max sockets %d, most monitors alarmed %.0f; measured: most not healthy %.0f, %.0f failed and %.0f inconclusive checks, %.0f breaker rejections, %.0f deferrals, %.0f codes; CPU steal %.1f %% (worst window %.1f %%)\n",
+		float64(s.MaxRSS)/(1<<20), s.MaxWorkers, s.MaxSockets, s.MaxAlarmed, s.MaxNotHealthy, s.Failures, s.Inconclusive, s.Rejected, s.Deferred, s.Codes, s.Steal, s.MaxSteal)
 	fmt.Fprintf(&b, "# start-up: /metrics after %v, ready after %v, %.0f heap bytes per monitor; agent log %d lines, code log %d lines",
 		r.MetricsUp.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.HeapPerMon, r.AgentStderr, r.CodeLines)
 	if r.Reloaded > 0 {
