@@ -30,6 +30,7 @@ KEEPALIVE ?= true
 WARMUP    ?= 2m
 MEASURE   ?= 10m
 BLACKBOX  ?= 60s
+EACH      ?= 20s
 
 .DEFAULT_GOAL := help
 
@@ -99,6 +100,11 @@ bench: ## Run the benchmarks recorded in docs/performance.md.
 	$(GO) test -run '^$$' -bench . -benchmem ./pipelines/spec/fastyaml/ ./pipelines/sizing/
 	$(GO) test -run '^$$' -bench . -benchtime 1000000x ./pipelines/queue/
 	$(GO) test -run '^$$' -bench . -benchtime 500000x -benchmem ./pipelines/pipeline/ ./pipelines/breaker/
+
+.PHONY: bench-conn-floor
+bench-conn-floor: ## CPU per request on a new connection: net/http, net.Dialer and bare system calls against nginx (EACH per client).
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+	$(GO) run ./cmd/cpra-scalebench -conn-floor $(EACH)
 
 .PHONY: bench-scale
 bench-scale: build ## The real binary at scale against nginx on loopback, beside blackbox_exporter (N, INTERVAL, KEEPALIVE, WARMUP, MEASURE, BLACKBOX).

@@ -29,7 +29,7 @@ func main() {
 func run() error {
 	var cfg scalebench.Config
 	var agentArgs string
-	var blackbox time.Duration
+	var blackbox, connFloor time.Duration
 	flag.StringVar(&cfg.Agent, "agent", "bin/cpra-agent", "cpra-agent binary")
 	flag.IntVar(&cfg.Monitors, "n", 1_000_000, "HTTP monitors")
 	flag.DurationVar(&cfg.Interval, "interval", 60*time.Second, "monitor interval")
@@ -42,6 +42,7 @@ func run() error {
 	flag.DurationVar(&cfg.ReloadAt, "reload-at", 0, "this far into the measured period, change one monitor and reload the file (0: never)")
 	flag.StringVar(&agentArgs, "agent-args", "", "extra agent flags, space-separated")
 	flag.DurationVar(&blackbox, "blackbox", 0, "also drive blackbox_exporter with wrk for this long (0: skip)")
+	flag.DurationVar(&connFloor, "conn-floor", 0, "instead of a run: measure the CPU per request on a new connection of three clients, from net/http to bare system calls, this long each")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")
 	flag.Parse()
 	cfg.AgentArgs = strings.Fields(agentArgs)
@@ -51,6 +52,9 @@ func run() error {
 	defer stop()
 	host, _ := os.Hostname()
 	fmt.Printf("# cpra-scalebench %s on %s: %d CPUs, %s, %s\n", time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpuModel(), runtime.Version())
+	if connFloor > 0 {
+		return runConnFloor(ctx, cfg.Dir, connFloor)
+	}
 	rep, err := scalebench.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -73,6 +77,22 @@ func run() error {
 			bb.ProbesPerSec, bb.CPUPerProbe, rep.Summary.Served/rep.Summary.Period.Seconds(), rep.Summary.CPUPerCheck, bb.CPUPerProbe/rep.Summary.CPUPerCheck)
 	}
 	return nil
+}
+
+// runConnFloor measures 10,000 requests a second on new connections from
+// 32 goroutines, as the agent sends them at 200k monitors every 20 s.
+func runConnFloor(ctx context.Context, dir string, each time.Duration) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "cpra-scalebench-floor-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	fmt.Println("# CPU per request on a new connection, 10000 requests/s from 32 goroutines, nginx closing every connection")
+	_, err := scalebench.ConnFloor(ctx, scalebench.ConnFloorConfig{Dir: dir, Port: 18090, Rate: 10000, Workers: 32, Duration: each, Out: os.Stdout})
+	return err
 }
 
 func cpuModel() string {

@@ -79,3 +79,35 @@ func TestShortScaleRun(t *testing.T) {
 		})
 	}
 }
+
+// TestConnFloor runs the connection-cost measurement briefly against a
+// real nginx: every client gets its answers and the CPU is accounted.
+func TestConnFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx")
+	}
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat(NginxBinary); err != nil {
+			t.Skip("nginx not installed (make test-deps installs nginx-light as root)")
+		}
+	}
+	var out bytes.Buffer
+	rs, err := ConnFloor(context.Background(), ConnFloorConfig{
+		Dir: t.TempDir(), Port: 18091, Rate: 500, Workers: 4, Duration: time.Second, Out: &out,
+	})
+	t.Log(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 3 {
+		t.Fatalf("got %d results, want one per client", len(rs))
+	}
+	for _, r := range rs {
+		if r.Requests == 0 || r.Failures != 0 {
+			t.Errorf("%s: %d requests, %d failed; want some, none failed", r.Client, r.Requests, r.Failures)
+		}
+		if !(r.CPUPerReq > 0) {
+			t.Errorf("%s: CPU per request %v, want > 0", r.Client, r.CPUPerReq)
+		}
+	}
+}
