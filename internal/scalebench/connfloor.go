@@ -249,4 +249,3 @@ func sockaddr(addr string) (*syscall.SockaddrInet4, error) {
 	copy(sa.Addr[:], ip)
 	return sa, nil
 }
-
