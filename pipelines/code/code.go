@@ -43,16 +43,6 @@ func (c Code) String() string {
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
 
-// Parse returns the code named s.
-func Parse(s string) (Code, bool) {
-	for _, c := range All {
-		if c.String() == s {
-			return c, true
-		}
-	}
-	return 0, false
-}
-
 // Severity is the Alertmanager severity of a firing code: red=critical,
 // yellow=warning, cyan=info. Green and gray resolve and have none.
 func (c Code) Severity() string {

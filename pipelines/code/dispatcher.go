@@ -23,14 +23,6 @@ type RetryPolicy struct {
 	AttemptTimeout time.Duration // cap on one delivery attempt
 }
 
-// DefaultRetryPolicy retries for an hour, backing off from 1s to 1m.
-var DefaultRetryPolicy = RetryPolicy{
-	InitialBackoff: time.Second,
-	MaxBackoff:     time.Minute,
-	MaxAge:         time.Hour,
-	AttemptTimeout: 30 * time.Second,
-}
-
 // flushBackoff is the longest pause between attempts while flushing on shutdown.
 const flushBackoff = 200 * time.Millisecond
 

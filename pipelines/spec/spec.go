@@ -89,9 +89,6 @@ type Block struct {
 	Line int // line of the key that introduced the block, used when Node is nil
 }
 
-// Empty reports whether the block has no keys.
-func (b Block) Empty() bool { return b.Node == nil || len(b.Node.Content) == 0 }
-
 // Has reports whether key is present in the block.
 func (b Block) Has(key string) bool { return b.value(key) != nil }
 
