@@ -1,20 +1,22 @@
-// Package agent is the agent's lifecycle: it loads the configuration,
-// builds the world and the three pipelines, runs the owner goroutine that
-// alone touches the world, serves the HTTP endpoints (/metrics, /probe,
-// /-/healthy, /-/ready, POST /-/reload, the inbound Alertmanager webhook),
-// reloads on SIGHUP or POST /-/reload, and drains everything on SIGTERM or
-// SIGINT.
+// Package agent is the agent's lifecycle and nothing more: Main parses the
+// flags and the agent configuration, builds the telemetry, the owner and
+// the HTTP endpoints (/metrics, /probe, /-/healthy, /-/ready, POST
+// /-/reload, the inbound Alertmanager webhook), applies the monitor file,
+// reloads it on SIGHUP or POST /-/reload, and drains everything on SIGTERM
+// or SIGINT.
 //
-// The owner loop is the heart of the agent:
+// Where the work happens:
 //
-//	tick      -> world.Due        -> offerCheck: host breaker open? fail now;
-//	                                 else pulse pipeline (refused = stays due)
-//	results   -> world.Apply*     -> effects: codes to the dispatcher,
-//	                                 remedies (behind their breakers) to the
-//	                                 intervention pipeline; incident spans
-//	control   -> reload, lookups, webhook alerts (run on the owner so the
-//	             world has one owner)
+//	agent/config     the agent configuration and the monitor file
+//	agent/owner      the one goroutine that owns the monitors: schedule,
+//	                 breakers, outcomes, codes and remedies, incidents
+//	agent/world      the monitors themselves and their state machine
+//	agent/amwebhook  POST /api/v1/alertmanager/webhook
+//	pipelines/...    the queues, worker pools and kinds of checks,
+//	                 interventions and notifiers
 //
-// See docs/architecture.md for the whole path from file to alert, and
-// docs/engine.md for the pipelines.
+// A reload reads and parses the file here (only what changed, see
+// config.ParseChanges) and hands the result to the owner, which applies
+// it between its other work. See docs/architecture.md for the whole path
+// from file to alert, and docs/engine.md for the pipelines.
 package agent

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/agent/owner"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -100,7 +100,7 @@ func (a *Agent) probe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(telemetry.ProbeCollector(monitorSample(world.SeriesMonitor{Name: v.Name, State: v.State, Last: v.Last})))
+	reg.MustRegister(telemetry.ProbeCollector(owner.ProbeSample(v)))
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 

@@ -18,7 +18,7 @@ func TestProbeEndpoint(t *testing.T) {
 	var mine, theirs string
 	for i := 0; mine == "" || theirs == ""; i++ {
 		name := fmt.Sprintf("m%d", i)
-		if ShardOf(name, 2) == 0 {
+		if config.ShardOf(name, 2) == 0 {
 			mine = name
 		} else {
 			theirs = name

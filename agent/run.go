@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/spf13/pflag"
 
+	"github.com/cpra-agent/cpra-agent/agent/amwebhook"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/example"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
@@ -196,7 +197,7 @@ func validateWeb(cfg config.Agent) (webhookAuth string, err error) {
 			return "", fmt.Errorf("web config %s: %w", cfg.Web.ConfigFile, err)
 		}
 	}
-	return checkWebhookConfig(cfg)
+	return amwebhook.CheckConfig(cfg)
 }
 
 // serve starts the web endpoints (through exporter-toolkit, for TLS and

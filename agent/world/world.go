@@ -67,7 +67,6 @@ type CheckJob struct {
 	Prober  pulse.Prober
 	Target  pulse.Target
 	Timeout time.Duration
-	Trial   bool // a half-open host breaker's trial check
 }
 
 // Offer is what became of a due check offered to the pulse pipeline.
@@ -93,7 +92,6 @@ type CheckOutcome struct {
 	Result   pulse.Result
 	Started  time.Time
 	Duration time.Duration
-	Trial    bool // the job was a half-open host breaker's trial
 }
 
 // RemedyJob is a value handed to an intervention worker.
@@ -104,7 +102,6 @@ type RemedyJob struct {
 	Request intervention.Request
 	Address string            // the monitor's check address, whose host breaker a success resets
 	Trace   trace.SpanContext // the monitor's incident trace, for log lines
-	Trial   bool              // a half-open target breaker's trial
 }
 
 // RemedyOutcome is an intervention worker's answer (after all retries).
@@ -112,6 +109,9 @@ type RemedyOutcome struct {
 	Entity  ecs.Entity
 	Err     error
 	Address string // the monitor's check address, whose host breaker a success resets
+	// Attempted: a worker ran the remedy (rather than its breaker refusing
+	// it), so the outcome informs the breaker.
+	Attempted bool
 
 	// For the incident's trace.
 	Monitor, Type, Destination string

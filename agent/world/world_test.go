@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mlange-42/ark/ecs"
 	"testing"
 	"time"
+
+	"github.com/mlange-42/ark/ecs"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"

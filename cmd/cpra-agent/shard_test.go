@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpra-agent/cpra-agent/agent"
+	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/internal/realserver"
 )
 
@@ -26,7 +26,7 @@ func TestShardsSplitTheMonitors(t *testing.T) {
 	shardOf := map[string]string{}
 	for i := range n {
 		name := fmt.Sprintf("svc-%02d", i)
-		s := agent.ShardOf(name, shards)
+		s := config.ShardOf(name, shards)
 		want[s]++
 		shardOf[name] = strconv.Itoa(s)
 		ms = append(ms, httpMonitor(name, svc.healthURL(), 1, fmt.Sprintf(`    codes:

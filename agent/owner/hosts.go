@@ -1,14 +1,16 @@
-package agent
+package owner
 
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
@@ -86,25 +88,25 @@ func hostCodeName(host string) string { return "host:" + host }
 // many monitors sit behind it, which are then not checked, and keep their
 // state, until it answers again), green when it closes. Each goes to the
 // receivers of those monitors' red codes, each receiver once.
-func (a *Agent) flushHosts(now time.Time) {
-	hb := a.hosts
+func (o *Owner) flushHosts(now time.Time) {
+	hb := o.hosts
 	for _, tr := range hb.pending {
 		host := tr.Destination
 		switch {
 		case tr.To == breaker.Open && tr.From == breaker.Closed:
 			checks, failures := hb.Evidence(host)
-			n, targets := a.world.HostMonitors(host, pulse.HostOf)
+			n, targets := o.world.HostMonitors(host, pulse.HostOf)
 			cfg := hb.Config()
 			msg := fmt.Sprintf("host %s unreachable: %d of its last %d checks within %v got no answer from the host; its %d monitors are not checked until a trial check every %v gets one",
 				host, failures, checks, cfg.Window, n, cfg.OpenTimeout)
 			hb.log.Warn("circuit breaker opened: host down", "destination", host, "failures", failures, "checks", checks, "monitors", n, "retry_in", cfg.OpenTimeout)
 			hb.alarms[host] = targets
-			a.sendHostCode(host, code.Red, "unreachable", msg, targets, now)
+			o.sendHostCode(host, code.Red, "unreachable", msg, targets, now)
 		case tr.To == breaker.Closed:
 			hb.log.Info("circuit breaker closed: host answers again", "destination", host)
 			if targets, ok := hb.alarms[host]; ok {
 				delete(hb.alarms, host)
-				a.sendHostCode(host, code.Green, "reachable", "host "+host+" answers again; its monitors are checked again", targets, now)
+				o.sendHostCode(host, code.Green, "reachable", "host "+host+" answers again; its monitors are checked again", targets, now)
 			}
 		case tr.To == breaker.HalfOpen:
 			hb.log.Info("circuit breaker half-open: one trial check of the host", "destination", host)
@@ -114,14 +116,9 @@ func (a *Agent) flushHosts(now time.Time) {
 	hb.pending = hb.pending[:0]
 }
 
-func (a *Agent) sendHostCode(host string, c code.Code, state, msg string, targets []code.Notifier, now time.Time) {
+func (o *Owner) sendHostCode(host string, c code.Code, state, msg string, targets []code.Notifier, now time.Time) {
 	labels := map[string]string{"host": host}
-	for k, v := range a.extraLabels {
-		labels[k] = v
-	}
-	n := code.Notification{Time: now, Monitor: hostCodeName(host), Code: c, State: state, Message: msg, Labels: labels}
-	a.log.Info("code", "monitor", n.Monitor, "code", c.String(), "state", state, "message", msg, "receivers", len(targets))
-	if len(targets) > 0 {
-		a.codes.Send(n, targets)
-	}
+	maps.Copy(labels, o.labels)
+	o.send(world.Dispatch{Notification: code.Notification{Time: now, Monitor: hostCodeName(host), Code: c, State: state, Message: msg, Labels: labels},
+		Targets: targets, Foreign: true})
 }

@@ -21,12 +21,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cpra-agent/cpra-agent/agent/amwebhook"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
+
+// The inbound webhook as the running agent serves it: through its HTTP
+// mux, its auth, and the owner's routing. Decoding is tested in
+// agent/amwebhook.
 
 const webhookPath = "/api/v1/alertmanager/webhook"
 
@@ -55,10 +58,11 @@ func payload(alerts ...alert) string {
 		if a.status == "resolved" {
 			ends = "2026-01-02T03:05:00Z"
 		}
+		labels, _ := json.Marshal(a.labels) // sorted keys: one fingerprint per label set
 		out = append(out, amAlertOut{
 			Status: a.status, Labels: a.labels, Annotations: a.annotations,
 			StartsAt: "2026-01-02T03:04:05.123456789Z", EndsAt: ends,
-			GeneratorURL: "http://prometheus.test/graph", Fingerprint: labelsHash(a.labels),
+			GeneratorURL: "http://prometheus.test/graph", Fingerprint: string(labels),
 		})
 	}
 	data, err := json.Marshal(map[string]any{
@@ -81,155 +85,6 @@ func pairs(kv []string) map[string]string {
 		m[kv[i]] = kv[i+1]
 	}
 	return m
-}
-
-func TestDecodeWebhook(t *testing.T) {
-	valid := payload(firing("alertname", "HighLatency"))
-	replace := func(old, new string) string { return strings.Replace(valid, old, new, 1) }
-	tests := []struct {
-		name     string
-		body     string
-		problems []string // substrings, one per problem, in order
-	}{
-		{"valid", valid, nil},
-		{"valid resolved", payload(resolved("alertname", "HighLatency")), nil},
-		{"unknown fields are ignored", replace(`"version"`, `"future":{"x":1},"version"`), nil},
-		{"not JSON", "{not json", []string{"malformed JSON: invalid character 'n'"}},
-		{"empty body", "", []string{"malformed JSON: unexpected end of JSON input"}},
-		{"trailing garbage", valid + "}", []string{"malformed JSON: invalid character '}' after top-level value"}},
-		{"a list", "[]", []string{"malformed JSON: json: cannot unmarshal array"}},
-		{"wrong type", replace(`"version":"4"`, `"version":4`), []string{"malformed JSON: json: cannot unmarshal number into Go struct field amPayload.version of type string"}},
-		{"old version", replace(`"version":"4"`, `"version":"3"`), []string{`version: "3" is not supported, want "4"`}},
-		{"no version", replace(`,"version":"4"`, ``), []string{`version: missing`}},
-		{"no alerts", `{"version":"4"}`, []string{"alerts: missing"}},
-		{"null alerts", `{"version":"4","alerts":null}`, []string{"alerts: missing"}},
-		{"empty alerts and no version", `{"alerts":[]}`, []string{"version: missing", "alerts: empty"}},
-		{"bad status", replace(`"status":"firing","labels"`, `"status":"burning","labels"`), []string{`alerts[0].status: must be firing or resolved, got "burning"`}},
-		{"bad startsAt", replace(`"2026-01-02T03:04:05.123456789Z"`, `"yesterday"`), []string{`alerts[0].startsAt: "yesterday" is not an RFC 3339 time`}},
-		{"no startsAt", replace(`"startsAt":"2026-01-02T03:04:05.123456789Z",`, ``), []string{"alerts[0].startsAt: missing"}},
-		{"zero startsAt", replace(`"2026-01-02T03:04:05.123456789Z"`, `"0001-01-01T00:00:00Z"`), []string{"alerts[0].startsAt: the zero time"}},
-		{"bad endsAt", replace(`"0001-01-01T00:00:00Z"`, `"2026-13-01T00:00:00Z"`), []string{`alerts[0].endsAt: "2026-13-01T00:00:00Z" is not an RFC 3339 time`}},
-		{"no labels", payload(alert{status: "firing"}), []string{"alerts[0].labels: missing"}},
-		{"empty label name", payload(firing("", "x")), []string{"alerts[0].labels: a label has an empty name"}},
-		{"every problem of every alert", `{"version":"2","alerts":[{"status":"firing","labels":{"a":"b"},"startsAt":"2026-01-02T03:04:05Z"},{"status":"x","startsAt":"now","endsAt":"later"}]}`, []string{
-			`version: "2" is not supported`, `alerts[1].status: must be firing or resolved, got "x"`, "alerts[1].labels: missing",
-			`alerts[1].startsAt: "now" is not`, `alerts[1].endsAt: "later" is not`,
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, problems := decodeWebhook([]byte(tt.body))
-			if len(problems) != len(tt.problems) {
-				t.Fatalf("problems %q, want %d like %q", problems, len(tt.problems), tt.problems)
-			}
-			for i, want := range tt.problems {
-				if !strings.Contains(problems[i], want) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, problems[i], want)
-				}
-			}
-		})
-	}
-}
-
-func TestColourOf(t *testing.T) {
-	tests := []struct {
-		status, severity string
-		want             code.Code
-	}{
-		{"firing", "critical", code.Red},
-		{"firing", " Critical ", code.Red},
-		{"firing", "warning", code.Yellow},
-		{"firing", "info", code.Cyan},
-		{"firing", "", code.Yellow},
-		{"firing", "page", code.Yellow},
-		{"resolved", "critical", code.Green},
-		{"resolved", "", code.Green},
-	}
-	for _, tt := range tests {
-		if got := colourOf(tt.status, tt.severity); got != tt.want {
-			t.Errorf("colourOf(%q, %q) = %v, want %v", tt.status, tt.severity, got, tt.want)
-		}
-	}
-}
-
-func TestInbound(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	a := amAlert{Status: "firing", StartsAt: "2026-01-02T03:04:05Z", Fingerprint: "abc",
-		Labels:      map[string]string{"alertname": "HighLatency", "cpra_monitor": "checkout", "severity": "critical", "shard": "mine"},
-		Annotations: map[string]string{"summary": "p99 above 2s", "description": "checkout p99 is 3.1s"}}
-	in := inbound(a, map[string]string{"shard": "0", "zone": "eu"}, now)
-	if in.n.Monitor != "checkout" || !in.named || in.n.Code != code.Red || in.n.State != "firing" || !in.n.Time.Equal(now) {
-		t.Errorf("notification %+v (named %v)", in.n, in.named)
-	}
-	if want := "HighLatency firing in Alertmanager: p99 above 2s; checkout p99 is 3.1s"; in.n.Message != want {
-		t.Errorf("message %q, want %q", in.n.Message, want)
-	}
-	// cpra_monitor is the code's monitor; the alert's labels win over the agent's.
-	if want := map[string]string{"alertname": "HighLatency", "severity": "critical", "shard": "mine", "zone": "eu"}; !mapsEqual(in.n.Labels, want) {
-		t.Errorf("labels %v, want %v", in.n.Labels, want)
-	}
-	if !in.intervene || in.loop || in.key != triggerKey("checkout", "abc", "2026-01-02T03:04:05Z") {
-		t.Errorf("intervene %v, loop %v, key %q", in.intervene, in.loop, in.key)
-	}
-
-	tests := []struct {
-		name        string
-		labels      map[string]string
-		annotations map[string]string
-		monitor     string
-		message     string
-		intervene   bool
-	}{
-		{"no cpra_monitor: the alertname", map[string]string{"alertname": "DiskFull", "severity": "warning"}, nil,
-			"DiskFull", "DiskFull firing in Alertmanager", false},
-		{"no alertname either", map[string]string{"job": "x"}, map[string]string{"description": "d"},
-			"alertmanager", "alert firing in Alertmanager: d", false},
-		{"summary only", map[string]string{"alertname": "A", "severity": "info"}, map[string]string{"summary": "s"},
-			"A", "A firing in Alertmanager: s", false},
-		{"same summary and description", map[string]string{"alertname": "A"}, map[string]string{"summary": "s", "description": "s"},
-			"A", "A firing in Alertmanager: s", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := inbound(amAlert{Status: "firing", Labels: tt.labels, Annotations: tt.annotations, StartsAt: "2026-01-02T03:04:05Z"}, nil, now)
-			if in.n.Monitor != tt.monitor || in.named || in.n.Message != tt.message || in.intervene != tt.intervene {
-				t.Errorf("monitor %q, named %v, message %q, intervene %v; want %q, false, %q, %v",
-					in.n.Monitor, in.named, in.n.Message, in.intervene, tt.monitor, tt.message, tt.intervene)
-			}
-			if in.key != triggerKey(tt.monitor, labelsHash(tt.labels), "2026-01-02T03:04:05Z") {
-				t.Errorf("key %q does not use the labels' hash without a fingerprint", in.key)
-			}
-		})
-	}
-
-	t.Run("bounded", func(t *testing.T) {
-		labels := map[string]string{"alertname": alertmanagernotify.Alertname}
-		for i := range 50 {
-			labels[fmt.Sprintf("l%02d", i)] = strings.Repeat("é", 1000) // 2000 bytes
-		}
-		in := inbound(amAlert{Status: "resolved", Labels: labels, StartsAt: "2026-01-02T03:04:05Z",
-			Annotations: map[string]string{"summary": strings.Repeat("x", 5000)}}, nil, now)
-		if len(in.n.Labels) != maxAlertLabels {
-			t.Errorf("%d labels, want %d", len(in.n.Labels), maxAlertLabels)
-		}
-		if _, ok := in.n.Labels["alertname"]; !ok {
-			t.Error("alertname is not among the first labels in name order")
-		}
-		for k, v := range in.n.Labels {
-			if k == "alertname" {
-				continue
-			}
-			if len(v) > maxLabelValueBytes || !strings.HasPrefix(strings.Repeat("é", 1000), v) {
-				t.Errorf("label %s: %d bytes, or cut inside a character", k, len(v))
-			}
-		}
-		if len(in.n.Message) > maxMessageBytes {
-			t.Errorf("message of %d bytes", len(in.n.Message))
-		}
-		if !in.loop || in.intervene || in.n.Code != code.Green {
-			t.Errorf("loop %v, intervene %v, code %v: want the agent's own resolved alert, green, no intervention", in.loop, in.intervene, in.n.Code)
-		}
-	})
 }
 
 func mapsEqual(a, b map[string]string) bool {
@@ -410,16 +265,16 @@ func TestWebhookAuth(t *testing.T) {
 		missing := withToken
 		missing.AlertmanagerWebhook.BearerTokenFile = filepath.Join(t.TempDir(), "absent")
 		for _, cfg := range []config.Agent{empty, missing} {
-			if _, err := checkWebhookConfig(cfg); err == nil || !strings.Contains(err.Error(), "alertmanager_webhook.bearer_token_file") ||
+			if _, err := amwebhook.CheckConfig(cfg); err == nil || !strings.Contains(err.Error(), "alertmanager_webhook.bearer_token_file") ||
 				!strings.Contains(err.Error(), cfg.AlertmanagerWebhook.BearerTokenFile) {
-				t.Errorf("checkWebhookConfig with %s: %v, want an error naming the key and the file", cfg.AlertmanagerWebhook.BearerTokenFile, err)
+				t.Errorf("amwebhook.CheckConfig with %s: %v, want an error naming the key and the file", cfg.AlertmanagerWebhook.BearerTokenFile, err)
 			}
 		}
 		withCerts := config.DefaultAgent()
 		withCerts.Web.ConfigFile = writeTemp(t, "web.yml", "tls_server_config: {client_auth_type: RequireAndVerifyClientCert}\n")
 		for cfg, want := range map[*config.Agent]string{&withToken: "bearer token", &withBasic: "basic auth", &withCerts: "client certificates", &disabled: "disabled"} {
-			if got, err := checkWebhookConfig(*cfg); err != nil || !strings.HasPrefix(got, want) {
-				t.Errorf("checkWebhookConfig: %q, %v; want %q", got, err, want)
+			if got, err := amwebhook.CheckConfig(*cfg); err != nil || !strings.HasPrefix(got, want) {
+				t.Errorf("amwebhook.CheckConfig: %q, %v; want %q", got, err, want)
 			}
 		}
 	})
@@ -446,8 +301,8 @@ func TestWebhookRefusesBadRequests(t *testing.T) {
 		many = append(many, alert{status: "x", labels: map[string]string{"a": "b"}})
 	}
 	rec = post(h, payload(many...), auth)
-	if lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n"); rec.Code != 400 || len(lines) != maxProblems+2 || lines[len(lines)-1] != "and 5 more" {
-		t.Errorf("15 problems: %d, %d lines, last %q; want 400, the first %d and how many more", rec.Code, len(lines), lines[len(lines)-1], maxProblems)
+	if lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n"); rec.Code != 400 || len(lines) != 10+2 || lines[len(lines)-1] != "and 5 more" {
+		t.Errorf("15 problems: %d, %d lines, last %q; want 400, the first %d and how many more", rec.Code, len(lines), lines[len(lines)-1], 10)
 	}
 	rec = post(h, `{"version":"4","alerts":[]}`+strings.Repeat(" ", 4096), auth)
 	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "larger than 4096 bytes") {
@@ -626,7 +481,7 @@ func TestWebhookShards(t *testing.T) {
 	var mine, theirs string
 	for i := 0; mine == "" || theirs == ""; i++ {
 		name := fmt.Sprintf("m%d", i)
-		if ShardOf(name, 2) == 1 {
+		if config.ShardOf(name, 2) == 1 {
 			mine = name
 		} else {
 			theirs = name
@@ -664,27 +519,5 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// TestTriggersRenewAndEvict: a re-sent alert renews its memory (an alert
-// that stays firing never asks twice), and a full memory forgets the alert
-// heard of least recently instead of refusing new ones.
-func TestTriggersRenewAndEvict(t *testing.T) {
-	t0 := time.Unix(1_800_000_000, 0)
-	tr := alertTriggers{}
-	tr.remember("a", t0)
-	for h := range 48 { // re-sent every hour for two days
-		if !tr.seen("a", t0.Add(time.Duration(h)*time.Hour)) {
-			t.Fatalf("a re-sent alert asked again after %dh", h)
-		}
-	}
-	full := alertTriggers{}
-	for i := range maxTriggers {
-		full.remember(fmt.Sprint(i), t0.Add(time.Duration(i)*time.Nanosecond))
-	}
-	full.remember("new", t0.Add(time.Second))
-	if len(full) != maxTriggers || !full.seen("new", t0.Add(time.Second)) || full.seen("0", t0.Add(time.Second)) {
-		t.Fatalf("a full memory did not make room by forgetting the oldest (size %d)", len(full))
 	}
 }

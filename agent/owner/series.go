@@ -1,4 +1,4 @@
-package agent
+package owner
 
 import (
 	"iter"
@@ -40,6 +40,11 @@ func (ms *monitorSeries) SetMonitors(monitors iter.Seq[world.SeriesMonitor]) {
 
 // Update implements world.Series.
 func (ms *monitorSeries) Update(m world.SeriesMonitor) { ms.s.Update(monitorSample(m)) }
+
+// ProbeSample is what /probe shows of a monitor.
+func ProbeSample(v world.View) telemetry.MonitorSample {
+	return monitorSample(world.SeriesMonitor{Name: v.Name, State: v.State, Last: v.Last})
+}
 
 // monitorSample is what /probe and the per-monitor series show.
 func monitorSample(m world.SeriesMonitor) telemetry.MonitorSample {

@@ -1,0 +1,187 @@
+package owner
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/telemetry"
+)
+
+// saturationLag is how far behind schedule the agent may run before its
+// own timeouts stop counting as evidence about targets.
+const saturationLag = time.Second
+
+// saturationHold is how long the agent counts as saturated after the last
+// sign of it: checks started then may still be finishing.
+const saturationHold = 10 * time.Second
+
+// saturation remembers the agent's own signs of overload: a late tick, a
+// check handed out late, the scheduler stopping at the queue's high water
+// mark. While it lasts, a check that timed out measures the agent, not
+// its target.
+type saturation struct {
+	until    time.Time
+	lastStop int64 // when the scheduler last stopped at the high water mark (unix ns)
+}
+
+func (s *saturation) seen(now time.Time) { s.until = now.Add(saturationHold) }
+
+func (s *saturation) stopped(now time.Time) {
+	s.lastStop = now.UnixNano()
+	s.seen(now)
+}
+
+func (s *saturation) active(now time.Time) bool { return now.Before(s.until) }
+
+// deferred reports whether a check due at due waited out a stop of the
+// scheduler before it was accepted.
+func (s *saturation) deferred(due int64) bool { return due <= s.lastStop }
+
+// offerCheck hands a due check to the pulse pipeline, unless its host's
+// breaker is open: then it is not run, and not a failure either (the
+// host's one red code says why its monitors are not checked). Refusal
+// (backpressure) leaves the monitor due.
+func (o *Owner) offerCheck(j world.CheckJob) world.Offer {
+	if o.pulse.Backpressure() {
+		return world.Refused
+	}
+	host := pulse.HostOf(j.Target.Address)
+	now := time.Now()
+	trial := false
+	if host != "" {
+		var allowed bool
+		if allowed, trial = o.hosts.Allow(host, now); !allowed {
+			o.hosts.Rejected(host)
+			return world.Skipped
+		}
+	}
+	due := time.Unix(0, j.Due)
+	if !o.pulse.TrySubmitAt(j, due) {
+		if host != "" {
+			o.hosts.Release(host, trial)
+		}
+		return world.Refused
+	}
+	if trial {
+		o.hostTrials[j.Entity] = struct{}{}
+	}
+	if o.saturation.deferred(j.Due) {
+		o.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
+	}
+	if now.Sub(due) > saturationLag {
+		o.saturation.seen(now) // behind schedule
+	}
+	return world.Accepted
+}
+
+// applyChecks applies out and whatever else is already waiting, in one
+// batch.
+func (o *Owner) applyChecks(out world.CheckOutcome) {
+	now := time.Now()
+	o.applyCheck(out, now)
+drain:
+	for range maxResultBatch - 1 {
+		select {
+		case out, ok := <-o.pulse.Results():
+			if !ok {
+				break drain
+			}
+			o.applyCheck(out, now)
+		default:
+			break drain
+		}
+	}
+	o.flushEffects()
+}
+
+// applyCheck applies one check outcome: it decides whether the check was
+// conclusive, informs the host's breaker, counts it, steps the monitor,
+// and records the check's span (in the monitor's incident trace when it
+// has one) and duration, with the span's trace as an exemplar.
+func (o *Owner) applyCheck(out world.CheckOutcome, now time.Time) {
+	r := &out.Result
+	if !r.OK && r.Inconclusive == "" && r.TimedOut && o.saturation.active(now) {
+		// A timeout while the agent itself is behind or under
+		// backpressure measures the agent, not the target.
+		r.Inconclusive = pulse.InconclusiveSaturated
+	}
+	_, trial := o.hostTrials[out.Entity]
+	delete(o.hostTrials, out.Entity)
+	if host := pulse.HostOf(out.Address); host != "" {
+		if r.Inconclusive == "" {
+			o.hosts.Record(host, trial, r.HostDown, now)
+		} else {
+			o.hosts.Release(host, trial)
+		}
+	}
+	o.countCheck(out)
+	m, applied := o.world.ApplyCheck(out, now, &o.fx)
+	if !applied {
+		return // stale: the monitor changed while the check ran
+	}
+	if r.Inconclusive != "" {
+		return // neither for nor against the monitor: no span, no duration
+	}
+	sc := o.incidents.check(m.Name, m.CheckType, out.Started, out.Duration, r.OK, r.Reason, m.State)
+	obs := o.m.CheckDuration.WithLabelValues(m.CheckType)
+	if sc.IsSampled() {
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(out.Duration.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+		return
+	}
+	obs.Observe(out.Duration.Seconds())
+}
+
+// checkCounters are one check type's cpra_checks_total series.
+type checkCounters struct {
+	success, failure, inconclusive prometheus.Counter
+	byReason                       map[string]prometheus.Counter
+}
+
+// countCheck counts a check that ran; whether it was conclusive is
+// decided by the owner, in applyCheck.
+func (o *Owner) countCheck(out world.CheckOutcome) {
+	c := o.checkCounts[out.Type]
+	if c == nil {
+		c = &checkCounters{
+			success:      o.m.Checks.WithLabelValues(out.Type, "success"),
+			failure:      o.m.Checks.WithLabelValues(out.Type, "failure"),
+			inconclusive: o.m.Checks.WithLabelValues(out.Type, "inconclusive"),
+			byReason:     map[string]prometheus.Counter{},
+		}
+		o.checkCounts[out.Type] = c
+	}
+	r := out.Result
+	switch {
+	case r.Inconclusive != "":
+		c.inconclusive.Inc()
+		rc := c.byReason[r.Inconclusive]
+		if rc == nil {
+			rc = o.m.ChecksInconclusive.WithLabelValues(out.Type, r.Inconclusive)
+			c.byReason[r.Inconclusive] = rc
+		}
+		rc.Inc()
+		o.log.Debug("check inconclusive", "type", out.Type, "address", out.Address, "reason", r.Inconclusive, "detail", r.Reason)
+	case r.OK:
+		c.success.Inc()
+	default:
+		c.failure.Inc()
+		o.log.Debug("check failed", "type", out.Type, "address", out.Address, "reason", r.Reason)
+	}
+}
+
+// newChecker is the pulse workers' function: it runs one check and
+// returns its outcome, touching nothing the owner holds. lag observes how
+// late each check started.
+func newChecker(lag prometheus.Observer) func(context.Context, world.CheckJob) world.CheckOutcome {
+	return func(ctx context.Context, j world.CheckJob) world.CheckOutcome {
+		lag.Observe(max(time.Since(time.Unix(0, j.Due)), 0).Seconds())
+		started := time.Now()
+		r, d := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
+		return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Type: j.Type, Address: j.Target.Address,
+			Result: r, Started: started, Duration: d}
+	}
+}

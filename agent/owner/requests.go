@@ -1,0 +1,130 @@
+package owner
+
+import (
+	"context"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/world"
+)
+
+// request is a message to the owner goroutine. Run answers each by
+// filling in its result fields and closing its done channel.
+type request interface{ reply() *answered }
+
+// answered is the part every request shares.
+type answered struct{ done chan struct{} }
+
+func (a *answered) reply() *answered { return a }
+
+type runningRequest struct {
+	answered
+	running world.Running
+}
+
+// applyRequest carries a parsed monitor file to the owner.
+type applyRequest struct {
+	answered
+	file     string
+	monitors []config.Monitor
+	kept     world.Kept
+	routes   config.Codes
+
+	stats   world.ApplyStats
+	carried []config.InstanceKeys
+	err     error
+}
+
+type lookupRequest struct {
+	answered
+	name  string
+	view  world.View
+	found bool
+}
+
+type alertsRequest struct {
+	answered
+	alerts []Alert
+	now    time.Time
+}
+
+// serve answers one request on the owner goroutine.
+func (o *Owner) serve(r request) {
+	switch r := r.(type) {
+	case *runningRequest:
+		r.running = o.world.Running()
+	case *applyRequest:
+		r.stats, r.carried, r.err = o.apply(r.file, r.monitors, r.kept, r.routes, time.Now())
+	case *lookupRequest:
+		r.view, r.found = o.world.Lookup(r.name)
+	case *alertsRequest:
+		o.routeAlerts(r.alerts, r.now)
+	}
+	close(r.reply().done)
+}
+
+// ask hands r to the owner and waits for its answer. Once the owner has
+// taken r it is answered whatever ctx says: returning early would let the
+// caller read what the owner is still writing, and report as undone what
+// is done.
+func (o *Owner) ask(ctx context.Context, r request) error {
+	done := make(chan struct{})
+	r.reply().done = done
+	select {
+	case o.inbox <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return nil
+}
+
+// Running lists the monitors in effect, for config.ParseChanges.
+func (o *Owner) Running(ctx context.Context) (world.Running, error) {
+	r := &runningRequest{}
+	err := o.ask(ctx, r)
+	return r.running, err
+}
+
+// Apply makes the running monitors those of a parsed file: monitors
+// (parsed because they are new or changed) and kept (unchanged, not
+// parsed again), with routes for the inbound alerts. file names errors.
+// carried lists the instances that only kept monitors use, which the new
+// configuration must adopt. On error nothing changed.
+func (o *Owner) Apply(ctx context.Context, file string, monitors []config.Monitor, kept world.Kept, routes config.Codes) (world.ApplyStats, []config.InstanceKeys, error) {
+	r := &applyRequest{file: file, monitors: monitors, kept: kept, routes: routes}
+	if err := o.ask(ctx, r); err != nil {
+		return world.ApplyStats{}, nil, err
+	}
+	return r.stats, r.carried, r.err
+}
+
+// Lookup returns a monitor's state.
+func (o *Owner) Lookup(ctx context.Context, name string) (world.View, bool, error) {
+	r := &lookupRequest{name: name}
+	err := o.ask(ctx, r)
+	return r.view, r.found, err
+}
+
+// RouteAlerts dispatches alerts from Alertmanager and sets each one's
+// Result (and Intervened).
+func (o *Owner) RouteAlerts(ctx context.Context, alerts []Alert, now time.Time) error {
+	return o.ask(ctx, &alertsRequest{alerts: alerts, now: now})
+}
+
+// apply is Apply on the owner goroutine.
+func (o *Owner) apply(file string, monitors []config.Monitor, kept world.Kept, routes config.Codes, now time.Time) (world.ApplyStats, []config.InstanceKeys, error) {
+	if err := o.world.Conflicts(file, monitors, kept); err != nil {
+		return world.ApplyStats{}, nil, err
+	}
+	st, carried := o.world.ApplyKept(monitors, kept, now, &o.fx)
+	o.alertRoutes = routes
+	o.flushEffects() // the gray codes still join their incidents' traces
+	o.incidents.closeGone(now, func(name string) (incident.State, bool) {
+		v, ok := o.world.Lookup(name)
+		return v.State, ok
+	})
+	o.flushStates(now)
+	return st, carried, nil
+}
