@@ -10,5 +10,7 @@
 //	go test ./...
 //
 // One file per topic: catalogue_test.go reads the metric catalogue and checks
-// PromQL against it, dashboards_test.go checks dashboards/*.json.
+// PromQL against it, dashboards_test.go checks dashboards/*.json,
+// architecture_test.go checks that the code maps (docs/architecture.md,
+// docs/engine.md) cite only paths and Go names that exist.
 package contracts
