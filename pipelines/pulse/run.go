@@ -3,6 +3,7 @@ package pulse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -32,4 +33,41 @@ func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (Result
 		r.Inconclusive = InconclusiveStarved
 	}
 	return r, d
+}
+
+// Retry makes up to 1+retries attempts of one probe within ctx's deadline,
+// RetryBackoff apart, for the kinds that take a `retries` key. It returns
+// the first success, or the last failure, whose reason then says how many
+// attempts it took. It makes no attempt that could not start before the
+// deadline, and stops when ctx ends.
+func Retry(ctx context.Context, retries int, attempt func(context.Context) Result) Result {
+	for n := 1; ; n++ {
+		r := attempt(ctx)
+		if r.OK {
+			return r
+		}
+		if n > retries || !pause(ctx, RetryBackoff) {
+			if n > 1 {
+				r.Reason += fmt.Sprintf(" (%d attempts)", n)
+			}
+			return r
+		}
+	}
+}
+
+// pause waits d before another attempt. It reports false, without
+// waiting, when the attempt after the pause could not start before ctx's
+// deadline, and false when ctx ends during the pause.
+func pause(ctx context.Context, d time.Duration) bool {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -171,18 +171,7 @@ func newClient(cfg config, proxy *url.URL) *http.Client {
 // Probe makes up to 1+retries attempts within ctx's deadline.
 func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 	start := time.Now()
-	for attempt := 1; ; attempt++ {
-		res := p.attempt(ctx, t.Address, start)
-		if res.OK {
-			return res
-		}
-		if attempt > p.retries || !pause(ctx, pulse.RetryBackoff) {
-			if attempt > 1 { // as tcpcheck does
-				res.Reason += fmt.Sprintf(" (%d attempts)", attempt)
-			}
-			return res
-		}
-	}
+	return pulse.Retry(ctx, p.retries, func(ctx context.Context) pulse.Result { return p.attempt(ctx, t.Address, start) })
 }
 
 func (p *prober) attempt(ctx context.Context, address string, start time.Time) pulse.Result {
@@ -253,23 +242,6 @@ func (p *prober) validStatus(code int) bool {
 		return code >= 200 && code <= 299
 	}
 	return slices.Contains(p.valid, code)
-}
-
-// pause waits d before the next attempt. It reports false, without
-// waiting, when the attempt after the pause could not start before ctx's
-// deadline, and false when ctx ends during the pause.
-func pause(ctx context.Context, d time.Duration) bool {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
-		return false
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // canceled reports whether err is ctx's cancellation (the agent stopping)

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -109,42 +108,21 @@ type prober struct {
 	retries int
 }
 
+// Probe makes up to 1+retries connection attempts within ctx's deadline.
 func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 	var d net.Dialer
-	for attempt := 1; ; attempt++ {
+	return pulse.Retry(ctx, p.retries, func(ctx context.Context) pulse.Result {
 		conn, err := d.DialContext(ctx, "tcp", t.Address)
-		if err == nil {
-			_ = conn.Close() // nothing was sent; a close error says nothing about the target
-			return pulse.Result{OK: true}
-		}
-		if attempt > p.retries || !pause(ctx, pulse.RetryBackoff) {
-			reason := describe(t.Address, err)
-			if attempt > 1 {
-				reason += fmt.Sprintf(" (%d attempts)", attempt)
-			}
+		if err != nil {
 			// Every dial error means the target did not answer, except the
-			// agent canceling the check.
-			// A refused or reset connection is the host answering for a
-			// closed port: only no answer at all says the host is down.
-			return pulse.Result{Reason: reason, Unreachable: !canceled(err), HostDown: !canceled(err) && pulse.HostDownError(err)}
+			// agent canceling the check. A refused or reset connection is
+			// the host answering for a closed port: only no answer at all
+			// says the host is down.
+			return pulse.Result{Reason: describe(t.Address, err), Unreachable: !canceled(err), HostDown: !canceled(err) && pulse.HostDownError(err)}
 		}
-	}
-}
-
-// pause waits d before another attempt. It reports false at once when ctx
-// would end before the attempt could start.
-func pause(ctx context.Context, d time.Duration) bool {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
-		return false
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
+		_ = conn.Close() // nothing was sent; a close error says nothing about the target
+		return pulse.Result{OK: true}
+	})
 }
 
 // canceled reports whether err is the context's cancellation rather than
