@@ -1,6 +1,6 @@
 // Package queue provides Ring, a bounded lock-free multi-producer
-// multi-consumer FIFO queue with batch operations and a blocking dequeue
-// that parks instead of spinning while the queue is empty.
+// multi-consumer FIFO queue with a blocking dequeue that parks instead of
+// spinning while the queue is empty.
 //
 // # Algorithm
 //
@@ -19,12 +19,6 @@
 // to the next lap by storing p+capacity. Because the counters never wrap in
 // practice (64 bits), there is no ABA problem.
 //
-// Batch operations claim a run of k consecutive ready slots with a single
-// CAS: the caller scans forward from the observed counter, counts the
-// slots already in the wanted state, and CASes the counter forward by k.
-// If the CAS succeeds no other party moved that counter in between, so the
-// slots it observed are still in that state and now belong to the caller.
-//
 // # Memory ordering
 //
 // Go's sync/atomic operations are sequentially consistent, so they are at
@@ -37,9 +31,9 @@
 //
 // # Wake-up protocol
 //
-// Consumers that find the queue empty may park in Dequeue or
-// DequeueBatchWait. A parked consumer waits on a channel of capacity one
-// (the wake token), on Close, or on its context. The protocol is:
+// Consumers that find the queue empty may park in Dequeue. A parked
+// consumer waits on a channel of capacity one (the wake token), on Close,
+// or on its context. The protocol is:
 //
 //  1. The consumer increments the waiter count, then tries to dequeue once
 //     more, and only then blocks on the token channel.

@@ -110,42 +110,6 @@ func (r *Ring[T]) TryEnqueue(v T) bool {
 	}
 }
 
-// EnqueueBatch adds a prefix of vs without blocking and returns its length:
-// as many items as there are free slots, 0 if the ring is full or closed.
-// It claims all of them with one CAS on the tail unless it loses a race.
-func (r *Ring[T]) EnqueueBatch(vs []T) int {
-	if len(vs) == 0 || r.closed.Load() {
-		return 0
-	}
-	want := uint64(min(len(vs), len(r.slots)))
-	pos := r.tail.Load()
-	for {
-		switch d := int64(r.slots[pos&r.mask].seq.Load() - pos); {
-		case d < 0:
-			return 0
-		case d > 0:
-			pos = r.tail.Load()
-			continue
-		}
-		// Count the run of slots free for positions pos, pos+1, ...
-		k := uint64(1)
-		for k < want && r.slots[(pos+k)&r.mask].seq.Load() == pos+k {
-			k++
-		}
-		if !r.tail.CompareAndSwap(pos, pos+k) {
-			pos = r.tail.Load()
-			continue
-		}
-		for i := range k {
-			s := &r.slots[(pos+i)&r.mask]
-			s.val = vs[i]
-			s.seq.Store(pos + i + 1)
-		}
-		r.signal()
-		return int(k)
-	}
-}
-
 // TryDequeue removes the oldest item without blocking. It returns false if
 // the ring is empty (or its oldest item is still being enqueued).
 func (r *Ring[T]) TryDequeue() (T, bool) {
@@ -170,60 +134,10 @@ func (r *Ring[T]) TryDequeue() (T, bool) {
 	}
 }
 
-// DequeueBatch removes up to len(out) of the oldest items into out without
-// blocking and returns how many. It claims them with one CAS on the head
-// unless it loses a race.
-func (r *Ring[T]) DequeueBatch(out []T) int {
-	if len(out) == 0 {
-		return 0
-	}
-	var zero T
-	want := uint64(min(len(out), len(r.slots)))
-	pos := r.head.Load()
-	for {
-		switch d := int64(r.slots[pos&r.mask].seq.Load() - (pos + 1)); {
-		case d < 0:
-			return 0
-		case d > 0:
-			pos = r.head.Load()
-			continue
-		}
-		k := uint64(1)
-		for k < want && r.slots[(pos+k)&r.mask].seq.Load() == pos+k+1 {
-			k++
-		}
-		if !r.head.CompareAndSwap(pos, pos+k) {
-			pos = r.head.Load()
-			continue
-		}
-		for i := range k {
-			s := &r.slots[(pos+i)&r.mask]
-			out[i] = s.val
-			s.val = zero
-			s.seq.Store(pos + i + r.mask + 1)
-		}
-		return int(k)
-	}
-}
-
 // Dequeue removes the oldest item, blocking while the ring is empty. It
 // returns ErrClosed once the ring is closed and drained, or ctx's error.
 func (r *Ring[T]) Dequeue(ctx context.Context) (T, error) {
-	if v, ok := r.TryDequeue(); ok {
-		return v, nil
-	}
-	var one [1]T
-	_, err := r.DequeueBatchWait(ctx, one[:])
-	return one[0], err
-}
-
-// DequeueBatchWait is DequeueBatch that blocks while the ring is empty. It
-// returns at least one item, or ErrClosed once the ring is closed and
-// drained, or ctx's error. With an empty out it returns 0, nil.
-func (r *Ring[T]) DequeueBatchWait(ctx context.Context, out []T) (int, error) {
-	if len(out) == 0 {
-		return 0, nil
-	}
+	var zero T
 	woken := false
 	defer func() {
 		if woken {
@@ -231,25 +145,25 @@ func (r *Ring[T]) DequeueBatchWait(ctx context.Context, out []T) (int, error) {
 		}
 	}()
 	for {
-		if n := r.DequeueBatch(out); n > 0 {
-			return n, nil
+		if v, ok := r.TryDequeue(); ok {
+			return v, nil
 		}
 		if r.closed.Load() {
 			if r.Len() == 0 {
-				return 0, ErrClosed
+				return zero, ErrClosed
 			}
 			// An enqueue that raced Close is mid-publish; it is about to land.
 			runtime.Gosched()
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return zero, err
 		}
 		r.waiters.Add(1)
 		// Look again now that producers can see us (step 1 of the protocol).
-		if n := r.DequeueBatch(out); n > 0 {
+		if v, ok := r.TryDequeue(); ok {
 			r.waiters.Add(-1)
-			return n, nil
+			return v, nil
 		}
 		select {
 		case <-r.wake:

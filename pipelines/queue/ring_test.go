@@ -50,9 +50,6 @@ func TestFullAndEmpty(t *testing.T) {
 	if _, ok := r.TryDequeue(); ok {
 		t.Fatal("dequeue from empty ring succeeded")
 	}
-	if n := r.DequeueBatch(make([]int, 4)); n != 0 {
-		t.Fatalf("DequeueBatch on empty = %d", n)
-	}
 	if r.Len() != 0 {
 		t.Fatalf("Len = %d on empty", r.Len())
 	}
@@ -67,61 +64,26 @@ func TestFullAndEmpty(t *testing.T) {
 	if r.TryEnqueue(99) {
 		t.Fatal("enqueue into full ring succeeded")
 	}
-	if n := r.EnqueueBatch([]int{1, 2}); n != 0 {
-		t.Fatalf("EnqueueBatch into full ring = %d", n)
-	}
 	if v, _ := r.TryDequeue(); v != 0 {
 		t.Fatalf("dequeue = %d, want 0", v)
 	}
 	if !r.TryEnqueue(4) {
 		t.Fatal("enqueue after freeing a slot failed")
 	}
-	if r.EnqueueBatch(nil) != 0 || r.DequeueBatch(nil) != 0 {
-		t.Fatal("empty batches should do nothing")
-	}
-}
-
-func TestBatchPartialWhenNearlyFull(t *testing.T) {
-	r := mustNew[int](t, 8)
-	if n := r.EnqueueBatch([]int{0, 1, 2, 3, 4}); n != 5 {
-		t.Fatalf("first batch = %d, want 5", n)
-	}
-	if n := r.EnqueueBatch([]int{5, 6, 7, 8, 9}); n != 3 {
-		t.Fatalf("second batch = %d, want the 3 free slots", n)
-	}
-	out := make([]int, 16)
-	if n := r.DequeueBatch(out); n != 8 {
-		t.Fatalf("DequeueBatch = %d, want 8", n)
-	}
-	for i, v := range out[:8] {
-		if v != i {
-			t.Fatalf("out[%d] = %d", i, v)
-		}
-	}
-	// A batch larger than the ring enqueues Cap items.
-	if n := r.EnqueueBatch(make([]int, 20)); n != 8 {
-		t.Fatalf("oversized batch = %d, want 8", n)
-	}
 }
 
 func TestWrapAround(t *testing.T) {
 	r := mustNew[int](t, 4)
 	next, want := 0, 0
-	out := make([]int, 3)
 	for round := range 10000 {
-		// Alternate single and batch operations so both cross the wrap.
-		if round%2 == 0 {
-			r.TryEnqueue(next)
-			next++
-			n := r.EnqueueBatch([]int{next, next + 1})
-			next += n
-		} else {
-			for r.TryEnqueue(next) {
+		// Fill one, three or all slots, take up to two: the counters cross
+		// the wrap at every phase.
+		for range 1 + round%3*2 {
+			if r.TryEnqueue(next) {
 				next++
 			}
 		}
-		n := r.DequeueBatch(out)
-		for _, v := range out[:n] {
+		if v, ok := r.TryDequeue(); ok {
 			if v != want {
 				t.Fatalf("round %d: got %d, want %d", round, v, want)
 			}
@@ -153,9 +115,9 @@ func TestDequeueZeroesSlots(t *testing.T) {
 	r := mustNew[*int](t, 2)
 	x := 1
 	r.TryEnqueue(&x)
-	r.EnqueueBatch([]*int{&x})
+	r.TryEnqueue(&x)
 	r.TryDequeue()
-	r.DequeueBatch(make([]*int, 1))
+	r.TryDequeue()
 	for i := range r.slots {
 		if r.slots[i].val != nil {
 			t.Fatalf("slot %d still references its value", i)
@@ -164,7 +126,7 @@ func TestDequeueZeroesSlots(t *testing.T) {
 }
 
 // TestMPMCStress checks exactly-once delivery and per-producer order as
-// seen by each consumer, mixing single and batch operations on a small ring
+// seen by each consumer, parking and not, on a small ring
 // so it is often full, often empty and wraps many times.
 func TestMPMCStress(t *testing.T) {
 	const producers, consumers = 4, 4
@@ -179,19 +141,8 @@ func TestMPMCStress(t *testing.T) {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			batch := make([]uint64, 0, 16)
 			for i := 0; i < perProducer; {
-				if i%3 == 0 { // batch of up to 16
-					batch = batch[:0]
-					for j := i; j < perProducer && len(batch) < cap(batch); j++ {
-						batch = append(batch, uint64(p)<<32|uint64(j))
-					}
-					n := r.EnqueueBatch(batch)
-					i += n
-					if n == 0 {
-						runtime.Gosched()
-					}
-				} else if r.TryEnqueue(uint64(p)<<32 | uint64(i)) {
+				if r.TryEnqueue(uint64(p)<<32 | uint64(i)) {
 					i++
 				} else {
 					runtime.Gosched()
@@ -221,26 +172,21 @@ func TestMPMCStress(t *testing.T) {
 				got[c] = append(got[c], v)
 				return true
 			}
-			out := make([]uint64, 8)
 			for k := 0; ; k++ {
-				if k%2 == 0 {
-					v, err := r.Dequeue(context.Background())
-					if errors.Is(err, ErrClosed) {
-						return
+				if k%2 == 0 { // half the time without parking
+					if v, ok := r.TryDequeue(); ok {
+						if !check(v) {
+							return
+						}
+						continue
 					}
-					if err != nil || !check(v) {
-						return
-					}
-					continue
 				}
-				n, err := r.DequeueBatchWait(context.Background(), out)
+				v, err := r.Dequeue(context.Background())
 				if errors.Is(err, ErrClosed) {
 					return
 				}
-				for _, v := range out[:n] {
-					if !check(v) {
-						return
-					}
+				if err != nil || !check(v) {
+					return
 				}
 			}
 		}()
@@ -295,16 +241,8 @@ func TestNoLostWakeups(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out := make([]int, 1)
 			for {
-				var v int
-				var err error
-				if c%2 == 0 {
-					v, err = r.Dequeue(context.Background())
-				} else {
-					_, err = r.DequeueBatchWait(context.Background(), out)
-					v = out[0]
-				}
+				v, err := r.Dequeue(context.Background())
 				if err != nil {
 					return
 				}
@@ -325,12 +263,6 @@ func TestNoLostWakeups(t *testing.T) {
 			pwg.Add(1)
 			go func() {
 				defer pwg.Done()
-				if p == 0 {
-					for r.EnqueueBatch([]int{p}) == 0 {
-						runtime.Gosched()
-					}
-					return
-				}
 				for !r.TryEnqueue(p) {
 					runtime.Gosched()
 				}
@@ -369,13 +301,15 @@ func TestDequeueWakesOnEnqueue(t *testing.T) {
 
 func TestCloseSemantics(t *testing.T) {
 	r := mustNew[int](t, 4)
-	r.EnqueueBatch([]int{1, 2, 3})
+	for v := range 3 {
+		r.TryEnqueue(v + 1)
+	}
 
 	// A parked consumer on another ring returns ErrClosed when it is closed.
 	empty := mustNew[int](t, 4)
 	errc := make(chan error)
 	go func() {
-		_, err := empty.DequeueBatchWait(context.Background(), make([]int, 2))
+		_, err := empty.Dequeue(context.Background())
 		errc <- err
 	}()
 	for empty.waiters.Load() == 0 {
@@ -388,22 +322,21 @@ func TestCloseSemantics(t *testing.T) {
 
 	r.Close()
 	r.Close() // idempotent
-	if r.TryEnqueue(4) || r.EnqueueBatch([]int{4}) != 0 {
+	if r.TryEnqueue(4) {
 		t.Fatal("enqueue after Close succeeded")
 	}
 	// Remaining items drain before ErrClosed.
 	if v, err := r.Dequeue(context.Background()); err != nil || v != 1 {
 		t.Fatalf("Dequeue = %d, %v; want 1", v, err)
 	}
-	out := make([]int, 4)
-	if n, err := r.DequeueBatchWait(context.Background(), out); err != nil || n != 2 || out[0] != 2 || out[1] != 3 {
-		t.Fatalf("DequeueBatchWait = %d, %v, %v", n, err, out[:n])
+	if v, ok := r.TryDequeue(); !ok || v != 2 {
+		t.Fatalf("TryDequeue = %d, %v; want 2", v, ok)
+	}
+	if v, err := r.Dequeue(context.Background()); err != nil || v != 3 {
+		t.Fatalf("Dequeue = %d, %v; want 3", v, err)
 	}
 	if _, err := r.Dequeue(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Dequeue on drained closed ring: %v", err)
-	}
-	if _, err := r.DequeueBatchWait(context.Background(), out); !errors.Is(err, ErrClosed) {
-		t.Fatalf("DequeueBatchWait on drained closed ring: %v", err)
 	}
 }
 
@@ -430,9 +363,6 @@ func TestDequeueContext(t *testing.T) {
 	if v, err := r.Dequeue(ctx); err != nil || v != 7 {
 		t.Fatalf("Dequeue = %d, %v", v, err)
 	}
-	if n, err := r.DequeueBatchWait(ctx, nil); n != 0 || err != nil {
-		t.Fatalf("empty out: %d, %v", n, err)
-	}
 }
 
 // TestSignalProtocol checks the producer and pass-on steps of the wake-up
@@ -448,14 +378,18 @@ func TestSignalProtocol(t *testing.T) {
 	if len(r.wake) != 1 {
 		t.Fatal("no token for a registered waiter")
 	}
-	r.EnqueueBatch([]int{3, 4}) // token already pending: dropped, must not block
-	<-r.wake                    // the registered consumer takes it
-	r.passOn()                  // items remain and the count still shows a waiter
+	r.TryEnqueue(3) // token already pending: dropped, must not block
+	<-r.wake        // the registered consumer takes it
+	r.passOn()      // items remain and the count still shows a waiter
 	if len(r.wake) != 1 {
 		t.Fatal("token not passed on while items remain")
 	}
 	<-r.wake
-	r.DequeueBatch(make([]int, 8))
+	for {
+		if _, ok := r.TryDequeue(); !ok {
+			break
+		}
+	}
 	r.passOn()
 	if len(r.wake) != 0 {
 		t.Fatal("token passed on with nothing to take")
