@@ -9,8 +9,7 @@ import (
 	"sync/atomic"
 )
 
-// ErrClosed is returned by Dequeue and DequeueBatchWait once the ring is
-// closed and drained.
+// ErrClosed is returned by Dequeue once the ring is closed and drained.
 var ErrClosed = errors.New("queue: closed")
 
 // maxCapacity keeps positions and sequence numbers far from overflow and
