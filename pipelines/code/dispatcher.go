@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
@@ -78,6 +79,7 @@ type Dispatcher struct {
 	tracing  *telemetry.Tracing // from the pipeline config; nil records nothing
 	log      *slog.Logger
 	m        *telemetry.Metrics
+	clock    clock.Clock
 
 	mu     sync.Mutex
 	intake []*delivery
@@ -96,18 +98,29 @@ type Dispatcher struct {
 	done  chan struct{}
 }
 
+// DispatcherOption changes how NewDispatcher builds the dispatcher.
+type DispatcherOption func(*Dispatcher)
+
+// WithClock makes the dispatcher take time (backoff, breakers, ages) from
+// c instead of the wall clock; tests move a clock.Fake.
+func WithClock(c clock.Clock) DispatcherOption { return func(d *Dispatcher) { d.clock = c } }
+
 // NewDispatcher starts the code pipeline.
-func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger) (*Dispatcher, error) {
+func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger, opts ...DispatcherOption) (*Dispatcher, error) {
 	d := &Dispatcher{
 		policy: policy,
 		log:    log,
 		m:      m,
+		clock:  clock.Real,
 		wake:   make(chan struct{}, 1),
 		lines:  map[key][]*delivery{},
 		held:   map[string][]*delivery{},
 		flush:  make(chan chan struct{}),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(d)
 	}
 	cfg.Name = telemetry.PipelineCode
 	if cfg.Log == nil {
@@ -133,7 +146,7 @@ func (d *Dispatcher) Send(n Notification, targets []Notifier) {
 	if len(targets) == 0 {
 		return
 	}
-	now := time.Now()
+	now := d.clock.Now()
 	d.mu.Lock()
 	for _, t := range targets {
 		d.intake = append(d.intake, &delivery{n: n, to: t, first: now})
@@ -149,14 +162,14 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
 	ctx, cancel := context.WithTimeout(ctx, d.policy.AttemptTimeout)
 	defer cancel()
 	dl.attempt++
-	start := time.Now()
+	start := d.clock.Now()
 	err := dl.to.Notify(ctx, dl.n)
 	if dl.n.Trace.IsValid() {
 		failed := ""
 		if err != nil {
 			failed = err.Error()
 		}
-		d.tracing.Record(dl.n.Trace, "code "+dl.n.Code.String(), start, time.Now(), []attribute.KeyValue{
+		d.tracing.Record(dl.n.Trace, "code "+dl.n.Code.String(), start, d.clock.Now(), []attribute.KeyValue{
 			attribute.String("cpra.monitor", dl.n.Monitor),
 			attribute.String("cpra.code", dl.n.Code.String()),
 			attribute.String("cpra.destination", dl.to.Destination()),
@@ -169,14 +182,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
 
 func (d *Dispatcher) loop() {
 	defer close(d.done)
-	timer := time.NewTimer(time.Hour)
+	timer := d.clock.NewTimer()
 	defer timer.Stop()
 	var flushing []chan struct{}
 	for {
 		d.takeIntake()
-		d.submitReady(time.Now())
-		if next, ok := d.nextWake(); ok {
-			resetTimer(timer, time.Until(next))
+		now := d.clock.Now()
+		d.submitReady(now)
+		if next, ok := d.nextWake(now); ok {
+			timer.Reset(next)
 		}
 		if d.pending == 0 {
 			for _, ch := range flushing {
@@ -188,14 +202,14 @@ func (d *Dispatcher) loop() {
 		case <-d.wake:
 		case o := <-d.pl.Results():
 			d.finish(o)
-		case <-timer.C:
-			now := time.Now()
+		case <-timer.C():
+			now := d.clock.Now()
 			d.retryDue(now)
 			d.probeHeld(now)
 		case ch := <-d.flush:
 			d.drain = true
 			flushing = append(flushing, ch)
-			d.retryDue(time.Now().Add(d.policy.MaxAge)) // everything waiting goes now
+			d.retryDue(d.clock.Now().Add(d.policy.MaxAge)) // everything waiting goes now
 			for dest, line := range d.held {
 				d.ready = append(d.ready, line...)
 				delete(d.held, dest)
@@ -256,7 +270,7 @@ func (d *Dispatcher) submitReady(now time.Time) {
 // nextWake is when the loop must look again without being woken: the
 // earliest retry, or the earliest moment an open breaker lets a trial
 // through.
-func (d *Dispatcher) nextWake() (time.Time, bool) {
+func (d *Dispatcher) nextWake(now time.Time) (time.Time, bool) {
 	next, ok := d.retries.peek()
 	for dest := range d.held {
 		at, open := d.breakers.RetryAt(dest)
@@ -265,7 +279,7 @@ func (d *Dispatcher) nextWake() (time.Time, bool) {
 		case d.breakers.State(dest) == breaker.HalfOpen:
 			continue // a trial is out: its result wakes the loop (finish)
 		default:
-			at = time.Now() // closed: release at once
+			at = now // closed: release at once
 		}
 		if !ok || at.Before(next) {
 			next, ok = at, true
@@ -320,7 +334,7 @@ func (d *Dispatcher) expireHeld(line []*delivery, now time.Time) []*delivery {
 
 func (d *Dispatcher) finish(o outcome) {
 	dl := o.d
-	now := time.Now()
+	now := d.clock.Now()
 	dest := dl.to.Destination()
 	d.breakers.Record(dest, dl.trial, o.err == nil, now)
 	if o.err == nil && len(d.held[dest]) > 0 && d.breakers.State(dest) == breaker.Closed {
@@ -333,7 +347,7 @@ func (d *Dispatcher) finish(o outcome) {
 		d.advance(dl)
 		return
 	}
-	age := time.Since(dl.first)
+	age := now.Sub(dl.first)
 	if age >= d.policy.MaxAge && !draining {
 		d.m.Codes.WithLabelValues(append(labels, "undeliverable")...).Inc()
 		d.log.Error("code undeliverable; giving up", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
@@ -349,7 +363,7 @@ func (d *Dispatcher) finish(o outcome) {
 	if draining {
 		backoff = min(backoff, flushBackoff) // shutting down: retry soon, but do not spin
 	}
-	dl.due = time.Now().Add(backoff)
+	dl.due = now.Add(backoff)
 	d.log.Warn("code delivery failed; will retry", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 		"destination", dl.to.Destination(), "attempt", dl.attempt, "retry_in", backoff, "err", o.err)
 	heap.Push(&d.retries, dl)
@@ -428,13 +442,6 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-func resetTimer(t *time.Timer, d time.Duration) {
-	if d < 0 {
-		d = 0
-	}
-	t.Reset(d)
 }
 
 // retryHeap orders retries by due time.

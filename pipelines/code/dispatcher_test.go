@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
@@ -74,10 +75,10 @@ func newDispatcher(t *testing.T, capacity int, p RetryPolicy) (*Dispatcher, *tel
 	return newDispatcherWith(t, capacity, p, lenient)
 }
 
-func newDispatcherWith(t *testing.T, capacity int, p RetryPolicy, b breaker.Config) (*Dispatcher, *telemetry.Metrics) {
+func newDispatcherWith(t *testing.T, capacity int, p RetryPolicy, b breaker.Config, opts ...DispatcherOption) (*Dispatcher, *telemetry.Metrics) {
 	t.Helper()
 	m := telemetry.NewMetrics()
-	d, err := NewDispatcher(pipeline.Config{QueueCapacity: capacity, MaxWorkers: 4}, p, b, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := NewDispatcher(pipeline.Config{QueueCapacity: capacity, MaxWorkers: 4}, p, b, m, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,8 @@ func TestFlushSkipsBackoffAndCloseCountsTheRest(t *testing.T) {
 
 func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 	b := breaker.Config{FailureThreshold: 3, OpenTimeout: 50 * time.Millisecond, HalfOpenRequests: 1}
-	d, m := newDispatcherWith(t, 64, fast, b)
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	d, m := newDispatcherWith(t, 64, fast, b, WithClock(clk))
 	down := &recorder{dest: "webhook:http://down.invalid", always: true}
 	up := &recorder{dest: "webhook:http://up.invalid"}
 	monitors := []string{"a", "b", "c", "d", "e"}
@@ -200,25 +202,35 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 	}
 	waitFor(t, "the healthy receiver gets everything", func() bool { return len(up.received()) == 10 })
 	waitFor(t, "the breaker opens", func() bool { return d.breakers.State(down.dest) == breaker.Open })
+	opened := func() float64 { return testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open")) }
+	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", down.dest)) }
+	// Every head's first attempt failed (one per monitor), and no time passed.
+	waitFor(t, "the five first attempts", func() bool { return down.attempts() == 5 })
 
-	// While open, the dead receiver sees only the occasional trial call:
-	// far fewer than the ten codes retried every few milliseconds would be.
-	before, start := down.attempts(), time.Now()
-	time.Sleep(300 * time.Millisecond)
-	trials := int(time.Since(start)/b.OpenTimeout) + 2 // one per open timeout, plus edges
-	if extra := down.attempts() - before; extra > trials {
-		t.Fatalf("the dead receiver got %d calls while its breaker was open, want at most %d trials", extra, trials)
+	// Their retries come due while the breaker is open: they are held, and
+	// the dead receiver is not called.
+	clk.Advance(b.OpenTimeout / 2)
+	waitFor(t, "the retries held", func() bool { return rejected() >= 1 })
+	if n := down.attempts(); n != 5 {
+		t.Fatalf("the dead receiver got %d calls while its breaker was open, want the 5 before it opened", n)
 	}
-	if got := testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", down.dest)); got < 1 {
-		t.Fatalf("cpra_breaker_rejected_total = %v, want codes held", got)
-	}
-	if got := testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open")); got < 1 {
-		t.Fatalf("no transition to open counted")
+	// At the open timeout exactly one trial goes; it fails and the breaker
+	// opens again, holding the rest.
+	clk.Advance(b.OpenTimeout / 2)
+	waitFor(t, "the trial fails and the breaker opens again", func() bool { return opened() == 2 })
+	if n := down.attempts(); n != 6 {
+		t.Fatalf("%d calls after one open timeout, want the 5 and one trial", n)
 	}
 	if n := testutil.CollectAndCount(m.Registry, "cpra_breaker_state"); n != 1 {
 		t.Fatalf("%d cpra_breaker_state series, want 1 (only the failing destination)", n)
 	}
 
+	down.setDown(false)
+	clk.Advance(b.OpenTimeout)
+	waitFor(t, "the held codes arrive once the receiver is back", func() bool {
+		clk.Advance(fast.MaxBackoff) // a code whose trial failed waits out its backoff
+		return len(down.received()) == 10
+	})
 	down.setDown(false)
 	waitFor(t, "the held codes arrive once the receiver is back", func() bool { return len(down.received()) == 10 })
 	waitFor(t, "the breaker closes", func() bool { return d.breakers.State(down.dest) == breaker.Closed })

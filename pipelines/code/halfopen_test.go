@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 )
 
@@ -33,22 +34,34 @@ func (s *slowDead) Close(context.Context) error { return nil }
 
 // While a half-open trial is in flight, the other held codes must stay
 // held quietly: the loop must not spin re-probing and re-rejecting them.
+// Spinning shows as the loop setting its timer for a moment that has come;
+// waiting quietly, as a timer for a later moment (the trial's outcome
+// wakes the loop).
 func TestHalfOpenTrialInFlightDoesNotSpin(t *testing.T) {
 	b := breaker.Config{FailureThreshold: 1, OpenTimeout: 50 * time.Millisecond, HalfOpenRequests: 1}
-	d, m := newDispatcherWith(t, 64, RetryPolicy{InitialBackoff: time.Hour, MaxBackoff: time.Hour, MaxAge: time.Hour, AttemptTimeout: 5 * time.Second}, b)
-	r := &slowDead{hang: 500 * time.Millisecond}
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	d, m := newDispatcherWith(t, 64, RetryPolicy{InitialBackoff: time.Hour, MaxBackoff: time.Hour, MaxAge: time.Hour, AttemptTimeout: 5 * time.Second}, b, WithClock(clk))
+	r := &slowDead{hang: time.Hour}
 	d.Send(Notification{Monitor: "a", Code: Red}, []Notifier{r})
 	waitFor(t, "open", func() bool { return d.breakers.State("webhook:slow") == breaker.Open })
 	for _, mon := range []string{"b", "c", "d"} {
 		d.Send(Notification{Monitor: mon, Code: Red}, []Notifier{r})
 	}
-	waitFor(t, "trial in flight", func() bool { return r.calls.Load() >= 2 })
-	before := testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", "webhook:slow"))
-	time.Sleep(300 * time.Millisecond)
-	after := testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", "webhook:slow"))
-	t.Logf("rejections during 300ms of one in-flight trial: %v", after-before)
-	if after-before > 10 {
-		t.Fatalf("dispatcher loop spins while a half-open trial is in flight: %v rejections in 300ms", after-before)
+	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", "webhook:slow")) }
+	waitFor(t, "the three codes held", func() bool { return rejected() == 3 })
+	clk.Advance(b.OpenTimeout)
+	waitFor(t, "trial in flight", func() bool { return r.calls.Load() == 2 })
+	waitFor(t, "the loop waiting for a later moment", func() bool {
+		armed := clk.Armed()
+		return len(armed) == 1 && armed[0].After(clk.Now())
+	})
+	if n := rejected(); n != 3 {
+		t.Fatalf("%v rejections while one trial is in flight, want the 3 from before it", n)
 	}
-	d.Close(context.Background())
+	if n := r.calls.Load(); n != 2 {
+		t.Fatalf("%d calls, want the first and one trial", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Close cancels the hanging trial
+	_ = d.Close(ctx)
 }
