@@ -41,9 +41,9 @@ func (realClock) NewTimer() Timer {
 
 type realTimer struct{ t *time.Timer }
 
-func (t realTimer) C() <-chan time.Time   { return t.t.C }
-func (t realTimer) Reset(at time.Time) { t.t.Reset(max(time.Until(at), 0)) }
-func (t realTimer) Stop()              { t.t.Stop() }
+func (t realTimer) C() <-chan time.Time { return t.t.C }
+func (t realTimer) Reset(at time.Time)  { t.t.Reset(max(time.Until(at), 0)) }
+func (t realTimer) Stop()               { t.t.Stop() }
 
 // Fake is a clock that stands still until Advance moves it. Its timers
 // fire when the clock reaches their deadline. It is safe for concurrent

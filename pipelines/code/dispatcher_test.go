@@ -202,7 +202,9 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 	}
 	waitFor(t, "the healthy receiver gets everything", func() bool { return len(up.received()) == 10 })
 	waitFor(t, "the breaker opens", func() bool { return d.breakers.State(down.dest) == breaker.Open })
-	opened := func() float64 { return testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open")) }
+	opened := func() float64 {
+		return testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open"))
+	}
 	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", down.dest)) }
 	// Every head's first attempt failed (one per monitor), and no time passed.
 	waitFor(t, "the five first attempts", func() bool { return down.attempts() == 5 })
