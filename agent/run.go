@@ -22,6 +22,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/example"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -79,7 +80,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	m := telemetry.NewMetrics()
 	var codes, notifiers []string
-	for _, c := range code.All {
+	for _, c := range domain.All {
 		codes = append(codes, c.String())
 	}
 	for _, n := range builtin.Notifiers() {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // alert is one alert of a test payload.
@@ -117,16 +117,16 @@ func TestDecodeWebhook(t *testing.T) {
 func TestColourOf(t *testing.T) {
 	tests := []struct {
 		status, severity string
-		want             code.Code
+		want             domain.Code
 	}{
-		{"firing", "critical", code.Red},
-		{"firing", " Critical ", code.Red},
-		{"firing", "warning", code.Yellow},
-		{"firing", "info", code.Cyan},
-		{"firing", "", code.Yellow},
-		{"firing", "page", code.Yellow},
-		{"resolved", "critical", code.Green},
-		{"resolved", "", code.Green},
+		{"firing", "critical", domain.Red},
+		{"firing", " Critical ", domain.Red},
+		{"firing", "warning", domain.Yellow},
+		{"firing", "info", domain.Cyan},
+		{"firing", "", domain.Yellow},
+		{"firing", "page", domain.Yellow},
+		{"resolved", "critical", domain.Green},
+		{"resolved", "", domain.Green},
 	}
 	for _, tt := range tests {
 		if got := colourOf(tt.status, tt.severity); got != tt.want {
@@ -141,7 +141,7 @@ func TestInbound(t *testing.T) {
 		Labels:      map[string]string{"alertname": "HighLatency", "cpra_monitor": "checkout", "severity": "critical", "shard": "mine"},
 		Annotations: map[string]string{"summary": "p99 above 2s", "description": "checkout p99 is 3.1s"}}
 	in, _ := inbound(a, map[string]string{"shard": "0", "zone": "eu"}, now)
-	if in.Notification.Monitor != "checkout" || !in.Named || in.Notification.Code != code.Red || in.Notification.State != "firing" || !in.Notification.Time.Equal(now) {
+	if in.Notification.Monitor != "checkout" || !in.Named || in.Notification.Code != domain.Red || in.Notification.State != "firing" || !in.Notification.Time.Equal(now) {
 		t.Errorf("notification %+v (named %v)", in.Notification, in.Named)
 	}
 	if want := "HighLatency firing in Alertmanager: p99 above 2s; checkout p99 is 3.1s"; in.Notification.Message != want {
@@ -209,7 +209,7 @@ func TestInbound(t *testing.T) {
 		if len(in.Notification.Message) > maxMessageBytes {
 			t.Errorf("message of %d bytes", len(in.Notification.Message))
 		}
-		if !in.Loop || in.Intervene || in.Notification.Code != code.Green {
+		if !in.Loop || in.Intervene || in.Notification.Code != domain.Green {
 			t.Errorf("loop %v, intervene %v, code %v: want the agent's own resolved alert, green, no intervention", in.Loop, in.Intervene, in.Notification.Code)
 		}
 	})

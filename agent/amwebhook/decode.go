@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cpra-agent/cpra-agent/agent/owner"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 const (
@@ -105,17 +105,17 @@ func decodeWebhook(body []byte) (p *amPayload, problems []string) {
 // colourOf is the code of an alert: resolved is green; firing is red for
 // severity critical, cyan for info, and yellow for warning and for any
 // other or no severity (something is wrong; how badly, it does not say).
-func colourOf(status, severity string) code.Code {
+func colourOf(status, severity string) domain.Code {
 	if status == "resolved" {
-		return code.Green
+		return domain.Green
 	}
 	switch strings.ToLower(strings.TrimSpace(severity)) {
 	case "critical":
-		return code.Red
+		return domain.Red
 	case "info":
-		return code.Cyan
+		return domain.Cyan
 	}
-	return code.Yellow
+	return domain.Yellow
 }
 
 // inbound turns a validated alert into what the owner routes, and names
@@ -141,7 +141,7 @@ func inbound(a amAlert, extra map[string]string, now time.Time) (owner.Alert, st
 		fingerprint = labelsHash(a.Labels)
 	}
 	return owner.Alert{
-		Notification: code.Notification{
+		Notification: domain.Notification{
 			Time:    now,
 			Monitor: cut(monitor, maxLabelValueBytes),
 			Code:    c,
@@ -152,7 +152,7 @@ func inbound(a amAlert, extra map[string]string, now time.Time) (owner.Alert, st
 		Status:    a.Status,
 		Named:     named,
 		Loop:      alertname == alertmanagernotify.Alertname,
-		Intervene: c == code.Red,
+		Intervene: c == domain.Red,
 		Key:       triggerKey(monitor, fingerprint, a.StartsAt),
 	}, alertname
 }

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -66,7 +67,7 @@ type Monitor struct {
 type InstanceKeys struct {
 	Prober    spec.Key
 	Remedy    spec.Key
-	Notifiers [code.Gray + 1]spec.Key
+	Notifiers [domain.Gray + 1]spec.Key
 }
 
 // Pulse is a monitor's check.
@@ -98,8 +99,8 @@ type Route struct {
 	Notifier   code.Notifier
 }
 
-// Codes routes each colour, indexed by code.Code.
-type Codes [code.Gray + 1]Route
+// Codes routes each colour, indexed by domain.Code.
+type Codes [domain.Gray + 1]Route
 
 // Targets returns the notifiers a code goes to: its own entry when the
 // colour is configured, otherwise every notifier configured for the
@@ -107,7 +108,7 @@ type Codes [code.Gray + 1]Route
 // receivers that heard about the incident. `dispatch: false` sends nothing,
 // and a colour sent nowhere is no fallback for the others: its notifier
 // never heard about the incident.
-func (c *Codes) Targets(k code.Code) []code.Notifier {
+func (c *Codes) Targets(k domain.Code) []code.Notifier {
 	r := c[k]
 	if r.Configured {
 		if !r.Dispatch || r.Notifier == nil {
@@ -116,7 +117,7 @@ func (c *Codes) Targets(k code.Code) []code.Notifier {
 		return []code.Notifier{r.Notifier}
 	}
 	var out []code.Notifier
-	for _, other := range code.All {
+	for _, other := range domain.All {
 		o := c[other]
 		if o.Configured && o.Dispatch && o.Notifier != nil && !slices.Contains(out, o.Notifier) {
 			out = append(out, o.Notifier)
@@ -230,8 +231,8 @@ type rawCodes struct {
 	Gray   *rawCode `yaml:"gray"`
 }
 
-func (r *rawCodes) byCode() [code.Gray + 1]*rawCode {
-	return [code.Gray + 1]*rawCode{code.Yellow: r.Yellow, code.Red: r.Red, code.Cyan: r.Cyan, code.Green: r.Green, code.Gray: r.Gray}
+func (r *rawCodes) byCode() [domain.Gray + 1]*rawCode {
+	return [domain.Gray + 1]*rawCode{domain.Yellow: r.Yellow, domain.Red: r.Red, domain.Cyan: r.Cyan, domain.Green: r.Green, domain.Gray: r.Gray}
 }
 
 type rawCode struct {
@@ -1020,7 +1021,7 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 // section holding it ("" in a monitor).
 func (l *loader) codes(prefix string, rc *rawCodes, b spec.Block) Codes {
 	var out Codes
-	for _, c := range code.All {
+	for _, c := range domain.All {
 		r := rc.byCode()[c]
 		field := prefix + "codes." + c.String()
 		if r == nil || l.bad[field] {

@@ -17,6 +17,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -76,7 +77,7 @@ func TestGoodFilesLoad(t *testing.T) {
 				if m.Line == 0 || m.Hash == 0 || m.ProfileKey == (spec.Key{}) {
 					t.Errorf("monitor %q: Line %d, Hash %d, ProfileKey %x: want all set", m.Name, m.Line, m.Hash, m.ProfileKey)
 				}
-				for _, c := range code.All {
+				for _, c := range domain.All {
 					if r := m.Codes[c]; r.Configured && r.Dispatch && r.Notifier == nil {
 						t.Errorf("monitor %q: %v dispatches to no notifier", m.Name, c)
 					}
@@ -132,7 +133,7 @@ func summarize(m config.Monitor) summary {
 // that go nowhere are left out.
 func destinations(c *config.Codes) map[string][]string {
 	out := map[string][]string{}
-	for _, k := range code.All {
+	for _, k := range domain.All {
 		for _, n := range c.Targets(k) {
 			out[k.String()] = append(out[k.String()], n.Destination())
 		}
@@ -143,7 +144,7 @@ func destinations(c *config.Codes) map[string][]string {
 // everyColour routes every colour to dest.
 func everyColour(dest string) map[string][]string {
 	out := map[string][]string{}
-	for _, c := range code.All {
+	for _, c := range domain.All {
 		out[c.String()] = []string{dest}
 	}
 	return out
@@ -310,12 +311,12 @@ func TestInstancesShared(t *testing.T) {
 		{"http monitors differing in method", sharing["shop-a"].Pulse.Prober, sharing["shop-post"].Pulse.Prober, false},
 		{"tcp monitors differing only in host and port", sharing["db-1"].Pulse.Prober, sharing["db-2"].Pulse.Prober, true},
 		{"http and tcp", sharing["shop-a"].Pulse.Prober, sharing["db-1"].Pulse.Prober, false},
-		{"alertmanager for red and green of one monitor", codes["every-colour"].Codes[code.Red].Notifier, codes["every-colour"].Codes[code.Green].Notifier, true},
-		{"alertmanager with keys in another order", codes["every-colour"].Codes[code.Red].Notifier, codes["fallback"].Codes[code.Red].Notifier, true},
-		{"log to stdout across monitors", codes["every-colour"].Codes[code.Yellow].Notifier, codes["fallback"].Codes[code.Yellow].Notifier, true},
-		{"webhook across monitors", codes["every-colour"].Codes[code.Cyan].Notifier, codes["suppressed"].Codes[code.Red].Notifier, true},
-		{"log and alertmanager", codes["fallback"].Codes[code.Yellow].Notifier, codes["fallback"].Codes[code.Red].Notifier, false},
-		{"log to stdout in flow and block style", seed["api-health"].Codes[code.Yellow].Notifier, seed["my-service-health-check"].Codes[code.Yellow].Notifier, true},
+		{"alertmanager for red and green of one monitor", codes["every-colour"].Codes[domain.Red].Notifier, codes["every-colour"].Codes[domain.Green].Notifier, true},
+		{"alertmanager with keys in another order", codes["every-colour"].Codes[domain.Red].Notifier, codes["fallback"].Codes[domain.Red].Notifier, true},
+		{"log to stdout across monitors", codes["every-colour"].Codes[domain.Yellow].Notifier, codes["fallback"].Codes[domain.Yellow].Notifier, true},
+		{"webhook across monitors", codes["every-colour"].Codes[domain.Cyan].Notifier, codes["suppressed"].Codes[domain.Red].Notifier, true},
+		{"log and alertmanager", codes["fallback"].Codes[domain.Yellow].Notifier, codes["fallback"].Codes[domain.Red].Notifier, false},
+		{"log to stdout in flow and block style", seed["api-health"].Codes[domain.Yellow].Notifier, seed["my-service-health-check"].Codes[domain.Yellow].Notifier, true},
 		{"identical script remedies", ivs["script-remedy"].Intervention.Remedy, ivs["script-remedy-twin"].Intervention.Remedy, true},
 		{"script and webhook remedies", ivs["script-remedy"].Intervention.Remedy, ivs["webhook-remedy"].Intervention.Remedy, false},
 	}
@@ -331,7 +332,7 @@ func TestInstancesShared(t *testing.T) {
 	}
 
 	every := codes["every-colour"]
-	if got := len(every.Codes.Targets(code.Green)); got != 1 {
+	if got := len(every.Codes.Targets(domain.Green)); got != 1 {
 		t.Errorf("green targets %d notifiers, want 1", got)
 	}
 	if a, b := sharing["shop-a"], sharing["shop-b"]; a.ProfileKey != b.ProfileKey || a.Hash == b.Hash {
@@ -359,7 +360,7 @@ func TestReloadReusesInstances(t *testing.T) {
 				if a.Intervention != nil && a.Intervention.Remedy != b.Intervention.Remedy {
 					t.Errorf("monitor %q: reload built a new remedy", a.Name)
 				}
-				for _, c := range code.All {
+				for _, c := range domain.All {
 					if a.Codes[c].Notifier != b.Codes[c].Notifier {
 						t.Errorf("monitor %q: reload built a new %v notifier", a.Name, c)
 					}
@@ -383,17 +384,17 @@ func TestCodesTargets(t *testing.T) {
 		{"nothing configured", config.Codes{}, map[string][]string{}},
 		{
 			"own entry wins, others fall back to every configured notifier once",
-			config.Codes{code.Yellow: route(n1), code.Red: route(n2), code.Cyan: route(n2)},
+			config.Codes{domain.Yellow: route(n1), domain.Red: route(n2), domain.Cyan: route(n2)},
 			map[string][]string{"yellow": {"n1"}, "red": {"n2"}, "cyan": {"n2"}, "green": {"n1", "n2"}, "gray": {"n1", "n2"}},
 		},
 		{
 			"dispatch false sends nothing and is no fallback",
-			config.Codes{code.Red: route(n1), code.Gray: {Configured: true, Dispatch: false, Notifier: n2}},
+			config.Codes{domain.Red: route(n1), domain.Gray: {Configured: true, Dispatch: false, Notifier: n2}},
 			map[string][]string{"yellow": {"n1"}, "red": {"n1"}, "cyan": {"n1"}, "green": {"n1"}},
 		},
 		{
 			"dispatch false without a notifier",
-			config.Codes{code.Red: route(n1), code.Green: {Configured: true}},
+			config.Codes{domain.Red: route(n1), domain.Green: {Configured: true}},
 			map[string][]string{"yellow": {"n1"}, "red": {"n1"}, "cyan": {"n1"}, "gray": {"n1"}},
 		},
 	}
@@ -408,9 +409,9 @@ func TestCodesTargets(t *testing.T) {
 
 type fakeNotifier struct{ dest string }
 
-func (f *fakeNotifier) Notify(context.Context, code.Notification) error { return nil }
-func (f *fakeNotifier) Destination() string                             { return f.dest }
-func (f *fakeNotifier) Close(context.Context) error                     { return nil }
+func (f *fakeNotifier) Notify(context.Context, domain.Notification) error { return nil }
+func (f *fakeNotifier) Destination() string                               { return f.dest }
+func (f *fakeNotifier) Close(context.Context) error                       { return nil }
 
 // TestBadFiles compares every error of testdata/bad-*.yaml with the golden
 // file next to it. Run `go test ./agent/config -run TestBadFiles -update`
@@ -699,7 +700,7 @@ func TestAlertmanagerWebhookSection(t *testing.T) {
 		t.Errorf("default route %v, want %v", got, want)
 	}
 	// The checkout monitor's log notifier and the section's are one.
-	if a, b := m["checkout"].Codes[code.Red].Notifier, ms.AlertmanagerWebhook.Codes[code.Yellow].Notifier; a != b {
+	if a, b := m["checkout"].Codes[domain.Red].Notifier, ms.AlertmanagerWebhook.Codes[domain.Yellow].Notifier; a != b {
 		t.Error("the section and a monitor with the same log block have two notifiers")
 	}
 

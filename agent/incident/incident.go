@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // State is where a monitor is in its incident lifecycle.
@@ -73,7 +73,7 @@ const (
 
 // Emit is one code to send, with its cause.
 type Emit struct {
-	Code    code.Code
+	Code    domain.Code
 	Message string
 }
 
@@ -97,7 +97,7 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 		case Degraded, Down, Verifying:
 			if int(st.Successes) >= p.HealthyThreshold {
 				markRecovered(st)
-				fx.emit(code.Green, fmt.Sprintf("recovered after %d consecutive successful checks", st.Successes))
+				fx.emit(domain.Green, fmt.Sprintf("recovered after %d consecutive successful checks", st.Successes))
 			}
 		}
 	case CheckFailed:
@@ -107,7 +107,7 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 		case Unknown, Healthy:
 			st.State = Degraded
 			st.Fails = 1
-			fx.emit(code.Yellow, "check failed: "+reason)
+			fx.emit(domain.Yellow, "check failed: "+reason)
 			if int(st.Fails) >= p.MaxFailures {
 				escalate(st, p, reason, now, &fx)
 			}
@@ -123,24 +123,24 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 			}
 		case Verifying:
 			st.State = Down
-			fx.emit(code.Red, "check failed while verifying the intervention: "+reason)
+			fx.emit(domain.Red, "check failed while verifying the intervention: "+reason)
 		}
 	case RemedyOK:
 		if st.State == Intervening {
 			st.State = Verifying
 			st.Fails, st.Successes = 0, 0
-			fx.emit(code.Cyan, fmt.Sprintf("intervention succeeded; verifying with %d consecutive successful checks", p.HealthyThreshold))
+			fx.emit(domain.Cyan, fmt.Sprintf("intervention succeeded; verifying with %d consecutive successful checks", p.HealthyThreshold))
 		}
 	case RemedyFailed:
 		if st.State == Intervening {
 			st.State = Down
-			fx.emit(code.Red, "intervention failed: "+reason)
+			fx.emit(domain.Red, "intervention failed: "+reason)
 		}
 	case Disabled:
 		if st.State != Maintenance {
 			st.State = Maintenance
 			st.Fails, st.Successes = 0, 0
-			fx.emit(code.Gray, "monitor disabled: maintenance")
+			fx.emit(domain.Gray, "monitor disabled: maintenance")
 		}
 	case Enabled:
 		if st.State == Maintenance {
@@ -149,7 +149,7 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 	case Removed:
 		switch st.State {
 		case Degraded, Down, Intervening, Verifying:
-			fx.emit(code.Gray, "monitor removed from the configuration")
+			fx.emit(domain.Gray, "monitor removed from the configuration")
 		}
 	case AlertFiring:
 		switch st.State {
@@ -169,7 +169,7 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
 	if !p.CanIntervene {
 		st.State = Down
-		fx.emit(code.Red, fmt.Sprintf("%d consecutive failed checks: %s", st.Fails, reason))
+		fx.emit(domain.Red, fmt.Sprintf("%d consecutive failed checks: %s", st.Fails, reason))
 		return
 	}
 	if st.Guarded {
@@ -184,7 +184,7 @@ func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
 	if int(st.Interventions) >= p.MaxPerWindow {
 		st.Guarded = true
 		st.State = Down
-		fx.emit(code.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; no more until the window has passed: %s",
+		fx.emit(domain.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; no more until the window has passed: %s",
 			st.Interventions, p.Window, reason))
 		return
 	}
@@ -204,7 +204,7 @@ func markRecovered(st *Status) {
 	st.Guarded = false
 }
 
-func (fx *Effects) emit(c code.Code, msg string) {
+func (fx *Effects) emit(c domain.Code, msg string) {
 	fx.Emits = append(fx.Emits, Emit{Code: c, Message: msg})
 }
 

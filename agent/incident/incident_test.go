@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 var now = time.Unix(1_800_000_000, 0)
@@ -149,7 +149,7 @@ func TestGuardStopsRestartLoop(t *testing.T) {
 	if interventions != withRemedy.MaxPerWindow {
 		t.Fatalf("interventions = %d, want %d", interventions, withRemedy.MaxPerWindow)
 	}
-	if !st.Guarded || st.State != Down || last.Code != code.Red || !strings.Contains(last.Message, "restart-loop guard") {
+	if !st.Guarded || st.State != Down || last.Code != domain.Red || !strings.Contains(last.Message, "restart-loop guard") {
 		t.Fatalf("after the loop: %+v, last code %v %q", st, last.Code, last.Message)
 	}
 	// Recovery lifts the block, but the window's interventions still

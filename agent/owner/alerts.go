@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/world"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -20,12 +20,12 @@ const (
 
 // Alert is one validated alert from Alertmanager, ready for the owner.
 type Alert struct {
-	Notification code.Notification // Monitor, Code, State (firing or resolved), Message, Labels
-	Status       string            // firing or resolved
-	Named        bool              // has a cpra_monitor label: Notification.Monitor is its value
-	Loop         bool              // one of the agent's own alerts, sent back
-	Intervene    bool              // firing and red: may start the monitor's intervention
-	Key          string            // monitor, fingerprint and start: one alert instance
+	Notification domain.Notification // Monitor, Code, State (firing or resolved), Message, Labels
+	Status       string              // firing or resolved
+	Named        bool                // has a cpra_monitor label: Notification.Monitor is its value
+	Loop         bool                // one of the agent's own alerts, sent back
+	Intervene    bool                // firing and red: may start the monitor's intervention
+	Key          string              // monitor, fingerprint and start: one alert instance
 
 	// Set by RouteAlerts: a telemetry.Alert* result, and whether the alert
 	// started the monitor's intervention.

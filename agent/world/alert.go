@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/incident"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // AlertRoute says where an alert about a monitor, received from outside
@@ -37,7 +37,7 @@ type AlertOutcome struct {
 // state machine is asked for that intervention (incident.AlertFiring), so
 // the restart-loop guard applies; reason is passed to the remedy. The
 // monitor's incident state is otherwise unchanged: an alert is not a check.
-func (w *World) ApplyAlert(n code.Notification, intervene bool, reason string, now time.Time, fx *Effects) AlertOutcome {
+func (w *World) ApplyAlert(n domain.Notification, intervene bool, reason string, now time.Time, fx *Effects) AlertOutcome {
 	e, ok := w.lookup(n.Monitor)
 	if !ok {
 		return AlertOutcome{Route: AlertNoMonitor}

@@ -7,6 +7,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -24,7 +25,7 @@ func own(m config.Monitor) config.Monitor {
 
 func TestApplyAlertRoutes(t *testing.T) {
 	silent := func(m *config.Monitor) { m.Codes = config.Codes{} }
-	noYellow := func(m *config.Monitor) { m.Codes[code.Yellow] = config.Route{Configured: true} }
+	noYellow := func(m *config.Monitor) { m.Codes[domain.Yellow] = config.Route{Configured: true} }
 	w := newWorld(t,
 		own(monitor("plain", func(m *config.Monitor) { m.Groups = []string{"shop"} })),
 		own(monitor("silent", silent)),
@@ -32,22 +33,22 @@ func TestApplyAlertRoutes(t *testing.T) {
 	)
 	tests := []struct {
 		monitor string
-		code    code.Code
+		code    domain.Code
 		route   AlertRoute
 		targets []code.Notifier
 	}{
-		{"plain", code.Red, AlertRouted, []code.Notifier{amN}},
-		{"plain", code.Yellow, AlertRouted, []code.Notifier{logN}},
-		{"plain", code.Green, AlertRouted, []code.Notifier{logN, amN}}, // no entry: every configured notifier
-		{"silent", code.Red, AlertNoNotifier, nil},
-		{"no-yellow", code.Yellow, AlertSuppressed, nil},
-		{"no-yellow", code.Red, AlertRouted, []code.Notifier{amN}},
-		{"absent", code.Red, AlertNoMonitor, nil},
+		{"plain", domain.Red, AlertRouted, []code.Notifier{amN}},
+		{"plain", domain.Yellow, AlertRouted, []code.Notifier{logN}},
+		{"plain", domain.Green, AlertRouted, []code.Notifier{logN, amN}}, // no entry: every configured notifier
+		{"silent", domain.Red, AlertNoNotifier, nil},
+		{"no-yellow", domain.Yellow, AlertSuppressed, nil},
+		{"no-yellow", domain.Red, AlertRouted, []code.Notifier{amN}},
+		{"absent", domain.Red, AlertNoMonitor, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.monitor+" "+tt.code.String(), func(t *testing.T) {
 			var fx Effects
-			out := w.ApplyAlert(code.Notification{Monitor: tt.monitor, Code: tt.code, State: "firing"}, true, "alert", t0, &fx)
+			out := w.ApplyAlert(domain.Notification{Monitor: tt.monitor, Code: tt.code, State: "firing"}, true, "alert", t0, &fx)
 			if out.Route != tt.route || out.OptedIn || out.Intervened {
 				t.Errorf("outcome %+v, want route %v and no intervention (none opted in)", out, tt.route)
 			}
@@ -87,8 +88,8 @@ func TestApplyAlertRoutes(t *testing.T) {
 func TestApplyAlertIntervention(t *testing.T) {
 	w := newWorld(t, own(monitor("svc", onAlert)), own(monitor("no-opt-in", withRemedy)),
 		own(monitor("off", onAlert, func(m *config.Monitor) { m.Enabled = false })))
-	red := func(name string) code.Notification {
-		return code.Notification{Monitor: name, Code: code.Red, State: "firing"}
+	red := func(name string) domain.Notification {
+		return domain.Notification{Monitor: name, Code: domain.Red, State: "firing"}
 	}
 
 	var fx Effects
@@ -136,7 +137,7 @@ func TestApplyAlertIntervention(t *testing.T) {
 		now = now.Add(time.Minute)
 	}
 	v, _ := w.Lookup("svc")
-	if last := fx.Codes[len(fx.Codes)-1].Notification; v.State != incident.Down || last.Code != code.Red || last.Monitor != "svc" {
+	if last := fx.Codes[len(fx.Codes)-1].Notification; v.State != incident.Down || last.Code != domain.Red || last.Monitor != "svc" {
 		t.Fatalf("after the guard: state %v, last code %+v; want down and red", v.State, last)
 	}
 }

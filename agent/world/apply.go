@@ -11,6 +11,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -367,7 +368,7 @@ func (w *World) HostMonitors(host string, hostOf func(address string) string) (n
 			return
 		}
 		n++
-		for _, t := range p.Codes.Targets(code.Red) {
+		for _, t := range p.Codes.Targets(domain.Red) {
 			if !seen[t] {
 				seen[t] = true
 				targets = append(targets, t)
@@ -407,7 +408,7 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 	for _, em := range out.Emits {
 		targets := p.Codes.Targets(em.Code)
 		fx.Codes = append(fx.Codes, Dispatch{
-			Notification: code.Notification{
+			Notification: domain.Notification{
 				Time:    now,
 				Monitor: w.name(id),
 				Code:    em.Code,

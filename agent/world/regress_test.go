@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
@@ -18,7 +18,7 @@ func TestAlertInterventionsShareTheWindow(t *testing.T) {
 	started := 0
 	for range 10 {
 		var fx Effects
-		out := w.ApplyAlert(code.Notification{Monitor: "svc", Code: code.Red, State: "firing"}, true, "flap", now, &fx)
+		out := w.ApplyAlert(domain.Notification{Monitor: "svc", Code: domain.Red, State: "firing"}, true, "flap", now, &fx)
 		if out.Intervened {
 			started++
 		}

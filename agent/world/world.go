@@ -11,6 +11,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/schedule"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -120,7 +121,7 @@ type RemedyOutcome struct {
 
 // Dispatch is one code and where it goes.
 type Dispatch struct {
-	Notification code.Notification
+	Notification domain.Notification
 	Targets      []code.Notifier
 	// Foreign codes come from outside the world (the Alertmanager
 	// webhook's default route) and belong to no monitor's incident.

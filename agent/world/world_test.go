@@ -11,7 +11,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -33,9 +33,9 @@ func (nopRemedy) Destination(intervention.Request) string           { return "no
 
 type nopNotifier struct{ name string }
 
-func (n nopNotifier) Notify(context.Context, code.Notification) error { return nil }
-func (n nopNotifier) Destination() string                             { return n.name }
-func (n nopNotifier) Close(context.Context) error                     { return nil }
+func (n nopNotifier) Notify(context.Context, domain.Notification) error { return nil }
+func (n nopNotifier) Destination() string                               { return n.name }
+func (n nopNotifier) Close(context.Context) error                       { return nil }
 
 var (
 	theProber = nopProber{}
@@ -49,8 +49,8 @@ func monitor(name string, mod ...func(*config.Monitor)) config.Monitor {
 		Pulse: config.Pulse{Type: "http", Interval: 10 * time.Second, Timeout: time.Second,
 			MaxFailures: 2, HealthyThreshold: 1, Address: "http://" + name, Prober: theProber},
 	}
-	m.Codes[code.Yellow] = config.Route{Configured: true, Dispatch: true, Notifier: logN}
-	m.Codes[code.Red] = config.Route{Configured: true, Dispatch: true, Notifier: amN}
+	m.Codes[domain.Yellow] = config.Route{Configured: true, Dispatch: true, Notifier: logN}
+	m.Codes[domain.Red] = config.Route{Configured: true, Dispatch: true, Notifier: amN}
 	for _, f := range mod {
 		f(&m)
 	}
@@ -149,7 +149,7 @@ func TestIncidentThroughWorld(t *testing.T) {
 	}
 	fail()
 	fail()
-	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != code.Yellow {
+	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != domain.Yellow {
 		t.Fatalf("codes = %+v, want one yellow", fx.Codes)
 	}
 	if got := fx.Codes[0].Targets; len(got) != 1 || got[0] != logN {
@@ -167,7 +167,7 @@ func TestIncidentThroughWorld(t *testing.T) {
 	}
 	fx.Reset()
 	w.ApplyRemedy(RemedyOutcome{Entity: fx0(w, "svc")}, now, &fx)
-	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != code.Cyan {
+	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != domain.Cyan {
 		t.Fatalf("after remedy: %+v", fx.Codes)
 	}
 	// Cyan has no entry of its own: it goes to every configured notifier.
@@ -179,7 +179,7 @@ func TestIncidentThroughWorld(t *testing.T) {
 	for _, j := range runDue(w, now) {
 		w.ApplyCheck(CheckOutcome{Entity: j.Entity, Due: j.Due, Result: pulse.Result{OK: true}}, now, &fx)
 	}
-	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != code.Green || fx.Codes[0].Notification.State != "healthy" {
+	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != domain.Green || fx.Codes[0].Notification.State != "healthy" {
 		t.Fatalf("after recovery: %+v", fx.Codes)
 	}
 	if v, _ := w.Lookup("svc"); v.Reason != "" {
@@ -220,7 +220,7 @@ func TestReload(t *testing.T) {
 	}
 	var grays int
 	for _, d := range fx.Codes {
-		if d.Notification.Code == code.Gray {
+		if d.Notification.Code == domain.Gray {
 			grays++
 		}
 	}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 type sleepy struct{}
 
-func (sleepy) Notify(ctx context.Context, n Notification) error {
+func (sleepy) Notify(ctx context.Context, n domain.Notification) error {
 	select {
 	case <-time.After(time.Millisecond):
 	case <-ctx.Done():
@@ -24,7 +26,7 @@ func (sleepy) Close(context.Context) error { return nil }
 func TestCloseWhileWorkersRun(t *testing.T) {
 	d, _ := newDispatcher(t, 4096, fast)
 	for i := 0; i < 2000; i++ {
-		d.Send(Notification{Monitor: fmt.Sprint(i), Code: Red}, []Notifier{sleepy{}})
+		d.Send(domain.Notification{Monitor: fmt.Sprint(i), Code: domain.Red}, []Notifier{sleepy{}})
 	}
 	time.Sleep(5 * time.Millisecond)
 	d.Close(context.Background())

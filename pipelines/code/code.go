@@ -1,95 +1,20 @@
 package code
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
-
-// Code is an alert colour.
-type Code uint8
-
-// The colour codes, in the order of the configuration file's documentation.
-const (
-	Yellow Code = iota + 1 // degraded: first failure of a healthy monitor
-	Red                    // down
-	Cyan                   // remediated, verifying
-	Green                  // recovered / resolved
-	Gray                   // maintenance
-)
-
-// All lists every code.
-var All = []Code{Yellow, Red, Cyan, Green, Gray}
-
-func (c Code) String() string {
-	switch c {
-	case Yellow:
-		return "yellow"
-	case Red:
-		return "red"
-	case Cyan:
-		return "cyan"
-	case Green:
-		return "green"
-	case Gray:
-		return "gray"
-	}
-	return fmt.Sprintf("code(%d)", uint8(c))
-}
-
-// Severity is the Alertmanager severity of a firing code: red=critical,
-// yellow=warning, cyan=info. Green and gray resolve and have none.
-func (c Code) Severity() string {
-	switch c {
-	case Red:
-		return "critical"
-	case Yellow:
-		return "warning"
-	case Cyan:
-		return "info"
-	}
-	return ""
-}
-
-// Resolves reports whether the code ends an incident (green, gray).
-func (c Code) Resolves() bool { return c == Green || c == Gray }
-
-// Notification is one code for one monitor.
-type Notification struct {
-	Time    time.Time
-	Monitor string
-	Code    Code
-	State   string   // the monitor's state after the transition, e.g. "down"
-	Message string   // human-readable cause, e.g. "3 consecutive failures: status 503"
-	Groups  []string // the monitor's groups
-	// Labels are extra labels attached by the agent (for example the shard).
-	Labels map[string]string
-	// Trace is the monitor's incident trace (invalid when tracing is off):
-	// deliveries are spans in it, and notifiers pass its ID on (payload
-	// field, annotation) so a receiver can jump from the alert to the trace.
-	Trace trace.SpanContext
-}
-
-// TraceID is the incident's trace ID in hex, or "" without one.
-func (n Notification) TraceID() string {
-	if !n.Trace.IsValid() {
-		return ""
-	}
-	return n.Trace.TraceID().String()
-}
 
 // Notifier delivers notifications to one destination. One Notifier is shared
 // by every monitor with an identical config block; it must be safe for
 // concurrent use. Notify makes one delivery attempt and returns an error when
 // the destination did not accept it; the code pipeline retries with backoff.
 type Notifier interface {
-	Notify(ctx context.Context, n Notification) error
+	Notify(ctx context.Context, n domain.Notification) error
 	// Destination names the receiver for logs, for example "log:stdout" or
 	// "alertmanager:http://127.0.0.1:9093". It must start with the kind's
 	// name and a colon: the part before the colon is the `notifier` metric

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -39,7 +40,7 @@ func KindOf(n Notifier) string {
 
 // delivery is one notification to one notifier.
 type delivery struct {
-	n       Notification
+	n       domain.Notification
 	to      Notifier
 	attempt int
 	first   time.Time
@@ -142,7 +143,7 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 }
 
 // Send queues n for each target. It never blocks.
-func (d *Dispatcher) Send(n Notification, targets []Notifier) {
+func (d *Dispatcher) Send(n domain.Notification, targets []Notifier) {
 	if len(targets) == 0 {
 		return
 	}

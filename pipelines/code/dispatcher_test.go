@@ -14,6 +14,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -23,13 +24,13 @@ import (
 type recorder struct {
 	mu       sync.Mutex
 	got      []string
-	failures map[Code]int // fail this many attempts per code
+	failures map[domain.Code]int // fail this many attempts per code
 	always   bool
 	dest     string // default webhook:test
 	calls    int
 }
 
-func (r *recorder) Notify(_ context.Context, n Notification) error {
+func (r *recorder) Notify(_ context.Context, n domain.Notification) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -98,11 +99,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestOrderPerMonitorSurvivesRetries(t *testing.T) {
 	d, m := newDispatcher(t, 16, fast)
-	r := &recorder{failures: map[Code]int{Red: 3}}
-	for _, c := range []Code{Yellow, Red, Green} {
-		d.Send(Notification{Monitor: "a", Code: c}, []Notifier{r})
+	r := &recorder{failures: map[domain.Code]int{domain.Red: 3}}
+	for _, c := range []domain.Code{domain.Yellow, domain.Red, domain.Green} {
+		d.Send(domain.Notification{Monitor: "a", Code: c}, []Notifier{r})
 	}
-	d.Send(Notification{Monitor: "b", Code: Yellow}, []Notifier{r})
+	d.Send(domain.Notification{Monitor: "b", Code: domain.Yellow}, []Notifier{r})
 	waitFor(t, "four deliveries", func() bool { return len(r.received()) == 4 })
 	var a []string
 	for _, s := range r.received() {
@@ -130,14 +131,14 @@ func TestNothingDroppedWhenQueueIsTiny(t *testing.T) {
 	r := &recorder{}
 	const n = 300
 	for i := range n {
-		d.Send(Notification{Monitor: string(rune('A' + i%50)), Code: Code(1 + i%5)}, []Notifier{r})
+		d.Send(domain.Notification{Monitor: string(rune('A' + i%50)), Code: domain.Code(1 + i%5)}, []Notifier{r})
 	}
 	d.Flush(context.Background())
 	if got := len(r.received()); got != n {
 		t.Fatalf("delivered %d of %d", got, n)
 	}
 	var ok float64
-	for _, c := range All {
+	for _, c := range domain.All {
 		ok += testutil.ToFloat64(m.Codes.WithLabelValues(c.String(), "webhook", "success"))
 	}
 	if ok != n {
@@ -151,7 +152,7 @@ func TestUndeliverableIsCounted(t *testing.T) {
 	p.MaxAge = 20 * time.Millisecond
 	d, m := newDispatcher(t, 4, p)
 	r := &recorder{always: true}
-	d.Send(Notification{Monitor: "a", Code: Red}, []Notifier{r})
+	d.Send(domain.Notification{Monitor: "a", Code: domain.Red}, []Notifier{r})
 	waitFor(t, "give up", func() bool {
 		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "undeliverable")) == 1
 	})
@@ -164,8 +165,8 @@ func TestUndeliverableIsCounted(t *testing.T) {
 func TestFlushSkipsBackoffAndCloseCountsTheRest(t *testing.T) {
 	slow := RetryPolicy{InitialBackoff: time.Hour, MaxBackoff: time.Hour, MaxAge: 24 * time.Hour, AttemptTimeout: time.Second}
 	d, m := newDispatcher(t, 4, slow)
-	r := &recorder{failures: map[Code]int{Red: 1}}
-	d.Send(Notification{Monitor: "a", Code: Red}, []Notifier{r})
+	r := &recorder{failures: map[domain.Code]int{domain.Red: 1}}
+	d.Send(domain.Notification{Monitor: "a", Code: domain.Red}, []Notifier{r})
 	waitFor(t, "first failure", func() bool {
 		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "retry")) == 1
 	})
@@ -176,7 +177,7 @@ func TestFlushSkipsBackoffAndCloseCountsTheRest(t *testing.T) {
 	}
 
 	dead := &recorder{always: true}
-	d.Send(Notification{Monitor: "b", Code: Yellow}, []Notifier{dead})
+	d.Send(domain.Notification{Monitor: "b", Code: domain.Yellow}, []Notifier{dead})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	d.Flush(ctx)
@@ -196,8 +197,8 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 	up := &recorder{dest: "webhook:http://up.invalid"}
 	monitors := []string{"a", "b", "c", "d", "e"}
 	for _, mon := range monitors {
-		for _, c := range []Code{Yellow, Red} {
-			d.Send(Notification{Monitor: mon, Code: c}, []Notifier{down, up})
+		for _, c := range []domain.Code{domain.Yellow, domain.Red} {
+			d.Send(domain.Notification{Monitor: mon, Code: c}, []Notifier{down, up})
 		}
 	}
 	waitFor(t, "the healthy receiver gets everything", func() bool { return len(up.received()) == 10 })
@@ -261,10 +262,10 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 func TestFlushBypassesOpenBreakers(t *testing.T) {
 	b := breaker.Config{FailureThreshold: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1}
 	d, m := newDispatcherWith(t, 64, fast, b)
-	r := &recorder{failures: map[Code]int{Yellow: 1}}
-	d.Send(Notification{Monitor: "a", Code: Yellow}, []Notifier{r})
+	r := &recorder{failures: map[domain.Code]int{domain.Yellow: 1}}
+	d.Send(domain.Notification{Monitor: "a", Code: domain.Yellow}, []Notifier{r})
 	waitFor(t, "the breaker opens on the first failure", func() bool { return d.breakers.State(r.Destination()) == breaker.Open })
-	d.Send(Notification{Monitor: "b", Code: Red}, []Notifier{r})
+	d.Send(domain.Notification{Monitor: "b", Code: domain.Red}, []Notifier{r})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d.Flush(ctx) // shutting down: every held code gets its chance now

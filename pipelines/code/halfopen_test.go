@@ -11,6 +11,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // slowDead fails its first call at once, then every call hangs for `hang`
@@ -20,7 +21,7 @@ type slowDead struct {
 	hang  time.Duration
 }
 
-func (s *slowDead) Notify(ctx context.Context, n Notification) error {
+func (s *slowDead) Notify(ctx context.Context, n domain.Notification) error {
 	if s.calls.Add(1) > 1 {
 		select {
 		case <-time.After(s.hang):
@@ -42,10 +43,10 @@ func TestHalfOpenTrialInFlightDoesNotSpin(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
 	d, m := newDispatcherWith(t, 64, RetryPolicy{InitialBackoff: time.Hour, MaxBackoff: time.Hour, MaxAge: time.Hour, AttemptTimeout: 5 * time.Second}, b, WithClock(clk))
 	r := &slowDead{hang: time.Hour}
-	d.Send(Notification{Monitor: "a", Code: Red}, []Notifier{r})
+	d.Send(domain.Notification{Monitor: "a", Code: domain.Red}, []Notifier{r})
 	waitFor(t, "open", func() bool { return d.breakers.State("webhook:slow") == breaker.Open })
 	for _, mon := range []string{"b", "c", "d"} {
-		d.Send(Notification{Monitor: mon, Code: Red}, []Notifier{r})
+		d.Send(domain.Notification{Monitor: mon, Code: domain.Red}, []Notifier{r})
 	}
 	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", "webhook:slow")) }
 	waitFor(t, "the three codes held", func() bool { return rejected() == 3 })

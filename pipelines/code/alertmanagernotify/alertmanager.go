@@ -19,6 +19,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -101,7 +102,7 @@ func New(b spec.Block, deps code.Deps) (code.Notifier, error) {
 func (n *Notifier) Destination() string { return n.dest }
 
 // Notify applies the code to the monitor's alert and posts what changed.
-func (n *Notifier) Notify(ctx context.Context, note code.Notification) error {
+func (n *Notifier) Notify(ctx context.Context, note domain.Notification) error {
 	if !note.Code.Resolves() && note.Code.Severity() == "" {
 		return fmt.Errorf("%s: cannot send %s", n.dest, note.Code)
 	}
@@ -126,7 +127,7 @@ func (n *Notifier) Notify(ctx context.Context, note code.Notification) error {
 
 // apply updates the monitor's state and returns the alerts to send for it.
 // Called with mu held.
-func (n *Notifier) apply(note code.Notification, now time.Time) []alert {
+func (n *Notifier) apply(note domain.Notification, now time.Time) []alert {
 	at := note.Time
 	if at.IsZero() {
 		at = now
@@ -204,7 +205,7 @@ func (n *Notifier) delivered(sent []alert) {
 	}
 }
 
-func (n *Notifier) alertFor(note code.Notification, at time.Time) alert {
+func (n *Notifier) alertFor(note domain.Notification, at time.Time) alert {
 	labels := maps.Clone(n.s.labels)
 	for k, v := range note.Labels {
 		if v != "" && model.LegacyValidation.IsValidLabelName(k) && !builtinLabel(k) {

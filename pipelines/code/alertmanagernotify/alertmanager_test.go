@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
@@ -100,7 +101,7 @@ func newNotifier(t *testing.T, yaml string) *Notifier {
 // hour keeps the resend loop out of tests that count POSTs.
 const hour = "resend_interval: 1h\n"
 
-func notify(t *testing.T, n *Notifier, note code.Notification) {
+func notify(t *testing.T, n *Notifier, note domain.Notification) {
 	t.Helper()
 	if err := n.Notify(context.Background(), note); err != nil {
 		t.Fatalf("Notify(%s %s): %v", note.Monitor, note.Code, err)
@@ -109,9 +110,9 @@ func notify(t *testing.T, n *Notifier, note code.Notification) {
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func note(monitor string, c code.Code, at time.Time) code.Notification {
-	return code.Notification{Time: at, Monitor: monitor, Code: c, State: map[code.Code]string{
-		code.Yellow: "degraded", code.Red: "down", code.Cyan: "verifying", code.Green: "healthy", code.Gray: "maintenance",
+func note(monitor string, c domain.Code, at time.Time) domain.Notification {
+	return domain.Notification{Time: at, Monitor: monitor, Code: c, State: map[domain.Code]string{
+		domain.Yellow: "degraded", domain.Red: "down", domain.Cyan: "verifying", domain.Green: "healthy", domain.Gray: "maintenance",
 	}[c], Message: c.String() + " happened"}
 }
 
@@ -139,8 +140,8 @@ basic_auth: {username: cpra, password: s3cret}
 labels: {env: prod, shard: static}
 generator_url: http://127.0.0.1:3000/d/cpra
 `)
-	nt := code.Notification{
-		Time: t0, Monitor: "api", Code: code.Red, State: "down", Message: "3 consecutive failures: status 503",
+	nt := domain.Notification{
+		Time: t0, Monitor: "api", Code: domain.Red, State: "down", Message: "3 consecutive failures: status 503",
 		Groups: []string{"web", "edge", "web"},
 		Labels: map[string]string{
 			"shard": "1", "zone": "a",
@@ -193,14 +194,14 @@ generator_url: http://127.0.0.1:3000/d/cpra
 
 func TestSeverityAndGroups(t *testing.T) {
 	tests := []struct {
-		code     code.Code
+		code     domain.Code
 		groups   []string
 		severity string
 		group    string // "" means the label is absent
 	}{
-		{code.Yellow, nil, "warning", ""},
-		{code.Red, []string{}, "critical", ""},
-		{code.Cyan, []string{"db"}, "info", "db"},
+		{domain.Yellow, nil, "warning", ""},
+		{domain.Red, []string{}, "critical", ""},
+		{domain.Cyan, []string{"db"}, "info", "db"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code.String(), func(t *testing.T) {
@@ -221,8 +222,8 @@ func TestSeverityAndGroups(t *testing.T) {
 func TestCodeChangeReplacesAlert(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", code.Yellow, t0))
-	notify(t, n, note("api", code.Red, t0.Add(time.Minute)))
+	notify(t, n, note("api", domain.Yellow, t0))
+	notify(t, n, note("api", domain.Red, t0.Add(time.Minute)))
 
 	p := am.last(t)
 	if len(p.alerts) != 2 {
@@ -239,7 +240,7 @@ func TestCodeChangeReplacesAlert(t *testing.T) {
 	firing(t, p, cur, time.Hour)
 
 	// The same code again is the same alert: no resolution, same startsAt.
-	notify(t, n, note("api", code.Red, t0.Add(2*time.Minute)))
+	notify(t, n, note("api", domain.Red, t0.Add(2*time.Minute)))
 	p = am.last(t)
 	if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" || !p.alerts[0].StartsAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("repeated red sent %+v, want only red with its first startsAt", p.alerts)
@@ -247,7 +248,7 @@ func TestCodeChangeReplacesAlert(t *testing.T) {
 }
 
 func TestResolvingCodes(t *testing.T) {
-	for _, c := range []code.Code{code.Green, code.Gray} {
+	for _, c := range []domain.Code{domain.Green, domain.Gray} {
 		t.Run(c.String(), func(t *testing.T) {
 			am := newFakeAM(t)
 			n := newNotifier(t, "url: "+am.url+"\n"+hour)
@@ -257,7 +258,7 @@ func TestResolvingCodes(t *testing.T) {
 				t.Fatalf("%s without an alert sent %d POSTs", c, got)
 			}
 
-			notify(t, n, note("api", code.Cyan, t0))
+			notify(t, n, note("api", domain.Cyan, t0))
 			notify(t, n, note("api", c, t0.Add(time.Minute)))
 			p := am.last(t)
 			if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "cyan" {
@@ -280,9 +281,9 @@ func TestResolvingCodes(t *testing.T) {
 func TestErrorAndRetry(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", code.Yellow, t0))
+	notify(t, n, note("api", domain.Yellow, t0))
 
-	red := note("api", code.Red, t0.Add(time.Minute))
+	red := note("api", domain.Red, t0.Add(time.Minute))
 	am.status.Store(http.StatusInternalServerError)
 	err := n.Notify(context.Background(), red)
 	want := "alertmanager:" + am.url + `: status 500 Internal Server Error: "status 500 from the fake"`
@@ -306,7 +307,7 @@ func TestErrorAndRetry(t *testing.T) {
 	}
 
 	// A failed green is remembered until delivered.
-	green := note("api", code.Green, t0.Add(2*time.Minute))
+	green := note("api", domain.Green, t0.Add(2*time.Minute))
 	am.status.Store(http.StatusServiceUnavailable)
 	if err := n.Notify(context.Background(), green); err == nil {
 		t.Fatal("Notify succeeded against a 503")
@@ -330,7 +331,7 @@ func TestConnectionError(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 	n := newNotifier(t, "url: "+url+"\n"+hour)
-	err := n.Notify(context.Background(), note("api", code.Red, t0))
+	err := n.Notify(context.Background(), note("api", domain.Red, t0))
 	if err == nil || !strings.HasPrefix(err.Error(), "alertmanager:"+url+": ") {
 		t.Errorf("error %v, want one naming the destination", err)
 	}
@@ -339,7 +340,7 @@ func TestConnectionError(t *testing.T) {
 func TestUnknownCode(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	if err := n.Notify(context.Background(), note("api", code.Code(0), t0)); err == nil {
+	if err := n.Notify(context.Background(), note("api", domain.Code(0), t0)); err == nil {
 		t.Error("code(0) accepted")
 	}
 }
@@ -347,8 +348,8 @@ func TestUnknownCode(t *testing.T) {
 func TestOlderCodeIgnored(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", code.Red, t0.Add(time.Minute)))
-	notify(t, n, note("api", code.Yellow, t0)) // a late retry of an earlier code
+	notify(t, n, note("api", domain.Red, t0.Add(time.Minute)))
+	notify(t, n, note("api", domain.Yellow, t0)) // a late retry of an earlier code
 	if got := len(am.accepted()); got != 1 {
 		t.Errorf("%d POSTs, want the older yellow ignored", got)
 	}
@@ -363,8 +364,8 @@ func TestResendLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notify(t, n.(*Notifier), note("api", code.Red, t0))
-	notify(t, n.(*Notifier), note("db", code.Yellow, t0))
+	notify(t, n.(*Notifier), note("api", domain.Red, t0))
+	notify(t, n.(*Notifier), note("db", domain.Yellow, t0))
 	firstEnd := am.last(t).alerts[0].EndsAt
 
 	// Wait for a re-post carrying both alerts, with endsAt pushed forward.
@@ -396,10 +397,10 @@ func TestResendLoop(t *testing.T) {
 func TestResendDeliversPendingResolution(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\nresend_interval: 20ms\n")
-	notify(t, n, note("api", code.Red, t0))
+	notify(t, n, note("api", domain.Red, t0))
 
 	am.status.Store(http.StatusBadGateway)
-	if err := n.Notify(context.Background(), note("api", code.Green, t0.Add(time.Second))); err == nil {
+	if err := n.Notify(context.Background(), note("api", domain.Green, t0.Add(time.Second))); err == nil {
 		t.Fatal("Notify succeeded against a 502")
 	}
 	am.status.Store(http.StatusOK)
@@ -424,10 +425,10 @@ func TestCloseFlushesResolutions(t *testing.T) {
 		t.Fatal(err)
 	}
 	nn := n.(*Notifier)
-	notify(t, nn, note("api", code.Red, t0))
-	notify(t, nn, note("db", code.Red, t0))
+	notify(t, nn, note("api", domain.Red, t0))
+	notify(t, nn, note("db", domain.Red, t0))
 	am.status.Store(http.StatusBadGateway)
-	if err := n.Notify(context.Background(), note("api", code.Green, t0.Add(time.Second))); err == nil {
+	if err := n.Notify(context.Background(), note("api", domain.Green, t0.Add(time.Second))); err == nil {
 		t.Fatal("Notify succeeded against a 502")
 	}
 	am.status.Store(http.StatusOK)
@@ -445,9 +446,9 @@ func TestCloseFlushesResolutions(t *testing.T) {
 func TestCloseHonoursContext(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", code.Red, t0))
+	notify(t, n, note("api", domain.Red, t0))
 	am.status.Store(http.StatusBadGateway)
-	_ = n.Notify(context.Background(), note("api", code.Green, t0.Add(time.Second)))
+	_ = n.Notify(context.Background(), note("api", domain.Green, t0.Add(time.Second)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := n.Close(ctx); err == nil {
@@ -465,7 +466,7 @@ func TestConcurrentMonitors(t *testing.T) {
 		wg.Go(func() {
 			name := fmt.Sprintf("m%d", i)
 			at := t0
-			for _, c := range []code.Code{code.Yellow, code.Red, code.Cyan, code.Green, code.Red} {
+			for _, c := range []domain.Code{domain.Yellow, domain.Red, domain.Cyan, domain.Green, domain.Red} {
 				at = at.Add(time.Second)
 				if err := n.Notify(context.Background(), note(name, c, at)); err != nil {
 					t.Error(err)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/internal/realserver"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // activeFor returns the alerts Alertmanager holds for monitor.
@@ -33,9 +33,9 @@ func TestRealAlertmanager(t *testing.T) {
 	start := time.Now().UTC().Truncate(time.Millisecond)
 
 	// Yellow, then red replaces it.
-	notify(t, n, code.Notification{Time: start, Monitor: "api", Code: code.Yellow, State: "degraded",
+	notify(t, n, domain.Notification{Time: start, Monitor: "api", Code: domain.Yellow, State: "degraded",
 		Message: "1 failure", Groups: []string{"web", "edge"}})
-	notify(t, n, code.Notification{Time: start.Add(time.Millisecond), Monitor: "api", Code: code.Red,
+	notify(t, n, domain.Notification{Time: start.Add(time.Millisecond), Monitor: "api", Code: domain.Red,
 		State: "down", Message: "3 consecutive failures: status 503", Groups: []string{"web", "edge"},
 		Labels: map[string]string{"shard": "0"}})
 
@@ -68,7 +68,7 @@ func TestRealAlertmanager(t *testing.T) {
 	})
 
 	// ...and green resolves it.
-	notify(t, n, code.Notification{Time: time.Now(), Monitor: "api", Code: code.Green, State: "healthy"})
+	notify(t, n, domain.Notification{Time: time.Now(), Monitor: "api", Code: domain.Green, State: "healthy"})
 	waitFor(t, "the alert to be resolved", func() bool {
 		return len(activeFor(t, am, "api")) == 0
 	})

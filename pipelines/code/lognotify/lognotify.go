@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -68,7 +69,7 @@ type line struct {
 
 // Notify writes one line. A retry after a failed write may leave a partial
 // line before the complete one; a reader should skip lines that do not parse.
-func (n *Notifier) Notify(_ context.Context, note code.Notification) error {
+func (n *Notifier) Notify(_ context.Context, note domain.Notification) error {
 	t := note.Time
 	if t.IsZero() {
 		t = time.Now()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -74,24 +75,24 @@ func TestLineFormat(t *testing.T) {
 	at := time.Date(2025, 1, 2, 4, 4, 5, 123000000, time.FixedZone("CET", 3600))
 	tests := []struct {
 		name string
-		n    code.Notification
+		n    domain.Notification
 		want string
 	}{
 		{
 			name: "red with groups and labels",
-			n: code.Notification{Time: at, Monitor: "api", Code: code.Red, State: "down",
+			n: domain.Notification{Time: at, Monitor: "api", Code: domain.Red, State: "down",
 				Message: "status 503 <html> & more", Groups: []string{"web", "edge"},
 				Labels: map[string]string{"shard": "0", "env": "prod"}},
 			want: `{"time":"2025-01-02T03:04:05.123Z","monitor":"api","code":"red","severity":"critical","state":"down","message":"status 503 <html> & more","groups":["web","edge"],"labels":{"env":"prod","shard":"0"}}`,
 		},
 		{
 			name: "green omits severity, groups and labels",
-			n:    code.Notification{Time: at, Monitor: "api", Code: code.Green, State: "healthy", Message: "recovered"},
+			n:    domain.Notification{Time: at, Monitor: "api", Code: domain.Green, State: "healthy", Message: "recovered"},
 			want: `{"time":"2025-01-02T03:04:05.123Z","monitor":"api","code":"green","state":"healthy","message":"recovered"}`,
 		},
 		{
 			name: "empty state and message are kept",
-			n:    code.Notification{Time: at, Monitor: "db", Code: code.Gray, Groups: []string{}},
+			n:    domain.Notification{Time: at, Monitor: "db", Code: domain.Gray, Groups: []string{}},
 			want: `{"time":"2025-01-02T03:04:05.123Z","monitor":"db","code":"gray","state":"","message":""}`,
 		},
 	}
@@ -121,7 +122,7 @@ func TestZeroTimeUsesNow(t *testing.T) {
 	}
 	closeOnCleanup(t, n)
 	before := time.Now()
-	if err := n.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Yellow}); err != nil {
+	if err := n.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Yellow}); err != nil {
 		t.Fatal(err)
 	}
 	var l struct{ Time time.Time }
@@ -148,8 +149,8 @@ func TestFileAppendsConcurrently(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				note := code.Notification{Time: time.Now(), Monitor: fmt.Sprintf("m%d-%d", w, i),
-					Code: code.Red, State: "down", Message: msg}
+				note := domain.Notification{Time: time.Now(), Monitor: fmt.Sprintf("m%d-%d", w, i),
+					Code: domain.Red, State: "down", Message: msg}
 				if err := n.Notify(context.Background(), note); err != nil {
 					t.Error(err)
 				}
@@ -225,7 +226,7 @@ func TestNotifyAfterClose(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	err = n.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Red})
+	err = n.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Red})
 	if err == nil || !strings.Contains(err.Error(), "log:"+path) {
 		t.Errorf("Notify after Close = %v, want an error naming the destination", err)
 	}
@@ -239,7 +240,7 @@ func TestCloseLeavesStdoutOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeOnCleanup(t, b)
-	if err := b.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Green}); err != nil {
+	if err := b.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Green}); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() == 0 {

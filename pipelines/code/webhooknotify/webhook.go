@@ -12,6 +12,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -85,7 +86,7 @@ type payload struct {
 
 // Notify makes one POST. The body depends only on the notification, so a
 // retry sends the same bytes.
-func (n *Notifier) Notify(ctx context.Context, note code.Notification) error {
+func (n *Notifier) Notify(ctx context.Context, note domain.Notification) error {
 	t := note.Time
 	if t.IsZero() {
 		t = time.Now()

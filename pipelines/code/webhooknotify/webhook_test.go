@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
@@ -127,18 +128,18 @@ func TestPayload(t *testing.T) {
 	at := time.Date(2025, 1, 2, 4, 4, 5, 123000000, time.FixedZone("CET", 3600))
 	tests := []struct {
 		name string
-		n    code.Notification
+		n    domain.Notification
 		want string
 	}{
 		{
 			name: "red",
-			n: code.Notification{Time: at, Monitor: "api", Code: code.Red, State: "down",
+			n: domain.Notification{Time: at, Monitor: "api", Code: domain.Red, State: "down",
 				Message: "status 503", Groups: []string{"web"}, Labels: map[string]string{"shard": "1"}},
 			want: `{"version":"1","time":"2025-01-02T03:04:05.123Z","monitor":"api","code":"red","severity":"critical","state":"down","message":"status 503","groups":["web"],"labels":{"shard":"1"}}`,
 		},
 		{
 			name: "green has empty severity, groups and labels",
-			n:    code.Notification{Time: at, Monitor: "api", Code: code.Green, State: "healthy", Message: "recovered"},
+			n:    domain.Notification{Time: at, Monitor: "api", Code: domain.Green, State: "healthy", Message: "recovered"},
 			want: `{"version":"1","time":"2025-01-02T03:04:05.123Z","monitor":"api","code":"green","severity":"","state":"healthy","message":"recovered","groups":[],"labels":{}}`,
 		},
 	}
@@ -178,7 +179,7 @@ func TestDefaultUserAgent(t *testing.T) {
 	var rec recorder
 	srv := rec.server(t, http.StatusOK, "ok")
 	n := newNotifier(t, "url: "+srv.URL)
-	if err := n.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Yellow}); err != nil {
+	if err := n.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Yellow}); err != nil {
 		t.Fatal(err)
 	}
 	if ua := rec.all()[0].header.Get("User-Agent"); ua != "cpra-agent" {
@@ -194,7 +195,7 @@ func TestRetrySendsSameBody(t *testing.T) {
 	var rec recorder
 	srv := rec.server(t, http.StatusServiceUnavailable, "busy")
 	n := newNotifier(t, "url: "+srv.URL)
-	note := code.Notification{Time: time.Now(), Monitor: "m", Code: code.Red, State: "down"}
+	note := domain.Notification{Time: time.Now(), Monitor: "m", Code: domain.Red, State: "down"}
 	for range 2 {
 		if err := n.Notify(context.Background(), note); err == nil {
 			t.Fatal("Notify succeeded against a 503")
@@ -223,7 +224,7 @@ func TestErrors(t *testing.T) {
 			var rec recorder
 			srv := rec.server(t, tt.status, tt.reply)
 			n := newNotifier(t, "url: "+srv.URL+"/hook?token=s3cret")
-			err := n.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Red})
+			err := n.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Red})
 			want := "webhook:" + srv.URL + "/hook: " + tt.want
 			if err == nil || err.Error() != want {
 				t.Errorf("error:\n got %v\nwant %s", err, want)
@@ -237,7 +238,7 @@ func TestConnectionErrorHidesQuery(t *testing.T) {
 	addr := srv.URL
 	srv.Close() // nothing listens there any more
 	n := newNotifier(t, "url: "+addr+"/hook?token=s3cret")
-	err := n.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Red})
+	err := n.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Red})
 	if err == nil {
 		t.Fatal("Notify succeeded without a server")
 	}
@@ -259,7 +260,7 @@ func TestContextDeadlineWins(t *testing.T) {
 	n := newNotifier(t, "url: "+srv.URL+"\ntimeout: 1h\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	err := n.Notify(ctx, code.Notification{Monitor: "m", Code: code.Red})
+	err := n.Notify(ctx, domain.Notification{Monitor: "m", Code: domain.Red})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want context.DeadlineExceeded", err)
 	}
@@ -276,7 +277,7 @@ func TestTimeoutApplies(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
 	n := newNotifier(t, "url: "+srv.URL+"\ntimeout: 50ms\n")
-	err := n.Notify(context.Background(), code.Notification{Monitor: "m", Code: code.Red})
+	err := n.Notify(context.Background(), domain.Notification{Monitor: "m", Code: domain.Red})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want context.DeadlineExceeded", err)
 	}
