@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -339,7 +339,7 @@ func (n *Notifier) post(ctx context.Context, alerts []alert) error {
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, receiver.UnwrapURLError(err))
+		return fmt.Errorf("%s: %w", n.dest, httpclient.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
+	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -56,7 +56,7 @@ func parseConfig(b spec.Block) (settings, error) {
 	add := func(err error) { errs = append(errs, err) }
 
 	var err error
-	s.base, err = receiver.ParseURL(b, "url", cfg.URL)
+	s.base, err = httpclient.ParseURL(b, "url", cfg.URL)
 	add(err)
 	if s.base != nil && (s.base.RawQuery != "" || s.base.Fragment != "") {
 		add(b.Errorf("url", "must not have a query or fragment"))
@@ -69,7 +69,7 @@ func parseConfig(b spec.Block) (settings, error) {
 		s.resend = cfg.ResendInterval.Std()
 		add(positive(b, "resend_interval", s.resend))
 	}
-	s.headers, err = receiver.ParseHeaders(b, cfg.Headers)
+	s.headers, err = httpclient.ParseHeaders(b, cfg.Headers)
 	add(err)
 	if ba := cfg.BasicAuth; ba != nil {
 		if ba.Username == "" {
@@ -83,7 +83,7 @@ func parseConfig(b spec.Block) (settings, error) {
 	s.labels, err = parseLabels(b, cfg.Labels)
 	add(err)
 	if cfg.GeneratorURL != "" {
-		u, err := receiver.ParseURL(b, "generator_url", cfg.GeneratorURL)
+		u, err := httpclient.ParseURL(b, "generator_url", cfg.GeneratorURL)
 		add(err)
 		if u != nil {
 			s.generatorURL = u.String()

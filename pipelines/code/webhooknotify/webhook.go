@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -47,9 +47,9 @@ func New(b spec.Block, _ code.Deps) (code.Notifier, error) {
 		return nil, err
 	}
 	var errs []error
-	u, err := receiver.ParseURL(b, "url", cfg.URL)
+	u, err := httpclient.ParseURL(b, "url", cfg.URL)
 	errs = append(errs, err)
-	headers, err := receiver.ParseHeaders(b, cfg.Headers)
+	headers, err := httpclient.ParseHeaders(b, cfg.Headers)
 	errs = append(errs, err)
 	timeout := defaultTimeout
 	if cfg.Timeout != nil {
@@ -63,7 +63,7 @@ func New(b spec.Block, _ code.Deps) (code.Notifier, error) {
 	}
 	return &Notifier{
 		url:     u.String(),
-		dest:    "webhook:" + receiver.Redact(u),
+		dest:    "webhook:" + httpclient.Redact(u),
 		headers: headers,
 		timeout: timeout,
 		client:  newClient(),
@@ -131,7 +131,7 @@ func (n *Notifier) post(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, receiver.UnwrapURLError(err))
+		return fmt.Errorf("%s: %w", n.dest, httpclient.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {

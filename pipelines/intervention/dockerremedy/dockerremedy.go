@@ -16,7 +16,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
+	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -201,7 +201,7 @@ func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
 	}
 	resp, err := r.client.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("docker %s %s: %w", r.action, name, receiver.UnwrapURLError(err)) // not the placeholder URL
+		return fmt.Errorf("docker %s %s: %w", r.action, name, httpclient.UnwrapURLError(err)) // not the placeholder URL
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
+	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -208,7 +208,7 @@ func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
 
 	resp, err := r.client.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), receiver.UnwrapURLError(err)) // without the URL, which may hold a token
+		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), httpclient.UnwrapURLError(err)) // without the URL, which may hold a token
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxSnippet))
@@ -275,7 +275,7 @@ func renderURL(t *template.Template, req intervention.Request) (*url.URL, error)
 	}
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("invalid URL: %w", receiver.UnwrapURLError(err)) // without the URL, which may hold a token
+		return nil, fmt.Errorf("invalid URL: %w", httpclient.UnwrapURLError(err)) // without the URL, which may hold a token
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("scheme must be http or https, got %q", u.Scheme)

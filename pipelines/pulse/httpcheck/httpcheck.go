@@ -20,7 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code/receiver"
+	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -271,7 +271,7 @@ func describe(ctx context.Context, err error, start time.Time) string {
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("resolve %s: %s", dnsErr.Name, dnsErr.Err)
 	}
-	err = receiver.UnwrapURLError(err)
+	err = httpclient.UnwrapURLError(err)
 	if e, ok := err.(*net.OpError); ok {
 		err = e.Err
 	}
@@ -293,7 +293,7 @@ func shortURL(u *url.URL) string {
 func parseURL(raw string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("invalid URL: %w", receiver.UnwrapURLError(err))
+		return nil, fmt.Errorf("invalid URL: %w", httpclient.UnwrapURLError(err))
 	}
 	if !slices.Contains(schemes, u.Scheme) {
 		return nil, fmt.Errorf("scheme must be %s, got %q", orList(schemes), u.Scheme)

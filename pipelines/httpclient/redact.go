@@ -1,4 +1,4 @@
-package receiver
+package httpclient
 
 import (
 	"crypto/sha256"
