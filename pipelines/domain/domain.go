@@ -78,4 +78,3 @@ func (n Notification) TraceID() string {
 	}
 	return n.Trace.TraceID().String()
 }
-
