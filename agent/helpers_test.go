@@ -8,7 +8,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -16,7 +16,7 @@ import (
 func testKinds(t *testing.T, stdout io.Writer) *config.Kinds {
 	t.Helper()
 	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
-		code.Deps{Logger: slog.New(slog.DiscardHandler), Stdout: stdout})
+		kind.Deps{Logger: slog.New(slog.DiscardHandler), Stdout: stdout})
 	if err != nil {
 		t.Fatal(err)
 	}

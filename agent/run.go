@@ -20,9 +20,10 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/amwebhook"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/example"
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -56,8 +57,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// garbage collector works harder before the kernel kills the agent.
 	_, _ = memlimit.Set(memlimit.WithLogger(log.With("component", "memlimit")),
 		memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup))
+	m := telemetry.NewMetrics()
 	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
-		code.Deps{Logger: log.With("component", "notifier"), Stdout: stdout})
+		kind.Deps{Logger: log, Registerer: m.Registry, Clock: clock.Real, Stdout: stdout})
 	if err != nil {
 		return err
 	}
@@ -78,7 +80,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(cfg, kinds, source, stdout)
 	}
 
-	m := telemetry.NewMetrics()
 	var codes, notifiers []string
 	for _, c := range domain.All {
 		codes = append(codes, c.String())

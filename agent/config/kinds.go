@@ -7,6 +7,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
@@ -16,16 +17,17 @@ type Kinds struct {
 	pulse        map[string]pulse.Kind
 	intervention map[string]intervention.Kind
 	notify       map[string]code.Kind
-	deps         code.Deps
+	deps         kind.Deps
 }
 
-// NewKinds indexes the given kinds by name. deps is handed to notifiers.
-func NewKinds(p []pulse.Kind, i []intervention.Kind, n []code.Kind, deps code.Deps) (*Kinds, error) {
+// NewKinds indexes the given kinds by name. Every kind's New gets deps,
+// its logger tagged with the kind (depsFor).
+func NewKinds(p []pulse.Kind, i []intervention.Kind, n []code.Kind, deps kind.Deps) (*Kinds, error) {
 	k := &Kinds{
 		pulse:        map[string]pulse.Kind{},
 		intervention: map[string]intervention.Kind{},
 		notify:       map[string]code.Kind{},
-		deps:         deps,
+		deps:         deps.WithDefaults(),
 	}
 	for _, x := range p {
 		if _, dup := k.pulse[x.Name]; dup {
@@ -55,4 +57,13 @@ func names[V any](m map[string]V) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, ", ")
+}
+
+// depsFor is what a kind's New gets: the agent's deps, with the logger
+// naming the kind ("component" check, intervention or notifier; "kind"
+// its name).
+func (k *Kinds) depsFor(component, name string) kind.Deps {
+	d := k.deps
+	d.Logger = d.Logger.With("component", component, "kind", name)
+	return d
 }

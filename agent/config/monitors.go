@@ -609,15 +609,15 @@ func (sh *shared) worker(idx int) *loader {
 // prober returns the shared prober for key and the monitor's address. Only
 // the first monitor with a configuration builds a prober; the others have
 // just their address validated when the kind allows it.
-func (sh *shared) prober(kind pulse.Kind, key spec.Key, cfg spec.Block) (pulse.Prober, string, error) {
+func (sh *shared) prober(k pulse.Kind, key spec.Key, cfg spec.Block) (pulse.Prober, string, error) {
 	sh.mu.Lock()
 	existing, ok := adopt(sh.next.probers, sh.prev.probers, key)
 	sh.mu.Unlock()
-	if ok && kind.Address != nil {
-		addr, err := kind.Address(cfg)
+	if ok && k.Address != nil {
+		addr, err := k.Address(cfg)
 		return existing, addr, err
 	}
-	p, addr, err := kind.New(cfg)
+	p, addr, err := k.New(cfg, sh.kinds.depsFor("check", k.Name))
 	if err != nil {
 		return nil, "", err
 	}
@@ -631,17 +631,17 @@ func (sh *shared) prober(kind pulse.Kind, key spec.Key, cfg spec.Block) (pulse.P
 }
 
 // remedy returns the shared remedy for key, building it at most once.
-func (sh *shared) remedy(kind intervention.Kind, key spec.Key, cfg spec.Block) (intervention.Remedy, error) {
+func (sh *shared) remedy(k intervention.Kind, key spec.Key, cfg spec.Block) (intervention.Remedy, error) {
 	return buildOnce(&sh.mu, sh.next.remedies, sh.prev.remedies, key, func() (intervention.Remedy, error) {
-		return kind.New(cfg)
+		return k.New(cfg, sh.kinds.depsFor("intervention", k.Name))
 	})
 }
 
 // notifier returns the shared notifier for key, building it at most once
 // (a notifier may open a file or start a resend loop).
-func (sh *shared) notifier(kind code.Kind, key spec.Key, cfg spec.Block) (code.Notifier, error) {
+func (sh *shared) notifier(k code.Kind, key spec.Key, cfg spec.Block) (code.Notifier, error) {
 	return buildOnce(&sh.mu, sh.next.notifiers, sh.prev.notifiers, key, func() (code.Notifier, error) {
-		return kind.New(cfg, sh.kinds.deps)
+		return k.New(cfg, sh.kinds.depsFor("notifier", k.Name))
 	})
 }
 

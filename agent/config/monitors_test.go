@@ -18,6 +18,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -26,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite the golden files testdata/bad-*
 // testKinds returns the built-in kinds with notifiers writing to a buffer.
 func testKinds(t *testing.T) *config.Kinds {
 	t.Helper()
-	k, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Stdout: &bytes.Buffer{}})
+	k, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), kind.Deps{Stdout: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -57,7 +57,7 @@ func startOwner(t *testing.T, cfg config.Agent) (*Owner, context.Context) {
 func parse(t *testing.T, text string) *config.Monitors {
 	t.Helper()
 	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
-		code.Deps{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
+		kind.Deps{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

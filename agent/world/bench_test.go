@@ -9,7 +9,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
@@ -36,7 +36,7 @@ func generateFile(n int) []byte {
 }
 
 func kinds(tb testing.TB) *config.Kinds {
-	k, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), code.Deps{Stdout: &bytes.Buffer{}})
+	k, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), kind.Deps{Stdout: &bytes.Buffer{}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,10 +2,9 @@ package code
 
 import (
 	"context"
-	"io"
-	"log/slog"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -26,14 +25,8 @@ type Notifier interface {
 	Close(ctx context.Context) error
 }
 
-// Deps are the process-wide things a notifier may need.
-type Deps struct {
-	Logger *slog.Logger
-	Stdout io.Writer // where `file: ""` writes
-}
-
 // Kind describes a notifier type for registration.
 type Kind struct {
 	Name string // the `notify:` value, for example "alertmanager"
-	New  func(b spec.Block, deps Deps) (Notifier, error)
+	New  func(b spec.Block, deps kind.Deps) (Notifier, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -72,5 +73,5 @@ type Remedy interface {
 // Kind describes an intervention type for registration.
 type Kind struct {
 	Name string // the `type:` value, for example "script"
-	New  func(b spec.Block) (Remedy, error)
+	New  func(b spec.Block, deps kind.Deps) (Remedy, error)
 }

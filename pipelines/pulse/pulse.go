@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -105,7 +106,7 @@ type Kind struct {
 	AddressKeys []string
 	// New validates the block and returns the Prober and the monitor's
 	// address. The Prober must not depend on the address keys.
-	New func(b spec.Block) (Prober, string, error)
+	New func(b spec.Block, deps kind.Deps) (Prober, string, error)
 	// Address, when set, validates only the address keys and returns the
 	// address. The loader calls it instead of New for a monitor whose block,
 	// apart from the address keys, equals one it already built a Prober for,

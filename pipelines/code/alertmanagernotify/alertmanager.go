@@ -20,6 +20,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -73,15 +74,12 @@ type Notifier struct {
 }
 
 // New validates the block and starts the resend loop.
-func New(b spec.Block, deps code.Deps) (code.Notifier, error) {
+func New(b spec.Block, deps kind.Deps) (code.Notifier, error) {
 	s, err := parseConfig(b)
 	if err != nil {
 		return nil, err
 	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := deps.WithDefaults().Logger
 	dest := "alertmanager:" + redact(s.base)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{
@@ -89,7 +87,7 @@ func New(b spec.Block, deps code.Deps) (code.Notifier, error) {
 		endpoint: s.base.JoinPath("api/v2/alerts").String(),
 		dest:     dest,
 		client:   newClient(),
-		log:      log.With("component", "alertmanagernotify", "destination", dest),
+		log:      log.With("destination", dest),
 		monitors: map[string]*monitorAlerts{},
 		stop:     sync.OnceFunc(cancel),
 		done:     make(chan struct{}),

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
@@ -86,7 +86,7 @@ func (f *fakeAM) last(t *testing.T) post {
 
 func newNotifier(t *testing.T, yaml string) *Notifier {
 	t.Helper()
-	n, err := New(spectest.Block(t, yaml), code.Deps{})
+	n, err := New(spectest.Block(t, yaml), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -360,7 +360,7 @@ func TestOlderCodeIgnored(t *testing.T) {
 
 func TestResendLoop(t *testing.T) {
 	am := newFakeAM(t)
-	n, err := New(spectest.Block(t, "url: "+am.url+"\nresend_interval: 20ms\n"), code.Deps{})
+	n, err := New(spectest.Block(t, "url: "+am.url+"\nresend_interval: 20ms\n"), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestResendDeliversPendingResolution(t *testing.T) {
 
 func TestCloseFlushesResolutions(t *testing.T) {
 	am := newFakeAM(t)
-	n, err := New(spectest.Block(t, "url: "+am.url+"\n"+hour), code.Deps{})
+	n, err := New(spectest.Block(t, "url: "+am.url+"\n"+hour), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -34,16 +35,13 @@ type Notifier struct {
 }
 
 // New validates the block and opens the file.
-func New(b spec.Block, deps code.Deps) (code.Notifier, error) {
+func New(b spec.Block, deps kind.Deps) (code.Notifier, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		return nil, err
 	}
 	if cfg.File == "" {
-		w := deps.Stdout
-		if w == nil {
-			w = os.Stdout
-		}
+		w := deps.WithDefaults().Stdout
 		return &Notifier{dest: "log:stdout", w: w}, nil
 	}
 	// The directory is not created: a mistyped path should fail at load,

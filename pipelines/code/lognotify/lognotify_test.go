@@ -15,6 +15,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -40,7 +41,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := New(spectest.Block(t, tt.yaml), code.Deps{})
+			n, err := New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				n.Close(context.Background())
 				t.Fatalf("New succeeded, want error %q", tt.want)
@@ -60,7 +61,7 @@ func TestDestination(t *testing.T) {
 		{"file: " + path + "\n", "log:" + path},
 	}
 	for _, tt := range tests {
-		n, err := New(spectest.Block(t, tt.yaml), code.Deps{Stdout: &bytes.Buffer{}})
+		n, err := New(spectest.Block(t, tt.yaml), kind.Deps{Stdout: &bytes.Buffer{}})
 		if err != nil {
 			t.Fatalf("New(%q): %v", tt.yaml, err)
 		}
@@ -99,7 +100,7 @@ func TestLineFormat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			n, err := New(spec.Block{}, code.Deps{Stdout: &out})
+			n, err := New(spec.Block{}, kind.Deps{Stdout: &out})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestLineFormat(t *testing.T) {
 
 func TestZeroTimeUsesNow(t *testing.T) {
 	var out bytes.Buffer
-	n, err := New(spec.Block{}, code.Deps{Stdout: &out})
+	n, err := New(spec.Block{}, kind.Deps{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestFileAppendsConcurrently(t *testing.T) {
 	if err := os.WriteFile(path, []byte("existing line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(spectest.Block(t, "file: "+path), code.Deps{})
+	n, err := New(spectest.Block(t, "file: "+path), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestFileAppendsConcurrently(t *testing.T) {
 
 func TestNewFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new.log")
-	n, err := New(spectest.Block(t, "file: "+path), code.Deps{})
+	n, err := New(spectest.Block(t, "file: "+path), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func TestNewFileMode(t *testing.T) {
 
 func TestNotifyAfterClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.log")
-	n, err := New(spectest.Block(t, "file: "+path), code.Deps{})
+	n, err := New(spectest.Block(t, "file: "+path), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +235,8 @@ func TestNotifyAfterClose(t *testing.T) {
 
 func TestCloseLeavesStdoutOpen(t *testing.T) {
 	var out bytes.Buffer
-	a, _ := New(spec.Block{}, code.Deps{Stdout: &out})
-	b, _ := New(spec.Block{}, code.Deps{Stdout: &out})
+	a, _ := New(spec.Block{}, kind.Deps{Stdout: &out})
+	b, _ := New(spec.Block{}, kind.Deps{Stdout: &out})
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

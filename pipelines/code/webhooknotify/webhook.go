@@ -13,6 +13,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -41,7 +42,7 @@ type Notifier struct {
 }
 
 // New validates the block.
-func New(b spec.Block, _ code.Deps) (code.Notifier, error) {
+func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		return nil, err

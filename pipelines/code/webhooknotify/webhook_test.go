@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 func newNotifier(t *testing.T, text string) *Notifier {
 	t.Helper()
-	n, err := New(spectest.Block(t, text), code.Deps{})
+	n, err := New(spectest.Block(t, text), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(spectest.Block(t, tt.yaml), code.Deps{})
+			_, err := New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				t.Fatalf("New succeeded, want %q", tt.want)
 			}

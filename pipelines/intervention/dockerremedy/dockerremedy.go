@@ -18,6 +18,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -53,7 +54,7 @@ type remedy struct {
 	client    *http.Client
 }
 
-func newRemedy(b spec.Block) (intervention.Remedy, error) {
+func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/proc"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -20,7 +21,7 @@ type config struct {
 	proc.Config         `yaml:",inline"`
 }
 
-func newRemedy(b spec.Block) (intervention.Remedy, error) {
+func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/proc"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
@@ -30,7 +31,7 @@ func writeScript(t *testing.T, body string) string {
 
 func newRemedyFrom(t *testing.T, src string) intervention.Remedy {
 	t.Helper()
-	r, err := Kind.New(spectest.Block(t, src))
+	r, err := Kind.New(spectest.Block(t, src), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -128,7 +129,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Kind.New(spectest.Block(t, tt.src))
+			_, err := Kind.New(spectest.Block(t, tt.src), kind.Deps{})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -63,7 +64,7 @@ func sample() intervention.Request {
 	return intervention.Request{Monitor: "monitor", State: "down", Reason: "status 503", Groups: []string{"group"}, Attempt: 1}
 }
 
-func newRemedy(b spec.Block) (intervention.Remedy, error) {
+func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 func newFromYAML(t *testing.T, text string) intervention.Remedy {
 	t.Helper()
-	r, err := Kind.New(spectest.Block(t, text))
+	r, err := Kind.New(spectest.Block(t, text), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -70,7 +71,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Kind.New(spectest.Block(t, tt.yaml))
+			_, err := Kind.New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				t.Fatalf("New succeeded, want error %q", tt.want)
 			}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -72,7 +73,7 @@ type prober struct {
 	client  *http.Client
 }
 
-func newProber(b spec.Block) (pulse.Prober, string, error) {
+func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.

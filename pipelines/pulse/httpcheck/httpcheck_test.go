@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -22,7 +23,7 @@ import (
 // newFromYAML builds a prober from YAML text and returns it with its address.
 func newFromYAML(t *testing.T, text string) (pulse.Prober, string) {
 	t.Helper()
-	p, addr, err := Kind.New(spectest.Block(t, text))
+	p, addr, err := Kind.New(spectest.Block(t, text), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -73,7 +74,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(spectest.Block(t, tt.yaml))
+			_, _, err := Kind.New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				t.Fatalf("New succeeded, want error %q", tt.want)
 			}
@@ -85,7 +86,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	p, addr, err := Kind.New(spectest.Block(t, "url: http://127.0.0.1:8080/health\n"))
+	p, addr, err := Kind.New(spectest.Block(t, "url: http://127.0.0.1:8080/health\n"), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +441,7 @@ func TestAddressAgreesWithNew(t *testing.T) {
 		"url: http://",
 	} {
 		b := spectest.Block(t, text)
-		_, wantAddr, newErr := Kind.New(b)
+		_, wantAddr, newErr := Kind.New(b, kind.Deps{})
 		gotAddr, addrErr := Kind.Address(b)
 		if (newErr == nil) != (addrErr == nil) {
 			t.Errorf("%q: New error %v, Address error %v", text, newErr, addrErr)

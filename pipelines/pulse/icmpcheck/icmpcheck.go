@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -43,7 +44,7 @@ type config struct {
 	IPProtocol string `yaml:"ip_protocol"`
 }
 
-func newProber(b spec.Block) (pulse.Prober, string, error) {
+func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err

@@ -16,13 +16,14 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 func newTestProber(t *testing.T, src string) (*prober, string) {
 	t.Helper()
-	p, addr, err := Kind.New(spectest.Block(t, src))
+	p, addr, err := Kind.New(spectest.Block(t, src), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -301,7 +302,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(spectest.Block(t, tt.src))
+			_, _, err := Kind.New(spectest.Block(t, tt.src), kind.Deps{})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
 			}

@@ -3,6 +3,7 @@ package scriptcheck
 import (
 	"context"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/proc"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -12,7 +13,7 @@ import (
 // configures the program.
 var Kind = pulse.Kind{Name: "script", New: newProber}
 
-func newProber(b spec.Block) (pulse.Prober, string, error) {
+func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	var cfg proc.Config
 	if err := b.Decode(&cfg); err != nil {
 		return nil, "", err

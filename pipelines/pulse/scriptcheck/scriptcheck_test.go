@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -65,7 +66,7 @@ func TestProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := "script: " + writeScript(t, tt.script) + "\n" + tt.extra
-			p, addr, err := Kind.New(spectest.Block(t, src))
+			p, addr, err := Kind.New(spectest.Block(t, src), kind.Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +85,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestProbeCommand(t *testing.T) {
-	p, _, err := Kind.New(spectest.Block(t, `command: [sh, -c, 'echo "$0 $1"; exit 4', one, two]`))
+	p, _, err := Kind.New(spectest.Block(t, `command: [sh, -c, 'echo "$0 $1"; exit 4', one, two]`), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestProbeCommand(t *testing.T) {
 }
 
 func TestProbeTimeout(t *testing.T) {
-	p, _, err := Kind.New(spectest.Block(t, "command: [sleep, '60']"))
+	p, _, err := Kind.New(spectest.Block(t, "command: [sleep, '60']"), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(spectest.Block(t, tt.src))
+			_, _, err := Kind.New(spectest.Block(t, tt.src), kind.Deps{})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}

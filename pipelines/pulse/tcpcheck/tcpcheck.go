@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -28,7 +29,7 @@ type config struct {
 	Retries int    `yaml:"retries"`
 }
 
-func newProber(b spec.Block) (pulse.Prober, string, error) {
+func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -41,7 +42,7 @@ func closedPort(t *testing.T) string {
 
 func probe(t *testing.T, ctx context.Context, src string) (pulse.Result, string) {
 	t.Helper()
-	p, addr, err := Kind.New(spectest.Block(t, src))
+	p, addr, err := Kind.New(spectest.Block(t, src), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -141,7 +142,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := Kind.New(spectest.Block(t, tt.src))
+			_, _, err := Kind.New(spectest.Block(t, tt.src), kind.Deps{})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("error = %v\nwant %q", err, tt.want)
 			}

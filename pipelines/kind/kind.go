@@ -1,0 +1,67 @@
+// Package kind is what the agent hands every kind of check, intervention
+// and notifier when it builds one: a logger, a Prometheus registerer for
+// series of the kind's own, a clock, and standard output. A new kind that
+// wants its own metrics registers them here, in its own package, instead
+// of editing telemetry.
+package kind
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cpra-agent/cpra-agent/internal/clock"
+)
+
+// Deps are what a kind's New receives.
+type Deps struct {
+	// Logger is the kind's logger, tagged with its kind and name.
+	Logger *slog.Logger
+	// Registerer takes the kind's own series; they appear on /metrics. New
+	// is called once per distinct configuration block, so register with
+	// Register, which hands back what an earlier call registered.
+	Registerer prometheus.Registerer
+	// Clock is where time comes from, for what time decides.
+	Clock clock.Clock
+	// Stdout is the agent's standard output (the log notifier's `file: ""`).
+	Stdout io.Writer
+}
+
+// WithDefaults fills what d leaves unset: a logger that discards, a
+// registry of its own, the wall clock, os.Stdout. Tests build kinds with
+// Deps{} and get these.
+func (d Deps) WithDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.NewRegistry()
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real
+	}
+	if d.Stdout == nil {
+		d.Stdout = os.Stdout
+	}
+	return d
+}
+
+// Register registers c, or returns the equal collector registered before
+// (by an earlier New of the same kind), so every instance of a kind shares
+// one family.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.As(err, &are):
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
