@@ -11,6 +11,6 @@
 //
 // One file per topic: catalogue_test.go reads the metric catalogue and checks
 // PromQL against it, dashboards_test.go checks dashboards/*.json,
-// architecture_test.go checks that the code maps (docs/architecture.md,
-// docs/engine.md) cite only paths and Go names that exist.
+// architecture_test.go checks that the README and docs/*.md cite only
+// paths and Go names that exist.
 package contracts
