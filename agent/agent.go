@@ -48,7 +48,7 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, m: m, kinds: kinds, source: source, owner: o}
-	a.webhook = amwebhook.New(amwebhook.Options{Config: cfg, Router: o, Ready: a.Ready, Labels: cfg.Shard.Labels(),
+	a.webhook = amwebhook.New(amwebhook.Options{Config: cfg, Router: o, Ready: a.Ready,
 		Metrics: m.AlertmanagerWebhook, Log: log})
 	return a, nil
 }

@@ -72,3 +72,17 @@ func TestProbeEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookMethod: the mux answers anything but POST on the webhook's
+// path with 405 and Allow: POST.
+func TestWebhookMethod(t *testing.T) {
+	a, ctx := startTestAgent(t, config.DefaultAgent(), fixed("monitors: []\n"), nil, io.Discard)
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	a.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/alertmanager/webhook", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != http.MethodPost {
+		t.Errorf("GET: %d, Allow %q; want 405 and POST", rec.Code, rec.Header().Get("Allow"))
+	}
+}

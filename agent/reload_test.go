@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ func TestReloadOnlyWhatChanged(t *testing.T) {
 	text := "monitors:\n" + def("a", "1") + def("b", "1")
 	read := func() ([]byte, error) { mu.Lock(); defer mu.Unlock(); return []byte(text), nil }
 	set := func(s string) { mu.Lock(); text = s; mu.Unlock() }
-	a, ctx := startTestAgent(t, config.DefaultAgent(), read, nil, &lockedBuffer{})
+	a, ctx := startTestAgent(t, config.DefaultAgent(), read, nil, io.Discard)
 	if err := a.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -25,10 +25,9 @@ type Router interface {
 
 // Options are what the handler needs.
 type Options struct {
-	Config  config.Agent      // alertmanager_webhook and web.config_file
-	Router  Router            // dispatches the alerts
-	Ready   func() bool       // false while loading or shutting down: 503
-	Labels  map[string]string // the agent's own (the shard), on every code
+	Config  config.Agent // alertmanager_webhook and web.config_file
+	Router  Router       // dispatches the alerts
+	Ready   func() bool  // false while loading or shutting down: 503
 	Metrics *telemetry.WebhookMetrics
 	Log     *slog.Logger
 }
@@ -50,7 +49,7 @@ func New(o Options) *Handler {
 	return &Handler{
 		router:    o.Router,
 		ready:     o.Ready,
-		labels:    o.Labels,
+		labels:    o.Config.Shard.Labels(),
 		tokenFile: o.Config.AlertmanagerWebhook.BearerTokenFile,
 		web:       &webConfig{path: o.Config.Web.ConfigFile},
 		maxBytes:  int64(o.Config.AlertmanagerWebhook.MaxRequestBytes),

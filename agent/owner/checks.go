@@ -109,8 +109,11 @@ func (o *Owner) applyCheck(out world.CheckOutcome, now time.Time) {
 		// backpressure measures the agent, not the target.
 		r.Inconclusive = pulse.InconclusiveSaturated
 	}
-	_, trial := o.hostTrials[out.Entity]
-	delete(o.hostTrials, out.Entity)
+	trial := false
+	if len(o.hostTrials) > 0 { // almost always empty: no map work per check
+		_, trial = o.hostTrials[out.Entity]
+		delete(o.hostTrials, out.Entity)
+	}
 	if host := pulse.HostOf(out.Address); host != "" {
 		if r.Inconclusive == "" {
 			o.hosts.Record(host, trial, r.HostDown, now)

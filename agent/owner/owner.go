@@ -176,9 +176,7 @@ func (o *Owner) send(d world.Dispatch) {
 		attrs = append(attrs, "trace_id", id)
 	}
 	o.log.Info("code", attrs...)
-	if len(d.Targets) > 0 {
-		o.codes.Send(n, d.Targets)
-	}
+	o.codes.Send(n, d.Targets) // a code with no receiver is only logged
 }
 
 // flushStates publishes cpra_monitors at most once a second.

@@ -6,7 +6,6 @@
 package kind
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -21,8 +20,9 @@ type Deps struct {
 	// Logger is the kind's logger, tagged with its kind and name.
 	Logger *slog.Logger
 	// Registerer takes the kind's own series; they appear on /metrics. New
-	// is called once per distinct configuration block, so register with
-	// Register, which hands back what an earlier call registered.
+	// is called once per distinct configuration block, so a kind registers
+	// its families once (sync.Once in its package, or by taking
+	// prometheus.AlreadyRegisteredError's ExistingCollector).
 	Registerer prometheus.Registerer
 	// Clock is where time comes from, for what time decides.
 	Clock clock.Clock
@@ -47,21 +47,4 @@ func (d Deps) WithDefaults() Deps {
 		d.Stdout = os.Stdout
 	}
 	return d
-}
-
-// Register registers c, or returns the equal collector registered before
-// (by an earlier New of the same kind), so every instance of a kind shares
-// one family.
-func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	switch {
-	case err == nil:
-		return c, nil
-	case errors.As(err, &are):
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }

@@ -1,4 +1,4 @@
-package agent
+package amwebhook
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,83 +22,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cpra-agent/cpra-agent/agent/amwebhook"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/owner"
+	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
-// The inbound webhook as the running agent serves it: through its HTTP
-// mux, its auth, and the owner's routing. Decoding is tested in
-// agent/amwebhook.
+// The webhook as the agent runs it: a real owner behind the handler,
+// with real monitors and notifiers. Decoding alone is in amwebhook_test.go.
 
 const webhookPath = "/api/v1/alertmanager/webhook"
-
-// alert is one alert of a test payload.
-type alert struct {
-	status      string
-	labels      map[string]string
-	annotations map[string]string
-}
-
-// payload is Alertmanager's webhook body for alerts, as Alertmanager 0.25
-// writes it.
-func payload(alerts ...alert) string {
-	type amAlertOut struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     string            `json:"startsAt"`
-		EndsAt       string            `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-		Fingerprint  string            `json:"fingerprint"`
-	}
-	var out []amAlertOut
-	for _, a := range alerts {
-		ends := "0001-01-01T00:00:00Z"
-		if a.status == "resolved" {
-			ends = "2026-01-02T03:05:00Z"
-		}
-		labels, _ := json.Marshal(a.labels) // sorted keys: one fingerprint per label set
-		out = append(out, amAlertOut{
-			Status: a.status, Labels: a.labels, Annotations: a.annotations,
-			StartsAt: "2026-01-02T03:04:05.123456789Z", EndsAt: ends,
-			GeneratorURL: "http://prometheus.test/graph", Fingerprint: string(labels),
-		})
-	}
-	data, err := json.Marshal(map[string]any{
-		"version": "4", "groupKey": `{}:{alertname="x"}`, "truncatedAlerts": 0, "status": "firing",
-		"receiver": "cpra", "groupLabels": map[string]string{}, "commonLabels": map[string]string{},
-		"commonAnnotations": map[string]string{}, "externalURL": "http://alertmanager.test", "alerts": out,
-	})
-	if err != nil {
-		panic(err)
-	}
-	return string(data)
-}
-
-func firing(labels ...string) alert   { return alert{status: "firing", labels: pairs(labels)} }
-func resolved(labels ...string) alert { return alert{status: "resolved", labels: pairs(labels)} }
-
-func pairs(kv []string) map[string]string {
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return m
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
 
 // lockedBuffer collects what the log notifier writes to "standard output".
 type lockedBuffer struct {
@@ -128,17 +65,54 @@ func (l *lockedBuffer) codes(t *testing.T) []map[string]any {
 	return out
 }
 
-// testAgent runs an agent in-process on monitors and returns it with its
+// testAgent is the webhook of a running owner that applied monitors.
+type testAgent struct {
+	o     *owner.Owner
+	m     *telemetry.Metrics
+	ready atomic.Bool
+}
+
+func (a *testAgent) Lookup(ctx context.Context, name string) (world.View, bool, error) {
+	return a.o.Lookup(ctx, name)
+}
+
+// newTestAgent runs an owner on monitors and returns it with the webhook's
 // handler and what its `log` notifiers with `file: ""` wrote.
-func testAgent(t *testing.T, cfg config.Agent, monitors string) (*Agent, http.Handler, *lockedBuffer) {
+func newTestAgent(t *testing.T, cfg config.Agent, monitors string) (*testAgent, http.Handler, *lockedBuffer) {
 	t.Helper()
 	out := &lockedBuffer{}
-	a, ctx := startTestAgent(t, cfg, fixed(monitors), nil, out)
-	if err := a.Reload(ctx); err != nil {
+	a := &testAgent{m: telemetry.NewMetrics()}
+	log := slog.New(slog.DiscardHandler)
+	o, err := owner.New(cfg, a.m, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.o = o
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), kind.Deps{Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := config.ParseMonitors("monitors.yaml", []byte(monitors), kinds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		_ = ms.Instances.CloseUnused(context.Background(), nil)
+	})
+	ms.Monitors = cfg.Shard.Keep(ms.Monitors)
+	if _, _, err := o.Apply(ctx, "monitors.yaml", ms.Monitors, world.Kept{}, ms.AlertmanagerWebhook.Codes); err != nil {
 		t.Fatal(err)
 	}
 	a.ready.Store(true)
-	return a, a.handler(), out
+	h := New(Options{Config: cfg, Router: o, Ready: a.ready.Load, Metrics: a.m.AlertmanagerWebhook, Log: log})
+	return a, h, out
 }
 
 // post sends body to the webhook with the headers ("Name: value").
@@ -163,11 +137,11 @@ func writeTemp(t *testing.T, name, text string) string {
 	return path
 }
 
-func requests(a *Agent, result string) float64 {
+func requests(a *testAgent, result string) float64 {
 	return testutil.ToFloat64(a.m.AlertmanagerWebhook.Requests.WithLabelValues(result))
 }
 
-func alertsCounted(a *Agent, status, result string) float64 {
+func alertsCounted(a *testAgent, status, result string) float64 {
 	return testutil.ToFloat64(a.m.AlertmanagerWebhook.Alerts.WithLabelValues(status, result))
 }
 
@@ -207,7 +181,7 @@ func TestWebhookAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, h, _ := testAgent(t, tt.cfg, "monitors: []\n")
+			a, h, _ := newTestAgent(t, tt.cfg, "monitors: []\n")
 			req := httptest.NewRequest(http.MethodPost, webhookPath, strings.NewReader(body))
 			if k, v, ok := strings.Cut(tt.header, ": "); ok {
 				req.Header.Set(k, v)
@@ -235,7 +209,7 @@ func TestWebhookAuth(t *testing.T) {
 	t.Run("rotated and removed token", func(t *testing.T) {
 		cfg := withToken
 		cfg.AlertmanagerWebhook.BearerTokenFile = writeTemp(t, "token", "old")
-		a, h, _ := testAgent(t, cfg, "monitors: []\n")
+		a, h, _ := newTestAgent(t, cfg, "monitors: []\n")
 		if rec := post(h, body, "Authorization: Bearer old"); rec.Code != 200 {
 			t.Fatalf("old token: %d %q", rec.Code, rec.Body)
 		}
@@ -265,16 +239,16 @@ func TestWebhookAuth(t *testing.T) {
 		missing := withToken
 		missing.AlertmanagerWebhook.BearerTokenFile = filepath.Join(t.TempDir(), "absent")
 		for _, cfg := range []config.Agent{empty, missing} {
-			if _, err := amwebhook.CheckConfig(cfg); err == nil || !strings.Contains(err.Error(), "alertmanager_webhook.bearer_token_file") ||
+			if _, err := CheckConfig(cfg); err == nil || !strings.Contains(err.Error(), "alertmanager_webhook.bearer_token_file") ||
 				!strings.Contains(err.Error(), cfg.AlertmanagerWebhook.BearerTokenFile) {
-				t.Errorf("amwebhook.CheckConfig with %s: %v, want an error naming the key and the file", cfg.AlertmanagerWebhook.BearerTokenFile, err)
+				t.Errorf("CheckConfig with %s: %v, want an error naming the key and the file", cfg.AlertmanagerWebhook.BearerTokenFile, err)
 			}
 		}
 		withCerts := config.DefaultAgent()
 		withCerts.Web.ConfigFile = writeTemp(t, "web.yml", "tls_server_config: {client_auth_type: RequireAndVerifyClientCert}\n")
 		for cfg, want := range map[*config.Agent]string{&withToken: "bearer token", &withBasic: "basic auth", &withCerts: "client certificates", &disabled: "disabled"} {
-			if got, err := amwebhook.CheckConfig(*cfg); err != nil || !strings.HasPrefix(got, want) {
-				t.Errorf("amwebhook.CheckConfig: %q, %v; want %q", got, err, want)
+			if got, err := CheckConfig(*cfg); err != nil || !strings.HasPrefix(got, want) {
+				t.Errorf("CheckConfig: %q, %v; want %q", got, err, want)
 			}
 		}
 	})
@@ -284,7 +258,7 @@ func TestWebhookRefusesBadRequests(t *testing.T) {
 	cfg := config.DefaultAgent()
 	cfg.AlertmanagerWebhook.BearerTokenFile = writeTemp(t, "token", "s3cret")
 	cfg.AlertmanagerWebhook.MaxRequestBytes = 4096
-	a, h, _ := testAgent(t, cfg, "monitors: []\n")
+	a, h, _ := newTestAgent(t, cfg, "monitors: []\n")
 	auth := "Authorization: Bearer s3cret"
 
 	rec := post(h, "{not json", auth)
@@ -301,8 +275,8 @@ func TestWebhookRefusesBadRequests(t *testing.T) {
 		many = append(many, alert{status: "x", labels: map[string]string{"a": "b"}})
 	}
 	rec = post(h, payload(many...), auth)
-	if lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n"); rec.Code != 400 || len(lines) != 10+2 || lines[len(lines)-1] != "and 5 more" {
-		t.Errorf("15 problems: %d, %d lines, last %q; want 400, the first %d and how many more", rec.Code, len(lines), lines[len(lines)-1], 10)
+	if lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n"); rec.Code != 400 || len(lines) != maxProblems+2 || lines[len(lines)-1] != "and 5 more" {
+		t.Errorf("15 problems: %d, %d lines, last %q; want 400, the first %d and how many more", rec.Code, len(lines), lines[len(lines)-1], maxProblems)
 	}
 	rec = post(h, `{"version":"4","alerts":[]}`+strings.Repeat(" ", 4096), auth)
 	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "larger than 4096 bytes") {
@@ -327,11 +301,6 @@ func TestWebhookRefusesBadRequests(t *testing.T) {
 	a.ready.Store(false) // shutting down
 	if rec := post(h, payload(firing("alertname", "A")), auth); rec.Code != 503 {
 		t.Errorf("while shutting down: %d %q, want 503 (Alertmanager retries)", rec.Code, rec.Body)
-	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, webhookPath, nil))
-	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != http.MethodPost {
-		t.Errorf("GET: %d, Allow %q; want 405 and POST", rec.Code, rec.Header().Get("Allow"))
 	}
 }
 
@@ -377,7 +346,7 @@ func TestWebhookRouting(t *testing.T) {
 	cfg := config.DefaultAgent()
 	cfg.AlertmanagerWebhook.BearerTokenFile = writeTemp(t, "token", "s3cret")
 	auth := "Authorization: Bearer s3cret"
-	a, h, out := testAgent(t, cfg, withDefault)
+	a, h, out := newTestAgent(t, cfg, withDefault)
 
 	critical := alert{status: "firing", labels: pairs([]string{"alertname", "HighLatency", "cpra_monitor", "checkout", "severity", "critical"}),
 		annotations: map[string]string{"summary": "p99 above 2s"}}
@@ -461,7 +430,7 @@ func TestWebhookRouting(t *testing.T) {
 	waitUntil(t, "a second intervention for a new alert", func() bool { return repairs.Load() == 2 })
 
 	t.Run("without a default route", func(t *testing.T) {
-		a, h, out := testAgent(t, cfg, monitors)
+		a, h, out := newTestAgent(t, cfg, monitors)
 		rec := post(h, payload(firing("alertname", "DiskFull", "severity", "critical"), firing("alertname", "Down", "cpra_monitor", "bare")), auth)
 		if rec.Code != 200 || rec.Body.String() != "accepted 2 alerts (unrouted=2)\n" {
 			t.Errorf("answer %d %q, want 200 and both unrouted", rec.Code, rec.Body)
@@ -492,7 +461,7 @@ func TestWebhookShards(t *testing.T) {
 	cfg.AlertmanagerWebhook.BearerTokenFile = writeTemp(t, "token", "s3cret")
 	monitors := fmt.Sprintf("monitors:\n  - name: %s\n    enabled: false\n    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 1}}\n"+
 		"    codes: {red: {notify: log, config: {file: \"\"}}}\n", mine)
-	a, h, out := testAgent(t, cfg, monitors)
+	a, h, out := newTestAgent(t, cfg, monitors)
 	rec := post(h, payload(
 		firing("alertname", "A", "cpra_monitor", mine, "severity", "critical"),
 		firing("alertname", "B", "cpra_monitor", theirs, "severity", "critical"),
