@@ -37,7 +37,6 @@ type Agent struct {
 
 	reloadMu  sync.Mutex
 	instances *config.Instances
-	retired   []*config.Instances // closed on shutdown; pending codes may still use them
 	ready     atomic.Bool
 }
 
@@ -106,8 +105,12 @@ func (a *Agent) Reload(ctx context.Context) error {
 		}
 		return err
 	}
-	if a.instances != nil {
-		a.retired = append(a.retired, a.instances)
+	// The notifiers the new configuration dropped: the owner resolves what
+	// they hold and closes each once its last code went out.
+	if unused := a.instances.Unused(ms.Instances); a.owner.Retire(ctx, unused) != nil {
+		for _, n := range unused { // the owner is gone (shutdown): nothing will use them
+			_ = n.Close(context.Background())
+		}
 	}
 	a.instances = ms.Instances
 	a.m.ReloadSuccessful.Set(1)
@@ -148,9 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stop()
 	err := a.owner.Run(ctx)
 	errs := []error{err}
-	for _, in := range append(a.retired, a.instances) {
-		errs = append(errs, in.CloseUnused(context.Background(), nil))
-	}
+	errs = append(errs, a.instances.CloseUnused(context.Background(), nil))
 	if err := errors.Join(errs...); err != nil {
 		a.log.Warn("shutdown incomplete", "err", err)
 		return err

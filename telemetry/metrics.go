@@ -32,6 +32,7 @@ type Metrics struct {
 
 	Interventions *prometheus.CounterVec // {type,result}
 	Codes         *prometheus.CounterVec // {code,notifier,result}
+	CodeResends   *prometheus.CounterVec // {notifier,result}
 
 	QueueEnqueued *prometheus.CounterVec   // {pipeline}
 	QueueDequeued *prometheus.CounterVec   // {pipeline}
@@ -108,6 +109,10 @@ func NewMetrics() *Metrics {
 			Name: "cpra_codes_dispatched_total",
 			Help: "Code delivery attempts by colour, notifier kind and result (success, retry, undeliverable).",
 		}, []string{"code", "notifier", "result"}),
+		CodeResends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_code_resends_total",
+			Help: "Firing codes re-sent to receivers that keep them active (Alertmanager), by notifier kind and result (success, failure, skipped: a code for the monitor was still being delivered, or the receiver's breaker was open).",
+		}, []string{"notifier", "result"}),
 		QueueEnqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_queue_enqueued_total",
 			Help: "Jobs accepted by a pipeline's queue.",
@@ -208,7 +213,7 @@ func NewMetrics() *Metrics {
 		buildInfo,
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
 		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag,
-		m.Interventions, m.Codes,
+		m.Interventions, m.Codes, m.CodeResends,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
 		m.BackpressureHigh, m.BackpressureLow,
 		m.BreakerTransitions, m.BreakerRejected,

@@ -145,7 +145,6 @@ func inbound(a amAlert, extra map[string]string, now time.Time) (owner.Alert, st
 			Time:    now,
 			Monitor: cut(monitor, maxLabelValueBytes),
 			Code:    c,
-			State:   a.Status,
 			Message: cut(msg, maxMessageBytes),
 			Labels:  codeLabels(a.Labels, extra),
 		},

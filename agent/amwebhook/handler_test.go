@@ -374,7 +374,7 @@ func TestWebhookRouting(t *testing.T) {
 	for _, c := range out.codes(t) {
 		got[fmt.Sprint(c["monitor"])] += fmt.Sprint(c["code"]) + " "
 		if c["monitor"] == "checkout" && c["code"] == "red" {
-			if c["state"] != "firing" || c["message"] != "HighLatency firing in Alertmanager: p99 above 2s" ||
+			if c["state"] != "intervening" || c["message"] != "HighLatency firing in Alertmanager: p99 above 2s" ||
 				fmt.Sprint(c["groups"]) != "[shop]" || fmt.Sprint(c["labels"]) != "map[alertname:HighLatency severity:critical]" {
 				t.Errorf("checkout's red line: %v", c)
 			}

@@ -41,6 +41,20 @@ func (in *Instances) Notifiers() []code.Notifier {
 	return out
 }
 
+// Unused returns the notifiers of in that next does not use.
+func (in *Instances) Unused(next *Instances) []code.Notifier {
+	if in == nil {
+		return nil
+	}
+	var out []code.Notifier
+	for key, n := range in.notifiers {
+		if _, kept := next.notifiers[key]; !kept {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // CloseUnused closes the notifiers of in that next does not use. Call it
 // with (old, new) after a reload is applied, and with (new, old) after a
 // failed one to release what the attempt opened.

@@ -25,6 +25,13 @@ const (
 
 var stateNames = [NumStates]string{"unknown", "healthy", "degraded", "down", "intervening", "verifying", "maintenance"}
 
+// Open reports whether a monitor in state s is in an incident: from its
+// first failed check (degraded) until it is healthy again, disabled or
+// removed.
+func (s State) Open() bool {
+	return s == Degraded || s == Down || s == Intervening || s == Verifying
+}
+
 func (s State) String() string {
 	if s < NumStates {
 		return stateNames[s]
@@ -77,16 +84,38 @@ type Emit struct {
 	Message string
 }
 
+// Change is what a step did to the monitor's incident.
+type Change uint8
+
+// The changes. Opened comes before the step's codes, Closed after them.
+const (
+	NoChange Change = iota
+	Opened          // the monitor entered an incident
+	Changed         // its state moved within the incident
+	Closed          // it recovered, was disabled or was removed
+)
+
+var changeNames = [...]string{"unchanged", "opened", "changed", "closed"}
+
+func (c Change) String() string {
+	if int(c) < len(changeNames) {
+		return changeNames[c]
+	}
+	return fmt.Sprintf("change(%d)", uint8(c))
+}
+
 // Effects is what a transition asks the agent to do.
 type Effects struct {
 	Emits     []Emit // in order
 	Intervene bool   // start the monitor's intervention
+	Change    Change // to the monitor's incident
 }
 
 // Step applies ev to st under p at time now and returns what to do.
 // reason is the failure reason of a failed check or remedy.
 func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects {
 	var fx Effects
+	before := st.State
 	switch ev {
 	case CheckOK:
 		st.Fails = 0
@@ -161,7 +190,23 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 			}
 		}
 	}
+	fx.Change = change(before, st.State, ev)
 	return fx
+}
+
+// change is what moving from state before to after on ev did to the incident.
+func change(before, after State, ev Event) Change {
+	switch {
+	case before.Open() && (ev == Removed || !after.Open()):
+		return Closed
+	case ev == Removed:
+		return NoChange
+	case !before.Open() && after.Open():
+		return Opened
+	case before.Open() && before != after:
+		return Changed
+	}
+	return NoChange
 }
 
 // escalate handles reaching the failure threshold: intervene when the

@@ -251,3 +251,34 @@ func TestStateNames(t *testing.T) {
 		t.Fatalf("out of range name %q", got)
 	}
 }
+
+func TestStepChange(t *testing.T) {
+	tests := []struct {
+		name string
+		from Status
+		ev   Event
+		want Change
+	}{
+		{"first check passes", Status{}, CheckOK, NoChange},
+		{"healthy fails: opened", Status{State: Healthy}, CheckFailed, Opened},
+		{"unknown fails: opened", Status{}, CheckFailed, Opened},
+		{"degraded fails again", Status{State: Degraded, Fails: 1}, CheckFailed, NoChange},
+		{"degraded to down: changed", Status{State: Degraded, Fails: 2}, CheckFailed, Changed},
+		{"down recovers: closed", Status{State: Down, Successes: 1}, CheckOK, Closed},
+		{"degraded disabled: closed", Status{State: Degraded}, Disabled, Closed},
+		{"healthy disabled: no incident", Status{State: Healthy}, Disabled, NoChange},
+		{"down removed: closed", Status{State: Down}, Removed, Closed},
+		{"healthy removed: no incident", Status{State: Healthy}, Removed, NoChange},
+		{"re-enabled", Status{State: Maintenance}, Enabled, NoChange},
+		{"alert on healthy: opened", Status{State: Healthy}, AlertFiring, Opened},
+		{"remedy ok: changed", Status{State: Intervening}, RemedyOK, Changed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := tt.from
+			if got := Step(&st, withRemedy, tt.ev, "boom", now).Change; got != tt.want {
+				t.Errorf("change = %v, want %v (state %v → %v)", got, tt.want, tt.from.State, st.State)
+			}
+		})
+	}
+}

@@ -129,7 +129,8 @@ func (o *Owner) applyCheck(out world.CheckOutcome, now time.Time) {
 	if r.Inconclusive != "" {
 		return // neither for nor against the monitor: no span, no duration
 	}
-	sc := o.incidents.check(m.Name, m.CheckType, out.Started, out.Duration, r.OK, r.Reason, m.State)
+	o.takeChanges() // an incident this check opened takes its span
+	sc := o.book.check(m.Name, m.CheckType, out.Started, out.Duration, r.OK, r.Reason)
 	obs := o.m.CheckDuration.WithLabelValues(m.CheckType)
 	if sc.IsSampled() {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(out.Duration.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})

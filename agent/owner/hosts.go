@@ -102,12 +102,12 @@ func (o *Owner) flushHosts(now time.Time) {
 				host, failures, checks, cfg.Window, n, cfg.OpenTimeout)
 			hb.log.Warn("circuit breaker opened: host down", "destination", host, "failures", failures, "checks", checks, "monitors", n, "retry_in", cfg.OpenTimeout)
 			hb.alarms[host] = targets
-			o.sendHostCode(host, domain.Red, "unreachable", msg, targets, now)
+			o.sendHostCode(host, domain.Red, msg, targets, now)
 		case tr.To == breaker.Closed:
 			hb.log.Info("circuit breaker closed: host answers again", "destination", host)
 			if targets, ok := hb.alarms[host]; ok {
 				delete(hb.alarms, host)
-				o.sendHostCode(host, domain.Green, "reachable", "host "+host+" answers again; its monitors are checked again", targets, now)
+				o.sendHostCode(host, domain.Green, "host "+host+" answers again; its monitors are checked again", targets, now)
 			}
 		case tr.To == breaker.HalfOpen:
 			hb.log.Info("circuit breaker half-open: one trial check of the host", "destination", host)
@@ -117,9 +117,9 @@ func (o *Owner) flushHosts(now time.Time) {
 	hb.pending = hb.pending[:0]
 }
 
-func (o *Owner) sendHostCode(host string, c domain.Code, state, msg string, targets []code.Notifier, now time.Time) {
+func (o *Owner) sendHostCode(host string, c domain.Code, msg string, targets []code.Notifier, now time.Time) {
 	labels := map[string]string{"host": host}
 	maps.Copy(labels, o.labels)
-	o.send(world.Dispatch{Notification: domain.Notification{Time: now, Monitor: hostCodeName(host), Code: c, State: state, Message: msg, Labels: labels},
-		Targets: targets, Foreign: true})
+	o.send(world.Dispatch{Notification: domain.Notification{Time: now, Monitor: hostCodeName(host), Code: c, Message: msg, Labels: labels},
+		Targets: targets, Foreign: true}, now)
 }

@@ -2,52 +2,299 @@ package owner
 
 import (
 	"context"
+	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
-// incidents gives every incident one trace. The incident opens with a
-// monitor's first failing check and closes when it is healthy again, when a
-// reload removes or disables the monitor, or at shutdown. Its failing checks, interventions, code
-// deliveries and the recovery are spans in that trace, children of a root
-// span "incident" that is written when the incident closes, spanning it.
+// resendEvery is how often the book looks for firing codes to re-send;
+// each holder's own resend_interval says which are due.
+const resendEvery = time.Second
+
+// book is the one place that holds incidents. For each open incident of a
+// monitor it keeps the ID, the trace and the state; for every subject (a
+// monitor, a host code, an alert relayed from Alertmanager) it keeps what
+// the receivers that hold firing codes (code.Holder: Alertmanager) were
+// sent. The tracing of checks, remedies and codes, the re-sends, the
+// resolutions after a reload or a recovery, and the log all read it.
 // Owned by the owner goroutine.
-type incidents struct {
-	t         *telemetry.Tracing
-	open      map[string]openIncident // by monitor name
-	recovered []recovery              // closed by closeRecovered, after their codes
+type book struct {
+	t          *telemetry.Tracing
+	log        *slog.Logger
+	lastID     uint64
+	open       map[string]*openIncident // by subject
+	closing    []world.IncidentChange   // closed; finished after their codes went out
+	lastResend time.Time
 }
 
-type recovery struct {
-	monitor string
-	at      time.Time
-}
-
+// openIncident is one subject's entry: an incident (id ≠ 0) and what its
+// holders were sent.
 type openIncident struct {
-	root  trace.SpanContext // IDs chosen at open; the span itself is written at close
+	id    uint64 // 0: no incident, only codes held (host codes, relayed alerts)
 	start time.Time
+	root  trace.SpanContext // IDs chosen at open; the span itself is written at close
+	state incident.State
+	// firing is the newest firing code sent, the template of re-sends and
+	// of resolutions (same labels, so Alertmanager matches the alert).
+	firing domain.Notification
+	held   map[code.Holder]held
 }
 
-func newIncidents(t *telemetry.Tracing) *incidents {
-	return &incidents{t: t, open: map[string]openIncident{}}
+// held is the firing code a holder has, and when it was last sent there.
+type held struct {
+	fired domain.Fired
+	sent  time.Time
 }
 
-// context returns the incident trace of monitor, or an invalid context.
-func (in *incidents) context(monitor string) trace.SpanContext {
-	return in.open[monitor].root
+func newBook(t *telemetry.Tracing, log *slog.Logger) *book {
+	return &book{t: t, log: log, open: map[string]*openIncident{}}
+}
+
+// entry returns the subject's entry, creating it.
+func (b *book) entry(subject string) *openIncident {
+	e := b.open[subject]
+	if e == nil {
+		e = &openIncident{held: map[code.Holder]held{}}
+		b.open[subject] = e
+	}
+	return e
+}
+
+// forget drops an entry that holds nothing any more.
+func (b *book) forget(subject string, e *openIncident) {
+	if e.id == 0 && len(e.held) == 0 {
+		delete(b.open, subject)
+	}
+}
+
+// newID returns a new incident ID: the nanosecond the incident opened,
+// made unique, so IDs sort by time and stay unique across restarts.
+func (b *book) newID(now time.Time) uint64 {
+	b.lastID = max(b.lastID+1, uint64(now.UnixNano()))
+	return b.lastID
+}
+
+// take applies the world's incident changes. Openings take effect at once,
+// so the step's codes and the check's span join the new incident; closings
+// wait in closing for finishClosed, after the step's codes went out.
+func (b *book) take(changes []world.IncidentChange) {
+	for _, c := range changes {
+		switch c.Change {
+		case incident.Opened:
+			e := b.entry(c.Monitor)
+			e.id, e.start, e.state = b.newID(c.At), c.At, c.State
+			e.root = trace.SpanContext{}
+			if b.t.Enabled {
+				e.root = trace.NewSpanContext(trace.SpanContextConfig{
+					TraceID: telemetry.NewTraceID(), SpanID: telemetry.NewSpanID(), TraceFlags: trace.FlagsSampled,
+				})
+			}
+			b.log.Info("incident opened", b.attrs(c.Monitor, e, "state", c.State.String(), "cause", c.Cause)...)
+		case incident.Changed:
+			if e := b.open[c.Monitor]; e != nil && e.id != 0 {
+				e.state = c.State
+			}
+		case incident.Closed:
+			b.closing = append(b.closing, c)
+		}
+	}
+}
+
+func (b *book) attrs(subject string, e *openIncident, more ...any) []any {
+	attrs := []any{"monitor", subject, "incident", e.id}
+	if e.root.IsValid() {
+		attrs = append(attrs, "trace_id", e.root.TraceID().String())
+	}
+	return append(attrs, more...)
+}
+
+// incident returns the subject's open incident ID and trace (0 and an
+// invalid context when none).
+func (b *book) incident(subject string) (uint64, trace.SpanContext) {
+	if e := b.open[subject]; e != nil {
+		return e.id, e.root
+	}
+	return 0, trace.SpanContext{}
+}
+
+// dispatch hands a code to send, once per holder target, each told which
+// firing code it holds for the subject (Notification.Replaces), and
+// records what the holders hold now. A resolving code also goes to every
+// holder still holding a firing code of the subject, wherever it was
+// fired: a reload may have moved the monitor's codes since.
+func (b *book) dispatch(n domain.Notification, targets []code.Notifier, now time.Time, send func(domain.Notification, []code.Notifier)) {
+	var plain []code.Notifier
+	e := b.open[n.Monitor]
+	for _, t := range targets {
+		h, ok := t.(code.Holder)
+		if !ok {
+			plain = append(plain, t)
+			continue
+		}
+		if e == nil {
+			if !n.Code.Firing() {
+				continue // holds nothing of the subject: nothing to resolve
+			}
+			e = b.entry(n.Monitor)
+		}
+		b.sendHeld(n, e, h, now, send)
+	}
+	if e != nil && n.Code.Resolves() {
+		for _, h := range slices.Collect(maps.Keys(e.held)) { // sendHeld deletes
+			b.sendHeld(n, e, h, now, send)
+		}
+		b.forget(n.Monitor, e)
+	}
+	if len(plain) > 0 {
+		send(n, plain)
+	}
+}
+
+// sendHeld sends n to the holder h and records what h holds then.
+func (b *book) sendHeld(n domain.Notification, e *openIncident, h code.Holder, now time.Time, send func(domain.Notification, []code.Notifier)) {
+	had := e.held[h]
+	n.Replaces = had.fired
+	if n.Code.Firing() {
+		at := n.Time
+		if had.fired.Code == n.Code {
+			at = had.fired.At // the same alert again
+		}
+		e.held[h] = held{fired: domain.Fired{Code: n.Code, At: at}, sent: now}
+		e.firing = n
+		e.firing.Replaces, e.firing.Resend = domain.Fired{}, false
+	} else {
+		delete(e.held, h)
+	}
+	send(n, []code.Notifier{h})
+}
+
+// finishClosed ends the incidents the world closed, once their codes went
+// out: it writes their traces, resolves what a holder still holds (the
+// monitor sends no green there, or a reload moved its codes), and logs.
+func (b *book) finishClosed(now time.Time, send func(domain.Notification, []code.Notifier)) {
+	for _, c := range b.closing {
+		e := b.open[c.Monitor]
+		if e == nil || e.id == 0 {
+			continue
+		}
+		b.writeTrace(c.Monitor, e, c.Cause, c.At)
+		b.log.Info("incident closed", b.attrs(c.Monitor, e, "state", c.State.String(), "cause", c.Cause,
+			"duration", c.At.Sub(e.start).Round(time.Millisecond))...)
+		if len(e.held) > 0 {
+			r := e.firing
+			r.Code, r.State, r.Time = domain.Green, c.State.String(), c.At
+			if c.State == incident.Maintenance || c.Cause == "removed" {
+				r.Code = domain.Gray
+			}
+			r.Message = "incident closed: " + c.Cause
+			b.dispatch(r, nil, now, send)
+		}
+		e.id, e.root = 0, trace.SpanContext{}
+		b.forget(c.Monitor, e)
+	}
+	clear(b.closing)
+	b.closing = b.closing[:0]
+}
+
+// resend re-sends, at most once a resendEvery, each held firing code whose
+// holder's resend interval has passed since it was last sent there.
+func (b *book) resend(now time.Time, send func(domain.Notification, []code.Notifier)) {
+	if now.Sub(b.lastResend) < resendEvery {
+		return
+	}
+	b.lastResend = now
+	for _, e := range b.open {
+		for h, hd := range e.held {
+			if now.Sub(hd.sent) < h.ResendInterval() {
+				continue
+			}
+			n := e.firing
+			n.Code, n.Time, n.Replaces, n.Resend = hd.fired.Code, hd.fired.At, hd.fired, true
+			hd.sent = now
+			e.held[h] = hd
+			send(n, []code.Notifier{h})
+		}
+	}
+}
+
+// reconcile makes what holders hold follow the configuration after a
+// reload. targets says where a monitor's codes of a colour go now (false
+// for a subject that is no monitor). A holder that no longer gets the
+// subject's code has it resolved, unless a new instance for the same
+// destination takes it over (a changed timeout: the same Alertmanager
+// keeps the same alert); a holder that newly gets it has it fired.
+// retired are notifiers the configuration no longer uses at all.
+func (b *book) reconcile(targets func(subject string, c domain.Code) ([]code.Notifier, bool), retired map[code.Notifier]bool, now time.Time, send func(domain.Notification, []code.Notifier)) {
+	for subject, e := range b.open {
+		if len(e.held) == 0 {
+			continue
+		}
+		want := map[code.Holder]domain.Code{}
+		isMonitor := false
+		for _, hd := range e.held {
+			ts, ok := targets(subject, hd.fired.Code)
+			isMonitor = ok
+			for _, t := range ts {
+				if h, ok := t.(code.Holder); ok {
+					want[h] = hd.fired.Code
+				}
+			}
+		}
+		for h, hd := range e.held {
+			_, wanted := want[h]
+			if wanted || (!isMonitor && !retired[h]) {
+				continue
+			}
+			if heir := sameDestination(h, hd.fired.Code, want, e.held); heir != nil {
+				delete(e.held, h)
+				e.held[heir] = hd
+				continue
+			}
+			r := e.firing
+			r.Code, r.Time, r.Message = domain.Green, now, "the configuration no longer sends this monitor's codes here"
+			r.Replaces = hd.fired
+			delete(e.held, h)
+			send(r, []code.Notifier{h})
+		}
+		for h, c := range want {
+			if _, has := e.held[h]; has || !e.firing.Code.Firing() {
+				continue
+			}
+			n := e.firing
+			n.Code = c
+			b.sendHeld(n, e, h, now, send)
+		}
+		b.forget(subject, e)
+	}
+}
+
+// sameDestination finds a wanted holder of code c with h's destination
+// that holds nothing yet.
+func sameDestination(h code.Holder, c domain.Code, want map[code.Holder]domain.Code, has map[code.Holder]held) code.Holder {
+	for w, wc := range want {
+		if _, taken := has[w]; !taken && wc == c && w.Destination() == h.Destination() {
+			return w
+		}
+	}
+	return nil
 }
 
 // check records one check's span and returns its context (invalid when
 // not sampled), for the duration histogram's exemplar. Checks of a monitor
-// in an incident, and failing checks, belong to the incident's trace and
-// are always kept; routine checks are traces of their own, sampled.
-func (in *incidents) check(monitor, typ string, start time.Time, d time.Duration, ok bool, reason string, after incident.State) trace.SpanContext {
-	if !in.t.Enabled {
+// in an incident belong to the incident's trace and are always kept;
+// routine checks are traces of their own, sampled.
+func (b *book) check(monitor, typ string, start time.Time, d time.Duration, ok bool, reason string) trace.SpanContext {
+	if !b.t.Enabled {
 		return trace.SpanContext{}
 	}
 	attrs := []attribute.KeyValue{
@@ -55,49 +302,29 @@ func (in *incidents) check(monitor, typ string, start time.Time, d time.Duration
 		attribute.String("cpra.check.type", typ),
 		attribute.Bool("cpra.check.success", ok),
 	}
-	inc, exists := in.open[monitor]
-	if !exists && ok {
-		return in.t.Record(trace.SpanContext{}, "pulse "+typ, start, start.Add(d), attrs, "")
-	}
-	if !exists {
-		inc = openIncident{start: start, root: trace.NewSpanContext(trace.SpanContextConfig{
-			TraceID: telemetry.NewTraceID(), SpanID: telemetry.NewSpanID(), TraceFlags: trace.FlagsSampled,
-		})}
-		in.open[monitor] = inc
+	_, root := b.incident(monitor)
+	if !root.IsValid() {
+		return b.t.Record(trace.SpanContext{}, "pulse "+typ, start, start.Add(d), attrs, "")
 	}
 	failed := ""
 	if !ok {
 		failed = reason
 		attrs = append(attrs, attribute.String("cpra.check.reason", reason))
 	}
-	sc := in.t.Record(inc.root, "pulse "+typ, start, start.Add(d), append(attrs, telemetry.Keep), failed)
-	if after == incident.Healthy {
-		in.recovered = append(in.recovered, recovery{monitor, start.Add(d)})
-	}
-	return sc
-}
-
-// closeRecovered closes the incidents of monitors that recovered, once
-// their green codes have taken the incident's trace.
-func (in *incidents) closeRecovered() {
-	for _, r := range in.recovered {
-		in.close(r.monitor, "recovered", r.at)
-	}
-	clear(in.recovered)
-	in.recovered = in.recovered[:0]
+	return b.t.Record(root, "pulse "+typ, start, start.Add(d), append(attrs, telemetry.Keep), failed)
 }
 
 // remedy records an intervention in the monitor's incident.
-func (in *incidents) remedy(monitor, typ, dest string, start, end time.Time, err error) {
-	inc, ok := in.open[monitor]
-	if !ok || !in.t.Enabled {
+func (b *book) remedy(monitor, typ, dest string, start, end time.Time, err error) {
+	_, root := b.incident(monitor)
+	if !root.IsValid() {
 		return
 	}
 	failed := ""
 	if err != nil {
 		failed = err.Error()
 	}
-	in.t.Record(inc.root, "intervention "+typ, start, end, []attribute.KeyValue{
+	b.t.Record(root, "intervention "+typ, start, end, []attribute.KeyValue{
 		attribute.String("cpra.monitor", monitor),
 		attribute.String("cpra.intervention.type", typ),
 		attribute.String("cpra.destination", dest),
@@ -105,43 +332,27 @@ func (in *incidents) remedy(monitor, typ, dest string, start, end time.Time, err
 	}, failed)
 }
 
-// close writes the recovery span and the incident's root span.
-func (in *incidents) close(monitor, outcome string, at time.Time) {
-	inc, ok := in.open[monitor]
-	if !ok {
-		return
-	}
-	delete(in.open, monitor)
-	if !in.t.Enabled {
+// writeTrace writes the closing span and the incident's root span.
+func (b *book) writeTrace(monitor string, e *openIncident, outcome string, at time.Time) {
+	if !e.root.IsValid() {
 		return
 	}
 	attrs := []attribute.KeyValue{attribute.String("cpra.monitor", monitor), telemetry.Keep}
-	in.t.Record(inc.root, outcome, at, at, attrs, "")
-	ctx := telemetry.WithIDs(context.Background(), inc.root)
-	_, root := in.t.Tracer.Start(ctx, "incident "+monitor, trace.WithTimestamp(inc.start),
-		trace.WithAttributes(append(attrs, attribute.String("cpra.incident.outcome", outcome))...))
+	b.t.Record(e.root, outcome, at, at, attrs, "")
+	ctx := telemetry.WithIDs(context.Background(), e.root)
+	_, root := b.t.Tracer.Start(ctx, "incident "+monitor, trace.WithTimestamp(e.start),
+		trace.WithAttributes(append(attrs,
+			attribute.String("cpra.incident.outcome", outcome),
+			attribute.Int64("cpra.incident.id", int64(e.id)))...))
 	root.End(trace.WithTimestamp(at))
 }
 
-// closeGone ends the incidents of monitors that a reload removed (or
-// renamed) or disabled: removed ones would otherwise stay open for the
-// life of the process, and a monitor added back under the name, or
-// enabled again, starts a new incident rather than joining the old one.
-func (in *incidents) closeGone(at time.Time, lookup func(name string) (incident.State, bool)) {
-	for m := range in.open {
-		switch st, ok := lookup(m); {
-		case !ok:
-			in.close(m, "removed", at)
-		case st == incident.Maintenance:
-			in.close(m, "disabled", at)
+// writeOpenTraces ends the traces of incidents still open at shutdown, so
+// they are complete in the backend. The incidents themselves stay open.
+func (b *book) writeOpenTraces(at time.Time) {
+	for m, e := range b.open {
+		if e.id != 0 {
+			b.writeTrace(m, e, "open at shutdown", at)
 		}
-	}
-}
-
-// closeAll ends every open incident, at shutdown, so their traces are
-// complete in the backend.
-func (in *incidents) closeAll(at time.Time) {
-	for m := range in.open {
-		in.close(m, "open at shutdown", at)
 	}
 }

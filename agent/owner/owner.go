@@ -36,9 +36,9 @@ type Owner struct {
 	remedy *pipeline.Pipeline[world.RemedyJob, world.RemedyOutcome]
 	codes  *code.Dispatcher
 
-	incidents *incidents
-	hosts     *hostBreakers      // pulse breakers, by target host
-	targets   *pipeline.Breakers // intervention breakers, by remedy destination
+	book    *book              // the open incidents and what holders were sent
+	hosts   *hostBreakers      // pulse breakers, by target host
+	targets *pipeline.Breakers // intervention breakers, by remedy destination
 	// Checks and remedies handed out as their breaker's half-open trial,
 	// by monitor (a monitor has at most one of each in flight).
 	hostTrials, targetTrials map[ecs.Entity]struct{}
@@ -72,7 +72,7 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 		cfg: cfg, log: log, m: m,
 		inbox:        make(chan request),
 		world:        w,
-		incidents:    newIncidents(tracing),
+		book:         newBook(tracing, log),
 		hostTrials:   map[ecs.Entity]struct{}{},
 		targetTrials: map[ecs.Entity]struct{}{},
 		labels:       labels,
@@ -143,40 +143,53 @@ func (o *Owner) tick(now time.Time) {
 	}
 	o.flushHosts(now)
 	o.flushEffects()
+	o.book.resend(now, o.codes.Send)
 	o.flushStates(now)
 }
 
 // flushEffects hands the codes that applying results produced to the
-// dispatcher and queues the remedies. A remedy refused by its breaker
-// fails at once and may produce codes of its own, so it loops until
-// nothing is left.
+// dispatcher, queues the remedies and finishes the incidents that closed.
+// A remedy refused by its breaker fails at once and may produce codes of
+// its own, so it loops until nothing is left.
 func (o *Owner) flushEffects() {
-	for len(o.fx.Codes) > 0 || len(o.fx.Remedies) > 0 {
+	for len(o.fx.Codes) > 0 || len(o.fx.Remedies) > 0 || len(o.fx.Changes) > 0 {
+		o.takeChanges()
+		now := time.Now()
 		for _, d := range o.fx.Codes {
-			o.send(d)
+			o.send(d, now)
 		}
 		for _, j := range o.fx.Remedies {
-			j.Trace = o.incidents.context(j.Request.Monitor)
+			_, j.Trace = o.book.incident(j.Request.Monitor)
 			o.waitingRemedy = append(o.waitingRemedy, waitingRemedy{job: j})
 		}
 		o.fx.Reset()
-		o.incidents.closeRecovered() // after their green codes took the trace
-		o.submitRemedies(time.Now())
+		o.book.finishClosed(now, o.codes.Send) // after their last codes took the incident
+		o.submitRemedies(now)
 	}
 }
 
-// send logs a code and hands it to the dispatcher.
-func (o *Owner) send(d world.Dispatch) {
+// takeChanges hands the world's incident changes to the book.
+func (o *Owner) takeChanges() {
+	o.book.take(o.fx.Changes)
+	clear(o.fx.Changes)
+	o.fx.Changes = o.fx.Changes[:0]
+}
+
+// send logs a code and hands it to the dispatcher, through the book.
+func (o *Owner) send(d world.Dispatch, now time.Time) {
 	n := d.Notification
 	if !d.Foreign {
-		n.Trace = o.incidents.context(n.Monitor)
+		n.Incident, n.Trace = o.book.incident(n.Monitor)
 	}
 	attrs := []any{"monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets)}
+	if n.Incident != 0 {
+		attrs = append(attrs, "incident", n.Incident)
+	}
 	if id := n.TraceID(); id != "" {
 		attrs = append(attrs, "trace_id", id)
 	}
 	o.log.Info("code", attrs...)
-	o.codes.Send(n, d.Targets) // a code with no receiver is only logged
+	o.book.dispatch(n, d.Targets, now, o.codes.Send) // a code with no receiver is only logged
 }
 
 // flushStates publishes cpra_monitors at most once a second.
@@ -229,7 +242,7 @@ func (o *Owner) shutdown() error {
 		o.m.QueueDropped.WithLabelValues(telemetry.PipelineIntervention, "shutdown").Add(float64(n))
 		o.log.Warn("interventions not started before shutdown", "count", n)
 	}
-	o.incidents.closeAll(time.Now())
+	o.book.writeOpenTraces(time.Now())
 	o.codes.Flush(ctx)
 	errs = append(errs, o.codes.Close(ctx))
 	return errors.Join(errs...)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
 )
 
 // request is a message to the owner goroutine. Run answers each by
@@ -43,6 +45,11 @@ type lookupRequest struct {
 	found bool
 }
 
+type retireRequest struct {
+	answered
+	notifiers []code.Notifier
+}
+
 type alertsRequest struct {
 	answered
 	alerts []Alert
@@ -57,7 +64,9 @@ func (o *Owner) serve(r request) {
 	case *applyRequest:
 		r.stats, r.carried, r.err = o.apply(r.file, r.monitors, r.kept, r.routes, time.Now())
 	case *lookupRequest:
-		r.view, r.found = o.world.Lookup(r.name)
+		r.view, r.found = o.lookup(r.name)
+	case *retireRequest:
+		o.retire(r.notifiers, time.Now())
 	case *alertsRequest:
 		o.routeAlerts(r.alerts, r.now)
 	}
@@ -107,6 +116,35 @@ func (o *Owner) Lookup(ctx context.Context, name string) (world.View, bool, erro
 	return r.view, r.found, err
 }
 
+// Retire hands over the notifiers a reload left unused: what they hold is
+// resolved (or taken over by a new instance for the same destination),
+// and each is closed once its last delivery finished.
+func (o *Owner) Retire(ctx context.Context, notifiers []code.Notifier) error {
+	return o.ask(ctx, &retireRequest{notifiers: notifiers})
+}
+
+func (o *Owner) retire(notifiers []code.Notifier, now time.Time) {
+	retired := make(map[code.Notifier]bool, len(notifiers))
+	for _, n := range notifiers {
+		retired[n] = true
+	}
+	o.book.reconcile(o.world.Targets, retired, now, o.codes.Send)
+	o.codes.Retire(notifiers)
+}
+
+// lookup is a monitor's view with its open incident.
+func (o *Owner) lookup(name string) (world.View, bool) {
+	v, ok := o.world.Lookup(name)
+	if ok {
+		var root trace.SpanContext
+		v.Incident, root = o.book.incident(name)
+		if root.IsValid() {
+			v.TraceID = root.TraceID().String()
+		}
+	}
+	return v, ok
+}
+
 // RouteAlerts dispatches alerts from Alertmanager and sets each one's
 // Result (and Intervened).
 func (o *Owner) RouteAlerts(ctx context.Context, alerts []Alert, now time.Time) error {
@@ -120,11 +158,8 @@ func (o *Owner) apply(file string, monitors []config.Monitor, kept world.Kept, r
 	}
 	st, carried := o.world.ApplyKept(monitors, kept, now, &o.fx)
 	o.alertRoutes = routes
-	o.flushEffects() // the gray codes still join their incidents' traces
-	o.incidents.closeGone(now, func(name string) (incident.State, bool) {
-		v, ok := o.world.Lookup(name)
-		return v.State, ok
-	})
+	o.flushEffects() // gray codes for removed and disabled monitors; their incidents close
+	o.book.reconcile(o.world.Targets, nil, now, o.codes.Send)
 	o.flushStates(now)
 	return st, carried, nil
 }

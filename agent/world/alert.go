@@ -45,11 +45,14 @@ func (w *World) ApplyAlert(n domain.Notification, intervene bool, reason string,
 	id, rt := w.monitors.Get(e)
 	p := w.profile(id)
 	var out AlertOutcome
+	var code int // the index of n in fx.Codes: its State is the monitor's after the alert
 	n.Groups = p.Groups
 	switch targets := p.Codes.Targets(n.Code); {
 	case len(targets) > 0:
 		out.Route = AlertRouted
+		code = len(fx.Codes)
 		fx.Codes = append(fx.Codes, Dispatch{Notification: n, Targets: targets})
+		defer func() { fx.Codes[code].Notification.State = rt.Status.State.String() }()
 	case p.Codes[n.Code].Configured:
 		out.Route = AlertSuppressed
 	default:

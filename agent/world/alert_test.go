@@ -70,7 +70,7 @@ func TestApplyAlertRoutes(t *testing.T) {
 					t.Errorf("targets %v, want %v", d.Targets, tt.targets)
 				}
 			}
-			if d.Notification.Monitor != tt.monitor || d.Notification.Code != tt.code || d.Notification.State != "firing" {
+			if d.Notification.Monitor != tt.monitor || d.Notification.Code != tt.code || d.Notification.State != "unknown" {
 				t.Errorf("notification %+v", d.Notification)
 			}
 			if tt.monitor == "plain" && (len(d.Notification.Groups) != 1 || d.Notification.Groups[0] != "shop") {

@@ -405,6 +405,10 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 		w.counts[before]--
 		w.counts[after]++
 	}
+	if out.Change != incident.NoChange {
+		fx.Changes = append(fx.Changes, IncidentChange{Monitor: w.name(id), Change: out.Change,
+			State: rt.Status.State, At: now, Cause: cause(ev, reason)})
+	}
 	for _, em := range out.Emits {
 		targets := p.Codes.Targets(em.Code)
 		fx.Codes = append(fx.Codes, Dispatch{
@@ -436,4 +440,19 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 			},
 		})
 	}
+}
+
+// cause says why a step changed an incident, for its log line and trace.
+func cause(ev incident.Event, reason string) string {
+	switch ev {
+	case incident.CheckOK:
+		return "recovered"
+	case incident.Disabled:
+		return "disabled"
+	case incident.Removed:
+		return "removed"
+	case incident.RemedyOK:
+		return "intervention succeeded"
+	}
+	return reason
 }

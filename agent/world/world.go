@@ -128,16 +128,28 @@ type Dispatch struct {
 	Foreign bool
 }
 
+// IncidentChange is a step that opened, changed or closed a monitor's
+// incident.
+type IncidentChange struct {
+	Monitor string
+	Change  incident.Change
+	State   incident.State // after the step
+	At      time.Time
+	Cause   string // what happened: the failure, "recovered", "disabled", "removed"
+}
+
 // Effects is what applying an event asks the agent to do.
 type Effects struct {
 	Codes    []Dispatch
 	Remedies []RemedyJob
+	Changes  []IncidentChange // in the order they happened
 }
 
 // Reset empties e for reuse.
 func (e *Effects) Reset() {
 	e.Codes = e.Codes[:0]
 	e.Remedies = e.Remedies[:0]
+	e.Changes = e.Changes[:0]
 }
 
 // View is a copy of one monitor's state for the HTTP API and tests.
@@ -150,6 +162,10 @@ type View struct {
 	Groups              []string
 	Last                LastCheck
 	Metrics             bool // opted in to per-monitor series
+	// The open incident, set by the owner: its ID (0 when none) and
+	// trace ID (empty without tracing).
+	Incident uint64
+	TraceID  string
 }
 
 // World owns every monitor. It is not safe for concurrent use.
@@ -242,6 +258,17 @@ func (w *World) Lookup(name string) (View, bool) {
 		Reason: w.reasons[e], Due: time.Unix(0, rt.Due), Groups: p.Groups,
 		Last: rt.lastCheck(), Metrics: p.Metrics,
 	}, true
+}
+
+// Targets returns where the named monitor's codes of colour c go now, and
+// whether there is such a monitor.
+func (w *World) Targets(name string, c domain.Code) ([]code.Notifier, bool) {
+	e, ok := w.lookup(name)
+	if !ok {
+		return nil, false
+	}
+	id, _ := w.monitors.Get(e)
+	return w.profile(id).Codes.Targets(c), true
 }
 
 // firstDue spreads first checks over the interval. The offset comes from a

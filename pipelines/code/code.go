@@ -2,6 +2,7 @@ package code
 
 import (
 	"context"
+	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
@@ -29,4 +30,15 @@ type Notifier interface {
 type Kind struct {
 	Name string // the `notify:` value, for example "alertmanager"
 	New  func(b spec.Block, deps kind.Deps) (Notifier, error)
+}
+
+// Holder is a notifier whose receiver keeps a firing code active until it
+// is resolved or expires, as Alertmanager keeps an alert until its endsAt.
+// The owner re-sends each firing code it holds there every ResendInterval
+// (Notification.Resend), tells it which firing code a notification
+// replaces (Notification.Replaces), and resolves at every holder it fired
+// at, wherever a reload moved the monitor's codes since.
+type Holder interface {
+	Notifier
+	ResendInterval() time.Duration
 }

@@ -56,11 +56,13 @@ type outcome struct {
 	err error
 }
 
-// key orders deliveries: codes for one monitor to one notifier are
+// key orders deliveries: codes for one monitor to one destination are
 // delivered one at a time, in the order they were sent, so red never
-// overtakes yellow and green never overtakes a red being retried.
+// overtakes yellow and green never overtakes a red being retried. It is the
+// destination, not the instance: a reload that replaces a notifier (a new
+// timeout) keeps the order between what the old and the new one send.
 type key struct {
-	to      Notifier
+	dest    string
 	monitor string
 }
 
@@ -82,9 +84,10 @@ type Dispatcher struct {
 	m        *telemetry.Metrics
 	clock    clock.Clock
 
-	mu     sync.Mutex
-	intake []*delivery
-	wake   chan struct{}
+	mu       sync.Mutex
+	intake   []*delivery
+	retiring []Notifier
+	wake     chan struct{}
 
 	// Owned by the loop goroutine.
 	lines   map[key][]*delivery // head is in flight or waiting to retry
@@ -92,6 +95,8 @@ type Dispatcher struct {
 	retries retryHeap
 	held    map[string][]*delivery // by destination, while its breaker is open
 	pending int                    // deliveries not yet finished
+	users   map[Notifier]int       // deliveries not yet finished, by notifier
+	retired map[Notifier]bool      // closed once their last delivery finishes
 	drain   bool                   // flushing for shutdown: breakers no longer hold codes
 
 	flush chan chan struct{}
@@ -109,16 +114,18 @@ func WithClock(c clock.Clock) DispatcherOption { return func(d *Dispatcher) { d.
 // NewDispatcher starts the code pipeline.
 func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger, opts ...DispatcherOption) (*Dispatcher, error) {
 	d := &Dispatcher{
-		policy: policy,
-		log:    log,
-		m:      m,
-		clock:  clock.Real,
-		wake:   make(chan struct{}, 1),
-		lines:  map[key][]*delivery{},
-		held:   map[string][]*delivery{},
-		flush:  make(chan chan struct{}),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		policy:  policy,
+		log:     log,
+		m:       m,
+		clock:   clock.Real,
+		wake:    make(chan struct{}, 1),
+		lines:   map[key][]*delivery{},
+		held:    map[string][]*delivery{},
+		users:   map[Notifier]int{},
+		retired: map[Notifier]bool{},
+		flush:   make(chan chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(d)
@@ -156,6 +163,31 @@ func (d *Dispatcher) Send(n domain.Notification, targets []Notifier) {
 	select {
 	case d.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Retire closes each notifier once the deliveries already sent to it have
+// finished: a reload no longer uses them. It never blocks.
+func (d *Dispatcher) Retire(ns []Notifier) {
+	if len(ns) == 0 {
+		return
+	}
+	d.mu.Lock()
+	d.retiring = append(d.retiring, ns...)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeNotifier closes a retired notifier that has nothing left to send.
+func (d *Dispatcher) closeNotifier(n Notifier) {
+	delete(d.retired, n)
+	ctx, cancel := context.WithTimeout(context.Background(), d.policy.AttemptTimeout)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		d.log.Warn("closing a notifier the configuration no longer uses", "destination", n.Destination(), "err", err)
 	}
 }
 
@@ -223,18 +255,38 @@ func (d *Dispatcher) loop() {
 
 func (d *Dispatcher) takeIntake() {
 	d.mu.Lock()
-	in := d.intake
-	d.intake = nil
+	in, retiring := d.intake, d.retiring
+	d.intake, d.retiring = nil, nil
 	d.mu.Unlock()
 	for _, dl := range in {
-		d.pending++
-		k := key{dl.to, dl.n.Monitor}
+		k := key{dl.to.Destination(), dl.n.Monitor}
 		line := d.lines[k]
+		if dl.n.Resend && len(line) > 0 {
+			// A code for the monitor is still on its way there: it keeps
+			// the receiver's alert up to date, and a resend behind it
+			// would only repeat it.
+			d.countResend(dl, "skipped")
+			continue
+		}
+		d.pending++
+		d.users[dl.to]++
 		d.lines[k] = append(line, dl)
 		if len(line) == 0 { // the key was idle: this one goes now
 			d.ready = append(d.ready, dl)
 		}
 	}
+	for _, n := range retiring {
+		if d.users[n] == 0 {
+			d.closeNotifier(n)
+		} else {
+			d.retired[n] = true
+		}
+	}
+}
+
+// countResend counts a resend's result.
+func (d *Dispatcher) countResend(dl *delivery, result string) {
+	d.m.CodeResends.WithLabelValues(KindOf(dl.to), result).Inc()
 }
 
 // submitReady queues the deliveries that may go: those whose breaker is
@@ -249,6 +301,12 @@ func (d *Dispatcher) submitReady(now time.Time) {
 			allowed, trial := d.breakers.Allow(dest, now)
 			if !allowed {
 				d.breakers.Rejected(dest)
+				if dl.n.Resend {
+					// Not held: the next resend supersedes it.
+					d.countResend(dl, "skipped")
+					d.advance(dl)
+					continue
+				}
 				d.held[dest] = append(d.held[dest], dl)
 				continue
 			}
@@ -342,6 +400,18 @@ func (d *Dispatcher) finish(o outcome) {
 		d.probeHeld(now) // the destination is back: release what it held
 	}
 	draining := d.drain
+	if dl.n.Resend {
+		// Never retried: the next resend, one interval later, is the retry.
+		if o.err != nil {
+			d.countResend(dl, "failure")
+			d.log.Warn("re-sending a firing code failed; trying again next interval", "monitor", dl.n.Monitor,
+				"code", dl.n.Code.String(), "destination", dest, "err", o.err)
+		} else {
+			d.countResend(dl, "success")
+		}
+		d.advance(dl)
+		return
+	}
 	labels := []string{dl.n.Code.String(), KindOf(dl.to)}
 	if o.err == nil {
 		d.m.Codes.WithLabelValues(append(labels, "success")...).Inc()
@@ -373,7 +443,13 @@ func (d *Dispatcher) finish(o outcome) {
 // advance ends a delivery and starts the next one for the same key.
 func (d *Dispatcher) advance(dl *delivery) {
 	d.pending--
-	k := key{dl.to, dl.n.Monitor}
+	if d.users[dl.to]--; d.users[dl.to] <= 0 {
+		delete(d.users, dl.to)
+		if d.retired[dl.to] {
+			d.closeNotifier(dl.to)
+		}
+	}
+	k := key{dl.to.Destination(), dl.n.Monitor}
 	line := d.lines[k][1:]
 	if len(line) == 0 {
 		delete(d.lines, k)
@@ -437,10 +513,17 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	for _, line := range d.lines { // held deliveries are heads of lines, so they are here too
 		for _, dl := range line {
+			if dl.n.Resend {
+				d.countResend(dl, "skipped")
+				continue
+			}
 			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
 			d.log.Error("code undeliverable at shutdown", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 				"destination", dl.to.Destination(), "attempts", dl.attempt)
 		}
+	}
+	for n := range d.retired {
+		d.closeNotifier(n)
 	}
 	return err
 }

@@ -219,18 +219,24 @@ func TestSeverityAndGroups(t *testing.T) {
 	}
 }
 
+// replacing is n, which replaces the firing code held of (sent at at).
+func replacing(n domain.Notification, held domain.Code, at time.Time) domain.Notification {
+	n.Replaces = domain.Fired{Code: held, At: at}
+	return n
+}
+
 func TestCodeChangeReplacesAlert(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
 	notify(t, n, note("api", domain.Yellow, t0))
-	notify(t, n, note("api", domain.Red, t0.Add(time.Minute)))
+	notify(t, n, replacing(note("api", domain.Red, t0.Add(time.Minute)), domain.Yellow, t0))
 
 	p := am.last(t)
 	if len(p.alerts) != 2 {
 		t.Fatalf("%d alerts, want the resolved yellow and the firing red", len(p.alerts))
 	}
 	old, cur := p.alerts[0], p.alerts[1]
-	if old.Labels["code"] != "yellow" || !old.StartsAt.Equal(t0) {
+	if old.Labels["code"] != "yellow" || old.Labels["severity"] != "warning" || !old.StartsAt.Equal(t0) {
 		t.Errorf("first alert %v from %v, want yellow from %v", old.Labels, old.StartsAt, t0)
 	}
 	resolved(t, p, old)
@@ -240,7 +246,7 @@ func TestCodeChangeReplacesAlert(t *testing.T) {
 	firing(t, p, cur, time.Hour)
 
 	// The same code again is the same alert: no resolution, same startsAt.
-	notify(t, n, note("api", domain.Red, t0.Add(2*time.Minute)))
+	notify(t, n, replacing(note("api", domain.Red, t0.Add(2*time.Minute)), domain.Red, t0.Add(time.Minute)))
 	p = am.last(t)
 	if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" || !p.alerts[0].StartsAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("repeated red sent %+v, want only red with its first startsAt", p.alerts)
@@ -253,37 +259,59 @@ func TestResolvingCodes(t *testing.T) {
 			am := newFakeAM(t)
 			n := newNotifier(t, "url: "+am.url+"\n"+hour)
 
-			notify(t, n, note("idle", c, t0)) // nothing firing: nothing sent
+			notify(t, n, note("idle", c, t0)) // nothing firing here: nothing sent
 			if got := len(am.accepted()); got != 0 {
 				t.Fatalf("%s without an alert sent %d POSTs", c, got)
 			}
 
-			notify(t, n, note("api", domain.Cyan, t0))
-			notify(t, n, note("api", c, t0.Add(time.Minute)))
+			notify(t, n, replacing(note("api", c, t0.Add(time.Minute)), domain.Cyan, t0))
 			p := am.last(t)
-			if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "cyan" {
+			if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "cyan" || !p.alerts[0].StartsAt.Equal(t0) {
 				t.Fatalf("%s sent %+v, want the cyan alert resolved", c, p.alerts)
 			}
 			resolved(t, p, p.alerts[0])
-
-			// Forgotten: a second one sends nothing.
-			notify(t, n, note("api", c, t0.Add(2*time.Minute)))
-			if got := len(am.accepted()); got != 2 {
-				t.Errorf("%d POSTs, want 2", got)
-			}
-			if len(n.monitors) != 0 {
-				t.Errorf("state kept for %d monitors", len(n.monitors))
+			if p.alerts[0].Annotations["state"] != note("", c, t0).State {
+				t.Errorf("resolution annotations %v, want the new state", p.alerts[0].Annotations)
 			}
 		})
+	}
+}
+
+func TestResendKeepsTheAlertAlive(t *testing.T) {
+	am := newFakeAM(t)
+	n := newNotifier(t, "url: "+am.url+"\nresend_interval: 2m\n")
+	if got := n.ResendInterval(); got != 2*time.Minute {
+		t.Fatalf("ResendInterval = %v", got)
+	}
+	red := note("api", domain.Red, t0)
+	notify(t, n, red)
+	first := am.last(t).alerts[0]
+	again := red
+	again.Resend = true
+	again.Replaces = domain.Fired{Code: domain.Red, At: t0}
+	notify(t, n, again)
+	p := am.last(t)
+	if len(p.alerts) != 1 || !p.alerts[0].StartsAt.Equal(t0) || p.alerts[0].EndsAt.Before(first.EndsAt) {
+		t.Fatalf("resend posted %+v, want red from %v ending no earlier than %v", p.alerts, t0, first.EndsAt)
+	}
+	firing(t, p, p.alerts[0], 2*time.Minute)
+}
+
+func TestIncidentAnnotation(t *testing.T) {
+	am := newFakeAM(t)
+	n := newNotifier(t, "url: "+am.url+"\n"+hour)
+	red := note("api", domain.Red, t0)
+	red.Incident = 1767323045000000001
+	notify(t, n, red)
+	if got := am.last(t).alerts[0].Annotations["incident_id"]; got != "1767323045000000001" {
+		t.Errorf("incident_id annotation %q", got)
 	}
 }
 
 func TestErrorAndRetry(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", domain.Yellow, t0))
-
-	red := note("api", domain.Red, t0.Add(time.Minute))
+	red := replacing(note("api", domain.Red, t0.Add(time.Minute)), domain.Yellow, t0)
 	am.status.Store(http.StatusInternalServerError)
 	err := n.Notify(context.Background(), red)
 	want := "alertmanager:" + am.url + `: status 500 Internal Server Error: "status 500 from the fake"`
@@ -291,7 +319,7 @@ func TestErrorAndRetry(t *testing.T) {
 		t.Fatalf("error:\n got %v\nwant %s", err, want)
 	}
 
-	// The retry still resolves yellow along with red.
+	// A retry sends the same alerts: the notification says it all.
 	am.status.Store(http.StatusOK)
 	notify(t, n, red)
 	p := am.last(t)
@@ -299,31 +327,6 @@ func TestErrorAndRetry(t *testing.T) {
 		t.Fatalf("retry sent %+v, want yellow resolved and red", p.alerts)
 	}
 	resolved(t, p, p.alerts[0])
-
-	// A retry after a success sends red again and nothing else.
-	notify(t, n, red)
-	if p := am.last(t); len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" {
-		t.Fatalf("second retry sent %+v, want red only", p.alerts)
-	}
-
-	// A failed green is remembered until delivered.
-	green := note("api", domain.Green, t0.Add(2*time.Minute))
-	am.status.Store(http.StatusServiceUnavailable)
-	if err := n.Notify(context.Background(), green); err == nil {
-		t.Fatal("Notify succeeded against a 503")
-	}
-	am.status.Store(http.StatusOK)
-	notify(t, n, green)
-	p = am.last(t)
-	if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" {
-		t.Fatalf("green retry sent %+v, want red resolved", p.alerts)
-	}
-	resolved(t, p, p.alerts[0])
-	before := len(am.accepted())
-	notify(t, n, green)
-	if len(am.accepted()) != before {
-		t.Error("green retry after success sent again")
-	}
 }
 
 func TestConnectionError(t *testing.T) {
@@ -345,157 +348,15 @@ func TestUnknownCode(t *testing.T) {
 	}
 }
 
-func TestOlderCodeIgnored(t *testing.T) {
+func TestNotifyAfterClose(t *testing.T) {
 	am := newFakeAM(t)
 	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", domain.Red, t0.Add(time.Minute)))
-	notify(t, n, note("api", domain.Yellow, t0)) // a late retry of an earlier code
-	if got := len(am.accepted()); got != 1 {
-		t.Errorf("%d POSTs, want the older yellow ignored", got)
-	}
-	if f := n.monitors["api"].firing; f == nil || f.Labels["code"] != "red" {
-		t.Errorf("current alert %+v, want red", f)
-	}
-}
-
-func TestResendLoop(t *testing.T) {
-	am := newFakeAM(t)
-	n, err := New(spectest.Block(t, "url: "+am.url+"\nresend_interval: 20ms\n"), kind.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	notify(t, n.(*Notifier), note("api", domain.Red, t0))
-	notify(t, n.(*Notifier), note("db", domain.Yellow, t0))
-	firstEnd := am.last(t).alerts[0].EndsAt
-
-	// Wait for a re-post carrying both alerts, with endsAt pushed forward.
-	waitFor(t, "a re-post of both firing alerts", func() bool {
-		for _, p := range am.accepted() {
-			if len(p.alerts) == 2 {
-				for _, a := range p.alerts {
-					if !a.StartsAt.Equal(t0) || !a.EndsAt.After(firstEnd) {
-						t.Errorf("re-posted %v from %v to %v, want from %v to after %v",
-							a.Labels, a.StartsAt, a.EndsAt, t0, firstEnd)
-					}
-				}
-				return true
-			}
-		}
-		return false
-	})
-
 	if err := n.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	after := len(am.accepted())
-	time.Sleep(100 * time.Millisecond) // the loop has returned; nothing may post now
-	if got := len(am.accepted()); got != after {
-		t.Errorf("%d POSTs after Close", got-after)
-	}
-}
-
-func TestResendDeliversPendingResolution(t *testing.T) {
-	am := newFakeAM(t)
-	n := newNotifier(t, "url: "+am.url+"\nresend_interval: 20ms\n")
-	notify(t, n, note("api", domain.Red, t0))
-
-	am.status.Store(http.StatusBadGateway)
-	if err := n.Notify(context.Background(), note("api", domain.Green, t0.Add(time.Second))); err == nil {
-		t.Fatal("Notify succeeded against a 502")
-	}
-	am.status.Store(http.StatusOK)
-
-	// The pipeline gave up; the loop sends the resolution, then forgets.
-	waitFor(t, "the loop to deliver the resolution", func() bool {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return len(n.monitors) == 0
-	})
-	p := am.last(t)
-	if len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" {
-		t.Fatalf("last POST %+v, want red resolved", p.alerts)
-	}
-	resolved(t, p, p.alerts[0])
-}
-
-func TestCloseFlushesResolutions(t *testing.T) {
-	am := newFakeAM(t)
-	n, err := New(spectest.Block(t, "url: "+am.url+"\n"+hour), kind.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nn := n.(*Notifier)
-	notify(t, nn, note("api", domain.Red, t0))
-	notify(t, nn, note("db", domain.Red, t0))
-	am.status.Store(http.StatusBadGateway)
-	if err := n.Notify(context.Background(), note("api", domain.Green, t0.Add(time.Second))); err == nil {
-		t.Fatal("Notify succeeded against a 502")
-	}
-	am.status.Store(http.StatusOK)
-
-	if err := n.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := am.last(t)
-	if len(p.alerts) != 1 || p.alerts[0].Labels["monitor"] != "api" {
-		t.Fatalf("Close sent %+v, want only api's resolution (db stays firing)", p.alerts)
-	}
-	resolved(t, p, p.alerts[0])
-}
-
-func TestCloseHonoursContext(t *testing.T) {
-	am := newFakeAM(t)
-	n := newNotifier(t, "url: "+am.url+"\n"+hour)
-	notify(t, n, note("api", domain.Red, t0))
-	am.status.Store(http.StatusBadGateway)
-	_ = n.Notify(context.Background(), note("api", domain.Green, t0.Add(time.Second)))
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := n.Close(ctx); err == nil {
-		t.Error("Close with a cancelled context and a pending resolution succeeded")
-	}
-	am.status.Store(http.StatusOK) // the cleanup Close flushes
-}
-
-func TestConcurrentMonitors(t *testing.T) {
-	am := newFakeAM(t)
-	n := newNotifier(t, "url: "+am.url+"\nresend_interval: 5ms\n")
-	const monitors = 20
-	var wg sync.WaitGroup
-	for i := range monitors {
-		wg.Go(func() {
-			name := fmt.Sprintf("m%d", i)
-			at := t0
-			for _, c := range []domain.Code{domain.Yellow, domain.Red, domain.Cyan, domain.Green, domain.Red} {
-				at = at.Add(time.Second)
-				if err := n.Notify(context.Background(), note(name, c, at)); err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.monitors) != monitors {
-		t.Fatalf("%d monitors tracked, want %d", len(n.monitors), monitors)
-	}
-	for name, m := range n.monitors {
-		if m.firing == nil || m.firing.Labels["code"] != "red" || len(m.resolved) != 0 {
-			t.Errorf("%s: firing %+v, %d pending resolutions; want red and none", name, m.firing, len(m.resolved))
-		}
-	}
-}
-
-// waitFor polls cond with a generous deadline: it asserts an outcome, never
-// how fast it came.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// A delivery queued before a reload retired the notifier still goes.
+	notify(t, n, replacing(note("api", domain.Green, t0.Add(time.Second)), domain.Red, t0))
+	if p := am.last(t); len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" {
+		t.Fatalf("sent %+v after Close, want red resolved", p.alerts)
 	}
 }

@@ -34,10 +34,11 @@ func TestRealAlertmanager(t *testing.T) {
 
 	// Yellow, then red replaces it.
 	notify(t, n, domain.Notification{Time: start, Monitor: "api", Code: domain.Yellow, State: "degraded",
-		Message: "1 failure", Groups: []string{"web", "edge"}})
-	notify(t, n, domain.Notification{Time: start.Add(time.Millisecond), Monitor: "api", Code: domain.Red,
+		Message: "1 failure", Groups: []string{"web", "edge"}, Labels: map[string]string{"shard": "0"}})
+	red := domain.Notification{Time: start.Add(time.Millisecond), Monitor: "api", Code: domain.Red,
 		State: "down", Message: "3 consecutive failures: status 503", Groups: []string{"web", "edge"},
-		Labels: map[string]string{"shard": "0"}})
+		Labels: map[string]string{"shard": "0"}, Replaces: domain.Fired{Code: domain.Yellow, At: start}}
+	notify(t, n, red)
 
 	var got []realserver.AlertState
 	waitFor(t, "only the red alert to be active", func() bool {
@@ -60,16 +61,33 @@ func TestRealAlertmanager(t *testing.T) {
 		t.Errorf("state %q startsAt %v, want active from %v", a.Status.State, a.StartsAt, start)
 	}
 
-	// The resend loop keeps it alive past several resend intervals...
+	// A resend pushes endsAt forward...
 	firstEnd := a.EndsAt
-	waitFor(t, "the resend loop to push endsAt forward", func() bool {
+	time.Sleep(10 * time.Millisecond) // so the new endsAt is later by the wall clock
+	red.Resend, red.Replaces = true, domain.Fired{Code: domain.Red, At: red.Time}
+	notify(t, n, red)
+	waitFor(t, "the resend to push endsAt forward", func() bool {
 		got = activeFor(t, am, "api")
 		return len(got) == 1 && got[0].EndsAt.After(firstEnd)
 	})
 
 	// ...and green resolves it.
-	notify(t, n, domain.Notification{Time: time.Now(), Monitor: "api", Code: domain.Green, State: "healthy"})
+	notify(t, n, domain.Notification{Time: time.Now(), Monitor: "api", Code: domain.Green, State: "healthy",
+		Replaces: domain.Fired{Code: domain.Red, At: red.Time}})
 	waitFor(t, "the alert to be resolved", func() bool {
 		return len(activeFor(t, am, "api")) == 0
 	})
+}
+
+// waitFor polls cond with a generous deadline: it asserts an outcome, never
+// how fast it came.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -63,6 +63,8 @@ type line struct {
 	Message  string            `json:"message"`
 	Groups   []string          `json:"groups,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	Incident uint64            `json:"incident_id,omitempty"`
+	TraceID  string            `json:"trace_id,omitempty"`
 }
 
 // Notify writes one line. A retry after a failed write may leave a partial
@@ -84,6 +86,8 @@ func (n *Notifier) Notify(_ context.Context, note domain.Notification) error {
 		Message:  note.Message,
 		Groups:   note.Groups,
 		Labels:   note.Labels,
+		Incident: note.Incident,
+		TraceID:  note.TraceID(),
 	})
 	if err != nil {
 		return fmt.Errorf("%s: encode: %w", n.dest, err)

@@ -83,6 +83,7 @@ type payload struct {
 	Groups   []string          `json:"groups"`
 	Labels   map[string]string `json:"labels"`
 	TraceID  string            `json:"trace_id,omitempty"`
+	Incident uint64            `json:"incident_id,omitempty"`
 }
 
 // Notify makes one POST. The body depends only on the notification, so a
@@ -103,6 +104,7 @@ func (n *Notifier) Notify(ctx context.Context, note domain.Notification) error {
 		Groups:   note.Groups,
 		Labels:   note.Labels,
 		TraceID:  note.TraceID(),
+		Incident: note.Incident,
 	}
 	// Receivers get [] and {}, never null.
 	if p.Groups == nil {
