@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
@@ -48,4 +49,17 @@ func startTestAgent(t *testing.T, cfg config.Agent, read func() ([]byte, error),
 // fixed returns a monitor-file reader that always reads text.
 func fixed(text string) func() ([]byte, error) {
 	return func() ([]byte, error) { return []byte(text), nil }
+}
+
+// waitUntil polls cond with a generous deadline: it asserts an outcome,
+// never how fast it came.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

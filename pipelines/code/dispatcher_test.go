@@ -28,6 +28,7 @@ type recorder struct {
 	always   bool
 	dest     string // default webhook:test
 	calls    int
+	closes   int
 }
 
 func (r *recorder) Notify(_ context.Context, n domain.Notification) error {
@@ -60,7 +61,17 @@ func (r *recorder) attempts() int {
 	defer r.mu.Unlock()
 	return r.calls
 }
-func (r *recorder) Close(context.Context) error { return nil }
+func (r *recorder) Close(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closes++
+	return nil
+}
+func (r *recorder) closed() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closes
+}
 func (r *recorder) received() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

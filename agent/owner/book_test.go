@@ -1,0 +1,131 @@
+package owner
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// amPost is one alert an Alertmanager received.
+type amPost struct {
+	Labels   map[string]string `json:"labels"`
+	StartsAt time.Time         `json:"startsAt"`
+	EndsAt   time.Time         `json:"endsAt"`
+}
+
+// recordingAM records the alerts posted to it, in order.
+type recordingAM struct {
+	url   string
+	mu    sync.Mutex
+	posts []amPost
+}
+
+func newRecordingAM(t *testing.T) *recordingAM {
+	t.Helper()
+	am := &recordingAM{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var alerts []amPost
+		if err := json.NewDecoder(r.Body).Decode(&alerts); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		am.mu.Lock()
+		am.posts = append(am.posts, alerts...)
+		am.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	am.url = srv.URL
+	return am
+}
+
+// await waits for n alerts and returns them.
+func (am *recordingAM) await(t *testing.T, n int) []amPost {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		am.mu.Lock()
+		got := append([]amPost(nil), am.posts...)
+		am.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d alerts, want %d: %+v", len(got), n, got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func redOnly(am string) string {
+	return fmt.Sprintf(`monitors:
+  - name: api
+    pulse_check: {type: http, interval: 1m, max_failures: 1, healthy_threshold: 1, config: {url: "http://127.0.0.1:1/"}}
+    codes:
+      red: {notify: alertmanager, config: {url: %q, resend_interval: 1m}}
+      yellow: {dispatch: false}
+      green: {dispatch: false}
+`, am)
+}
+
+// The owner re-sends a held red once its holder's resend interval passed,
+// with the alert's first startsAt; before that, it sends nothing.
+func TestHeldCodeIsResentEachInterval(t *testing.T) {
+	am := newRecordingAM(t)
+	o := newTestOwner(t, nil)
+	now := time.Now()
+	applyAt(t, o, redOnly(am.url), now)
+	job := takeDue(t, o, now.Add(2*time.Minute))
+	o.applyCheck(outcome(job, false, now), now)
+	o.flushEffects()
+	first := am.await(t, 1)[0]
+
+	sentAt := func() time.Time {
+		for _, hd := range o.book.open["api"].held {
+			return hd.sent
+		}
+		t.Fatal("the book holds nothing for api")
+		return time.Time{}
+	}
+	before := sentAt()
+	o.book.resend(now.Add(30*time.Second), o.codes.Send) // too early
+	if got := sentAt(); !got.Equal(before) {
+		t.Fatalf("re-sent after 30s of a 1m resend interval (last sent %v, then %v)", before, got)
+	}
+	o.book.resend(now.Add(61*time.Second), o.codes.Send)
+	if got := sentAt(); !got.Equal(now.Add(61 * time.Second)) {
+		t.Fatalf("last sent %v after the resend at 61s", got)
+	}
+	got := am.await(t, 2)
+	if len(got) != 2 || got[1].Labels["code"] != "red" || !got[1].StartsAt.Equal(first.StartsAt) {
+		t.Fatalf("alerts %+v, want red and one resend of it from %v", got, first.StartsAt)
+	}
+}
+
+// A monitor whose green goes nowhere still has its red resolved when it
+// recovers: the book resolves what a holder holds when the incident closes.
+func TestClosingResolvesWhatIsHeld(t *testing.T) {
+	am := newRecordingAM(t)
+	o := newTestOwner(t, nil)
+	now := time.Now()
+	applyAt(t, o, redOnly(am.url), now)
+	job := takeDue(t, o, now.Add(2*time.Minute))
+	o.applyCheck(outcome(job, false, now), now)
+	o.flushEffects()
+	am.await(t, 1)
+
+	later := now.Add(3 * time.Minute)
+	job = takeDue(t, o, later)
+	o.applyCheck(outcome(job, true, later), later)
+	o.flushEffects()
+	got := am.await(t, 2)
+	if r := got[1]; r.Labels["code"] != "red" || r.EndsAt.After(time.Now()) {
+		t.Fatalf("second alert %+v, want red resolved", r)
+	}
+	if len(o.book.open) != 0 {
+		t.Errorf("the book still holds %v", o.book.open)
+	}
+}
