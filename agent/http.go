@@ -18,8 +18,35 @@ import (
 // is still loading, or the agent is shutting down.
 const notReady = "not ready: the agent is loading its monitors or shutting down; retry"
 
-// handler serves the agent's endpoints.
+// The web server's limits. A scrape, a reload or a webhook has no reason to
+// take longer; a client that holds a connection idle or trickles a body is
+// cut off instead of holding a socket for ever.
+var webLimits = struct {
+	readHeader, read, write, idle time.Duration
+	body                          time.Duration // to read a webhook body
+	maxConns                      int           // connections at once, as Prometheus's --web.max-connections
+}{readHeader: 10 * time.Second, read: 30 * time.Second, write: 2 * time.Minute, idle: time.Minute, body: 10 * time.Second, maxConns: 512}
+
+// newWebServer is an http.Server for h with the web limits.
+func newWebServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: webLimits.readHeader, ReadTimeout: webLimits.read,
+		WriteTimeout: webLimits.write, IdleTimeout: webLimits.idle}
+}
+
+// handler serves the agent's endpoints. Requests that change something
+// (POST) are refused when a browser says they come from another site, so a
+// page elsewhere cannot reload the agent or post alerts with the user's
+// credentials.
 func (a *Agent) handler() http.Handler {
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "refused: a cross-site request may not change the agent (Sec-Fetch-Site or Origin names another site)", http.StatusForbidden)
+	}))
+	return csrf.Handler(a.mux())
+}
+
+// mux routes the endpoints.
+func (a *Agent) mux() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.m.Registry, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
@@ -47,6 +74,10 @@ func (a *Agent) handler() http.Handler {
 			return
 		}
 		fmt.Fprintln(w, "Reloaded")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed: POST /-/reload reloads the monitor file", http.StatusMethodNotAllowed)
 	})
 	mux.HandleFunc("GET /probe", a.probe)
 	mux.Handle("POST /api/v1/alertmanager/webhook", a.webhook)

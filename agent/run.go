@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/spf13/pflag"
@@ -211,32 +213,42 @@ func (a *Agent) serve(cfg config.Agent, log *slog.Logger) ([]*http.Server, error
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Web.ListenAddress)
+	srv, err := serveWeb(cfg, cfg.Web.ListenAddress, a.handler(), log.With("component", "web"), "listening")
 	if err != nil {
 		return nil, fmt.Errorf("web.listen-address: %w", err)
 	}
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("Alertmanager webhook", "path", "/api/v1/alertmanager/webhook", "auth", webhookAuth)
+	servers := []*http.Server{srv}
+	if cfg.Pprof.Enabled {
+		// Behind the same web config: profiles show memory and command lines.
+		psrv, err := serveWeb(cfg, cfg.Pprof.Addr, pprofHandler(), log.With("component", "pprof"), "pprof listening")
+		if err != nil {
+			return servers, fmt.Errorf("pprof.addr: %w", err)
+		}
+		servers = append(servers, psrv)
+	}
+	return servers, nil
+}
+
+// serveWeb serves h on addr through exporter-toolkit, with the web config's
+// TLS and basic auth, at most webLimits.maxConns connections at once.
+// It logs msg with the address it listens on.
+func serveWeb(cfg config.Agent, addr string, h http.Handler, log *slog.Logger, msg string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := newWebServer(h)
 	webCfg := cfg.Web.ConfigFile
 	systemd := false
-	addrs := []string{cfg.Web.ListenAddress}
+	addrs := []string{addr}
 	go func() {
-		err := web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &webCfg}, log.With("component", "web"))
+		err := web.Serve(netutil.LimitListener(ln, webLimits.maxConns), srv,
+			&web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &webCfg}, log)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("web server stopped", "err", err)
 		}
 	}()
-	log.Info("listening", "address", ln.Addr().String())
-	log.Info("Alertmanager webhook", "path", "/api/v1/alertmanager/webhook", "auth", webhookAuth)
-	servers := []*http.Server{srv}
-	if cfg.Pprof.Enabled {
-		pln, err := net.Listen("tcp", cfg.Pprof.Addr)
-		if err != nil {
-			return servers, fmt.Errorf("pprof.addr: %w", err)
-		}
-		psrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = psrv.Serve(pln) }()
-		log.Info("pprof listening", "address", pln.Addr().String())
-		servers = append(servers, psrv)
-	}
-	return servers, nil
+	log.Info(msg, "address", ln.Addr().String())
+	return srv, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/queue"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	// Tracing records backpressure and sizing changes as spans; nil or
 	// disabled records nothing.
 	Tracing *telemetry.Tracing
+	// Clock times arrivals, queue waits and service for the sizing model;
+	// nil is the wall clock. Tests move a clock.Fake.
+	Clock clock.Clock
 }
 
 // Work runs one job. It must honour ctx, which is cancelled when the
@@ -62,6 +66,7 @@ type Pipeline[J, R any] struct {
 	results  chan R
 	pool     *ants.Pool
 	meter    *meter
+	clock    clock.Clock
 	log      *slog.Logger
 
 	ctx    context.Context
@@ -109,6 +114,9 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	if cfg.Tracing == nil {
 		cfg.Tracing = &telemetry.Tracing{}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
 	ring, err := queue.New[queued[J]](cfg.QueueCapacity)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", cfg.Name, err)
@@ -131,7 +139,8 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 		ring:     ring,
 		results:  make(chan R, cfg.ResultBuffer),
 		pool:     pool,
-		meter:    newMeter(time.Now()),
+		meter:    newMeter(cfg.Clock.Now()),
+		clock:    cfg.Clock,
 		log:      cfg.Log.With("pipeline", cfg.Name),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -180,7 +189,7 @@ func (p *Pipeline[J, R]) TrySubmitAt(job J, arrived time.Time) bool {
 	if p.closed || !p.admit() {
 		return false
 	}
-	now := time.Now()
+	now := p.clock.Now()
 	if arrived.IsZero() || arrived.After(now) {
 		arrived = now
 	}
@@ -266,7 +275,7 @@ func (p *Pipeline[J, R]) feed() {
 			p.release() // let go now, not only at the next offer
 		}
 		if p.discard.Load() {
-			p.meter.leave(time.Now())
+			p.meter.leave(p.clock.Now())
 			p.dropped.WithLabelValues("shutdown").Inc()
 			continue
 		}
@@ -275,7 +284,7 @@ func (p *Pipeline[J, R]) feed() {
 			// Only a released pool refuses work, and Close releases it
 			// after this loop ends: count it rather than lose it silently.
 			p.inflight.Done()
-			p.meter.leave(time.Now())
+			p.meter.leave(p.clock.Now())
 			p.dropped.WithLabelValues("pool_closed").Inc()
 		}
 	}
@@ -285,10 +294,10 @@ func (p *Pipeline[J, R]) feed() {
 // starts it: time spent waiting for a free worker is queueing too.
 func (p *Pipeline[J, R]) run(q queued[J]) {
 	defer p.inflight.Done()
-	start := time.Now()
+	start := p.clock.Now()
 	p.wait.Observe(start.Sub(q.at).Seconds())
 	r := p.work(p.ctx, q.job)
-	p.meter.complete(q.at, start, time.Now())
+	p.meter.complete(q.at, start, p.clock.Now())
 	p.results <- r
 }
 

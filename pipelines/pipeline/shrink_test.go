@@ -2,28 +2,24 @@ package pipeline
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 // While backpressure holds, producers offer nothing, so a window has no
 // arrivals; that must not read as "no load" and shrink the pool to its
-// minimum while the queue is at its high water mark.
+// minimum while the queue is at its high water mark. Time is a fake clock
+// and the load is fed to the meter, so the decisions are exact.
 func TestNoShrinkUnderBackpressure(t *testing.T) {
-	var slow atomic.Bool
+	t0 := time.Unix(1_800_000_000, 0)
+	clk := clock.NewFake(t0)
+	stuck := make(chan struct{})
 	cfg := Config{Name: "pulse", QueueCapacity: 100, HighWater: 0.8, LowWater: 0.1, MinWorkers: 1, MaxWorkers: 50,
-		Sizing: Sizing{SLO: 10 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}}
-	p, err := New(cfg, func(_ context.Context, j int) int {
-		if slow.Load() {
-			time.Sleep(200 * time.Millisecond)
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-		return j
-	}, telemetry.NewMetrics())
+		Sizing: Sizing{SLO: 10 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}, Clock: clk}
+	p, err := New(cfg, func(_ context.Context, j int) int { <-stuck; return j }, telemetry.NewMetrics())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,26 +28,32 @@ func TestNoShrinkUnderBackpressure(t *testing.T) {
 		for range p.Results() {
 		}
 	}()
-	// Phase 1: ~1000/s of 10ms jobs (10 Erlangs).
-	end := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(end) {
-		p.TrySubmit(1)
-		time.Sleep(time.Millisecond)
+
+	// Phase 1: 300 ms of 1000/s of 10 ms jobs (10 Erlangs).
+	for i := range 300 {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		p.meter.arrive(at, at)
+		p.meter.complete(at, at, at.Add(10*time.Millisecond))
 	}
-	d := p.decide(cfg, time.Now())
-	t.Logf("loaded: direction=%s target=%d", d.Direction, d.Target)
-	// Phase 2: the service slows down; the queue fills to the high mark and
-	// the producer, like offerCheck, stops offering while Backpressure().
-	slow.Store(true)
+	clk.Advance(300 * time.Millisecond)
+	loaded := p.decide(cfg, clk.Now())
+	if loaded.Target < 10 {
+		t.Fatalf("10 Erlangs of load sized the pool to %d workers", loaded.Target)
+	}
+
+	// Phase 2: the workers hang; the queue fills to the high mark and the
+	// producer, like offerCheck, stops offering while Backpressure().
 	for !p.Backpressure() {
 		p.TrySubmit(1)
 	}
-	time.Sleep(100 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond)
+	p.decide(cfg, clk.Now()) // the window in which the queue filled
+	clk.Advance(100 * time.Millisecond)
 	depth := p.ring.Len()
-	d = p.decide(cfg, time.Now())
-	t.Logf("backpressure, depth %d: direction=%s target=%d pool cap now %d", depth, d.Direction, d.Target, p.pool.Cap())
-	if d.Target < 2 {
-		t.Errorf("pool shrunk to %d workers with %d jobs queued at the high water mark", d.Target, depth)
+	d := p.decide(cfg, clk.Now()) // a window with no arrivals at all
+	if d.Target < loaded.Target {
+		t.Errorf("pool shrunk from %d to %d workers with %d jobs queued at the high water mark", loaded.Target, d.Target, depth)
 	}
-	p.Close(context.Background(), false)
+	close(stuck)
+	_ = p.Close(context.Background(), false)
 }

@@ -2,10 +2,13 @@
 //
 // [Run] executes argv directly, never through a shell, so configuration
 // values are never re-parsed as shell syntax. Each program runs in its own
-// process group; when the context ends the whole group is sent SIGKILL, so a
-// check's timeout also ends whatever the script started. SIGKILL rather than
-// SIGTERM because the deadline has already passed: a script that needs to
-// clean up should enforce its own, shorter timeout.
+// process group. When the program exits, and when the context ends first,
+// the whole group is sent SIGKILL, so neither a check's timeout nor a script
+// that backgrounds a child (`sleep 300 &`) leaves anything running. A
+// process that calls setsid leaves the group and escapes; that is the way
+// for a remedy to start a daemon. SIGKILL rather than SIGTERM because the
+// deadline has passed or the script is done: a script that needs to clean
+// up should do so before it exits.
 //
 // Programs do not inherit the agent's environment, which may hold secrets
 // (webhook tokens, API keys). They get a small base (PATH, HOME, LANG,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -19,9 +20,9 @@ import (
 // DefaultOutputLimit is how many bytes of output are kept when no limit is given.
 const DefaultOutputLimit = 4096
 
-// waitDelay bounds how long Run waits for the output pipes to close once the
-// program has exited or been killed, so that a process which left the group
-// (setsid) and keeps them open cannot hold a check or remedy hostage.
+// waitDelay bounds how long Run waits for the output pipe to close once the
+// program's group has been killed, so that a process which left the group
+// (setsid) and keeps it open cannot hold a check or remedy hostage.
 const waitDelay = time.Second
 
 // maxLineLen is the longest piece of output quoted in an error, in characters.
@@ -79,13 +80,15 @@ func printable(s string) string {
 // in the package documentation. At most outputLimit bytes of output are kept
 // (DefaultOutputLimit when outputLimit <= 0).
 //
-// The program runs in its own process group. When ctx ends first, the whole
-// group is killed with SIGKILL and Run returns an error reading "timed out
-// after 2s" (or "canceled after ...") that wraps ctx.Err(). A non-zero exit is
-// an *exec.ExitError annotated with the last line of output ("exit status 3:
-// disk full"). Processes the program leaves running after a normal exit are
-// not killed, so a remedy may start a daemon; if they keep the output open,
-// Run stops reading it after a short delay.
+// The program runs in its own process group. When it exits, whatever it
+// left running in the group is killed with SIGKILL, so a check every few
+// seconds cannot pile up orphans; a process that must outlive it (a daemon a
+// remedy starts) has to leave the group (setsid) or be started by a service
+// manager. When ctx ends first, the whole group is killed and Run returns an
+// error reading "timed out after 2s" (or "canceled after ...") that wraps
+// ctx.Err(). A non-zero exit is an *exec.ExitError annotated with the last
+// line of output ("exit status 3: disk full"). If a process that left the
+// group keeps the output open, Run stops reading it after a short delay.
 func Run(ctx context.Context, argv []string, env []string, outputLimit int) (Result, error) {
 	res := Result{ExitCode: -1}
 	if len(argv) == 0 || argv[0] == "" {
@@ -99,25 +102,47 @@ func Run(ctx context.Context, argv []string, env []string, outputLimit int) (Res
 		outputLimit = DefaultOutputLimit
 	}
 	out := &tailBuffer{limit: outputLimit}
+	// One pipe for both streams, read by one goroutine of ours: the output
+	// keeps its order, and Wait returns as soon as the program exits (it
+	// does not wait for the pipe), so the group can be killed right then.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return res, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	defer pr.Close()
 
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Env = append(baseEnv(), env...)
-	// One writer for both streams: exec then uses a single pipe and a single
-	// copying goroutine, so the output keeps its order and needs no lock.
-	cmd.Stdout = out
-	cmd.Stderr = out
+	cmd.Stdout = pw
+	cmd.Stderr = pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	cmd.WaitDelay = waitDelay
 
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close() // the program has its copy; the pipe ends when its group does
+	if err != nil {
 		if ctx.Err() != nil {
 			return res, &stopError{after: 0, err: ctx.Err()}
 		}
 		return res, fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(out, pr)
+	}()
 	err = cmd.Wait()
+	// The leader is gone (and reaped); its group lives on while anything it
+	// started still runs, and the kernel keeps the group's ID from being
+	// reused until then.
+	_ = killGroup(cmd.Process.Pid)
+	select {
+	case <-copied:
+	case <-time.After(waitDelay): // an escaped process holds the pipe
+		pr.Close()
+		<-copied
+	}
 	res.Duration = time.Since(start)
 	res.Output, res.Truncated = out.String(), out.dropped > 0
 	if cmd.ProcessState != nil {
@@ -126,8 +151,6 @@ func Run(ctx context.Context, argv []string, env []string, outputLimit int) (Res
 
 	switch {
 	case cmd.ProcessState != nil && cmd.ProcessState.Success():
-		// err may be exec.ErrWaitDelay: the program succeeded and something
-		// it started still holds the output open. That is not a failure.
 		return res, nil
 	case ctx.Err() != nil:
 		return res, &stopError{after: budget(ctx, start), err: ctx.Err()}

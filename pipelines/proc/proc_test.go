@@ -320,3 +320,27 @@ func running(pid int) bool {
 	_, rest, _ := strings.Cut(string(stat), ") ")
 	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }
+
+// A program that exits and leaves a child running in its group has the
+// child killed: a script check run every few seconds would otherwise pile
+// up orphans (issue #11, item 4).
+func TestRunKillsWhatTheProgramLeftInItsGroup(t *testing.T) {
+	res, err := Run(t.Context(), []string{"sh", "-c", "sleep 300 & echo $!; exit 0"}, nil, 0)
+	if err != nil {
+		t.Fatalf("error = %v, want success", err)
+	}
+	pid := pidFrom(t, res.Output)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	waitGone(t, pid)
+}
+
+// The same for a program that fails: its group goes with it.
+func TestRunKillsTheGroupOfAFailedProgram(t *testing.T) {
+	res, err := Run(t.Context(), []string{"sh", "-c", "sleep 300 & echo $!; exit 3"}, nil, 0)
+	if err == nil {
+		t.Fatal("exit 3 succeeded")
+	}
+	pid := pidFrom(t, res.Output)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	waitGone(t, pid)
+}

@@ -21,20 +21,22 @@
 // endsAt is 4×resend_interval ahead, as Prometheus does, so the alerts of an
 // agent that died expire on their own.
 //
-// Each monitor has at most one current alert per notifier. A firing code
-// with a different code than the current alert replaces it: the old alert is
-// sent resolved (endsAt = now) in the same POST as the new one. Green and
-// gray resolve the current alert and forget it; with none, nothing is sent.
+// The notifier keeps no state. The owner's incident book remembers which
+// firing code each Alertmanager holds for a monitor and says so in
+// Notification.Replaces: a firing code replacing a different one sends the
+// old alert resolved (endsAt = now) in the same POST as the new one; green
+// and gray resolve the held alert; with nothing held, nothing is sent. The
+// same code again is the same alert, with its first startsAt.
 //
 // # Delivery
 //
-// The notifier keeps the desired state in memory and updates it before it
-// posts, so a retried Notify (the code pipeline retries failures) sends the
-// same alerts again, and a resolution that was never accepted is remembered
-// until it is. One goroutine per notifier re-posts every firing alert and
-// every pending resolution each resend_interval, in batches of at most 1000,
-// so Alertmanager does not expire them and a restarted Alertmanager heals. A
-// code older than the last one applied for its monitor (a retry overtaken by
-// a newer code) is ignored. Close stops the loop and makes a last attempt to
-// deliver pending resolutions; it does not resolve firing alerts.
+// Notify makes one POST; the code pipeline retries failures, in order per
+// monitor and destination. The owner re-sends every held firing code each
+// resend_interval (Notification.Resend) through the same pipeline, behind
+// its breaker, so Alertmanager does not expire it and a restarted
+// Alertmanager heals; a resend is never retried (the next one is). Because
+// the state lives with the monitor, a reload that replaces or drops the
+// notifier loses nothing: the owner resolves what the dropped one held, or
+// hands it to the new instance for the same URL, and Close only releases
+// idle connections.
 package alertmanagernotify
