@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -30,6 +31,9 @@ type Options struct {
 	Ready   func() bool  // false while loading or shutting down: 503
 	Metrics *telemetry.WebhookMetrics
 	Log     *slog.Logger
+	// BodyTimeout bounds reading the body, so a client trickling it is
+	// cut off; 0 leaves it to the server's read timeout.
+	BodyTimeout time.Duration
 }
 
 // Handler serves POST /api/v1/alertmanager/webhook.
@@ -40,6 +44,7 @@ type Handler struct {
 	tokenFile string
 	web       *webConfig
 	maxBytes  int64
+	bodyTime  time.Duration
 	m         *telemetry.WebhookMetrics
 	log       *slog.Logger
 }
@@ -53,6 +58,7 @@ func New(o Options) *Handler {
 		tokenFile: o.Config.AlertmanagerWebhook.BearerTokenFile,
 		web:       &webConfig{path: o.Config.Web.ConfigFile},
 		maxBytes:  int64(o.Config.AlertmanagerWebhook.MaxRequestBytes),
+		bodyTime:  o.BodyTimeout,
 		m:         o.Metrics,
 		log:       o.Log.With("component", "alertmanager_webhook"),
 	}
@@ -72,6 +78,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 	if !h.ready() {
 		http.Error(w, "not ready: the agent is starting or shutting down; retry", http.StatusServiceUnavailable)
 		return telemetry.WebhookUnavailable
+	}
+	// Only JSON: a browser form (text/plain, urlencoded, multipart) can be
+	// posted from any site without a preflight, carrying the user's
+	// credentials; Alertmanager always sends application/json.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		http.Error(w, fmt.Sprintf("unsupported Content-Type %q: Alertmanager's webhook payload is application/json",
+			r.Header.Get("Content-Type")), http.StatusUnsupportedMediaType)
+		return telemetry.WebhookBadRequest
+	}
+	if h.bodyTime > 0 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyTime))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBytes))
 	var tooLarge *http.MaxBytesError

@@ -183,6 +183,7 @@ func TestWebhookAuth(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a, h, _ := newTestAgent(t, tt.cfg, "monitors: []\n")
 			req := httptest.NewRequest(http.MethodPost, webhookPath, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			if k, v, ok := strings.Cut(tt.header, ": "); ok {
 				req.Header.Set(k, v)
 			}
