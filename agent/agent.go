@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -63,6 +64,11 @@ func (a *Agent) load(running []uint64) (*config.Monitors, error) {
 	ms, err := config.ParseChanges(a.source.Name, data, a.kinds, a.instances, running)
 	if err != nil {
 		return nil, err
+	}
+	if len(running) > 0 && ms.Count() == 0 && !config.DeclaresMonitors(data) {
+		_ = ms.Instances.CloseUnused(context.Background(), a.instances)
+		return nil, fmt.Errorf("%s: no monitors (the file is empty or has no \"monitors:\" list); "+
+			"keeping the %d running monitors. To remove them all, write \"monitors: []\"", a.source.Name, len(running))
 	}
 	ms.Monitors = a.cfg.Shard.Keep(ms.Monitors)
 	return ms, nil

@@ -39,7 +39,7 @@ func alertingMonitor(target, amURL, timeout string) string {
 	am := fmt.Sprintf(`{notify: alertmanager, config: {url: %q, timeout: %s, resend_interval: 1h}}`, amURL, timeout)
 	return fmt.Sprintf(`monitors:
   - name: api
-    pulse_check: {type: http, interval: 50ms, max_failures: 1, healthy_threshold: 1, config: {url: %q}}
+    pulse_check: {type: http, interval: 100ms, max_failures: 1, healthy_threshold: 1, config: {url: %q}}
     codes:
       red: %s
       green: %s

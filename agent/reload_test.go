@@ -50,3 +50,34 @@ func TestReloadOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("a failed reload changed a: %+v", v)
 	}
 }
+
+// An emptied monitor file does not gray out the fleet: a reload that finds
+// no monitors and no "monitors:" list is refused; "monitors: []" removes
+// them all.
+func TestEmptiedFileIsRefused(t *testing.T) {
+	var mu sync.Mutex
+	text := "monitors:\n  - name: a\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:1/\"}}\n"
+	read := func() ([]byte, error) { mu.Lock(); defer mu.Unlock(); return []byte(text), nil }
+	set := func(s string) { mu.Lock(); text = s; mu.Unlock() }
+	a, ctx := startTestAgent(t, config.DefaultAgent(), read, nil, io.Discard)
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, empty := range []string{"", "# nothing here\n", "monitors:\n"} {
+		set(empty)
+		err := a.Reload(ctx)
+		if err == nil || !strings.Contains(err.Error(), `keeping the 1 running monitors. To remove them all, write "monitors: []"`) {
+			t.Errorf("reload of %q: %v", empty, err)
+		}
+		if _, ok, _ := a.Lookup(ctx, "a"); !ok {
+			t.Fatalf("reload of %q removed the running monitor", empty)
+		}
+	}
+	set("monitors: []\n")
+	if err := a.Reload(ctx); err != nil {
+		t.Fatalf("monitors: []: %v", err)
+	}
+	if _, ok, _ := a.Lookup(ctx, "a"); ok {
+		t.Error(`"monitors: []" kept the monitor`)
+	}
+}

@@ -34,6 +34,16 @@ const (
 	DefaultMaxPerWindow     = 3
 	DefaultWindow           = time.Hour
 	maxNameLength           = 256
+
+	// MinInterval and MinTimeout are the floors of a check's interval and
+	// timeout. Below ten scheduler ticks an interval is noise, and the
+	// checks of a mistyped `1ns` would run on every tick; a timeout under
+	// one tick cannot be honoured.
+	MinInterval = 100 * time.Millisecond
+	MinTimeout  = 10 * time.Millisecond
+	// MaxPerWindow bounds intervention.max_per_window: the guard counts
+	// interventions in 8 bits.
+	MaxPerWindow = 255
 )
 
 // Monitor is one validated monitor with its kind instances resolved.
@@ -147,6 +157,29 @@ type Monitors struct {
 // counted as unrouted and logged.
 type WebhookRoutes struct {
 	Codes Codes
+}
+
+// Count is how many monitors the file holds: those parsed and those kept
+// unchanged.
+func (ms *Monitors) Count() int {
+	n := len(ms.Monitors)
+	for _, line := range ms.Unchanged {
+		if line != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// DeclaresMonitors reports whether data has a `monitors:` list, even an
+// empty one: an empty file, or one without the key, is more likely a
+// mistake (a truncated write, the wrong file) than a wish to stop
+// monitoring everything.
+func DeclaresMonitors(data []byte) bool {
+	var top struct {
+		Monitors yaml.Node `yaml:"monitors"`
+	}
+	return yaml.Unmarshal(data, &top) == nil && top.Monitors.Kind == yaml.SequenceNode
 }
 
 // Error is one problem in a monitor file, located by file, line and monitor.
@@ -702,7 +735,7 @@ func (l *loader) add(line int, monitor, field, msg string) {
 			field = index + "." + field
 		}
 	}
-	l.errs = append(l.errs, &Error{File: l.file, Line: line, Monitor: monitor, Field: field, Msg: msg})
+	l.errs = append(l.errs, &Error{File: l.file, Line: line, Monitor: spec.Shorten(monitor), Field: field, Msg: spec.Shorten(msg)})
 }
 
 // addSpec converts spec errors into file errors for the current monitor.
@@ -886,14 +919,16 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 	badInterval, badTimeout := l.bad["pulse_check.interval"], l.bad["pulse_check.timeout"]
 	if rp.Interval != nil && !badInterval {
 		p.Interval = rp.Interval.Std()
-		if p.Interval <= 0 {
-			l.add(b.LineOf("interval"), l.cur, "pulse_check.interval", "must be greater than zero")
+		if p.Interval < MinInterval {
+			l.add(b.LineOf("interval"), l.cur, "pulse_check.interval", fmt.Sprintf("must be at least %v, got %v", MinInterval, p.Interval))
+			badInterval = true
 		}
 	}
 	if rp.Timeout != nil && !badTimeout {
 		p.Timeout = rp.Timeout.Std()
-		if p.Timeout <= 0 {
-			l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout", "must be greater than zero")
+		if p.Timeout < MinTimeout {
+			l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout", fmt.Sprintf("must be at least %v, got %v", MinTimeout, p.Timeout))
+			badTimeout = true
 		}
 	} else if rp.Timeout == nil && p.Timeout > p.Interval {
 		p.Timeout = p.Interval // the default timeout never exceeds a short interval
@@ -973,9 +1008,9 @@ func (l *loader) intervention(ri *rawIntervention, b spec.Block) *Intervention {
 	iv := &Intervention{Type: ri.Type, MaxPerWindow: DefaultMaxPerWindow, Window: DefaultWindow}
 	if ri.MaxPerWindow != nil && !l.bad["intervention.max_per_window"] {
 		iv.MaxPerWindow = *ri.MaxPerWindow
-		if iv.MaxPerWindow < 1 {
+		if iv.MaxPerWindow < 1 || iv.MaxPerWindow > MaxPerWindow {
 			l.add(b.LineOf("max_per_window"), l.cur, "intervention.max_per_window",
-				fmt.Sprintf("must be at least 1, got %d", iv.MaxPerWindow))
+				fmt.Sprintf("must be between 1 and %d, got %d", MaxPerWindow, iv.MaxPerWindow))
 		}
 	}
 	if ri.OnAlert != nil && !l.bad["intervention.on_alert"] {

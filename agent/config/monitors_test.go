@@ -533,8 +533,8 @@ func TestErrorFormat(t *testing.T) {
 		err  config.Error
 		want string
 	}{
-		{config.Error{File: "m.yaml", Line: 3, Monitor: "api", Field: "pulse_check.interval", Msg: "must be greater than zero"},
-			`m.yaml:3: monitor "api": pulse_check.interval: must be greater than zero`},
+		{config.Error{File: "m.yaml", Line: 3, Monitor: "api", Field: "pulse_check.interval", Msg: "must be at least 100ms, got 0s"},
+			`m.yaml:3: monitor "api": pulse_check.interval: must be at least 100ms, got 0s`},
 		{config.Error{File: "m.yaml", Line: 1, Field: "monitor", Msg: "unknown field (known: monitors)"},
 			`m.yaml:1: monitor: unknown field (known: monitors)`},
 		{config.Error{File: "m.yaml", Msg: "did not find expected key"}, `m.yaml: did not find expected key`},
@@ -738,5 +738,19 @@ func TestAlertmanagerWebhookSection(t *testing.T) {
 	t.Cleanup(func() { closeAll(t, none.Instances) })
 	if got := destinations(&none.AlertmanagerWebhook.Codes); len(got) != 0 {
 		t.Errorf("without the section, the default route is %v, want none", got)
+	}
+}
+
+// A huge value is quoted in the error as a short prefix and its length,
+// not echoed whole into the error, the log and the /-/reload answer.
+func TestHugeValueIsNotEchoed(t *testing.T) {
+	huge := strings.Repeat("x", 50<<20)
+	text := "monitors:\n  - name: api\n    pulse_check: {type: http, interval: \"" + huge + "\", config: {url: \"http://127.0.0.1:1/\"}}\n"
+	_, err := config.ParseMonitors("m.yaml", []byte(text), testKinds(t), nil)
+	if err == nil {
+		t.Fatal("a 50 MB interval was accepted")
+	}
+	if msg := err.Error(); len(msg) > 1024 || !strings.Contains(msg, "(52428800 bytes)") {
+		t.Errorf("error of %d bytes: %.300s", len(msg), msg)
 	}
 }

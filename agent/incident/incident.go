@@ -229,7 +229,7 @@ func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
 	if int(st.Interventions) >= p.MaxPerWindow {
 		st.Guarded = true
 		st.State = Down
-		fx.emit(domain.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; no more until the window has passed: %s",
+		fx.emit(domain.Red, fmt.Sprintf("restart-loop guard: %d interventions within %v; no more interventions until the monitor has recovered and the window has passed: %s",
 			st.Interventions, p.Window, reason))
 		return
 	}

@@ -282,3 +282,23 @@ func TestStepChange(t *testing.T) {
 		})
 	}
 }
+
+// At the largest max_per_window the guard's 8-bit counter still trips:
+// 255 interventions in the window, then red and no more.
+func TestGuardAtItsBound(t *testing.T) {
+	p := Policy{MaxFailures: 1, HealthyThreshold: 1, CanIntervene: true, MaxPerWindow: 255, Window: time.Hour}
+	st := Status{State: Healthy}
+	for i := range 255 {
+		if fx := Step(&st, p, AlertFiring, "boom", now); !fx.Intervene {
+			t.Fatalf("intervention %d refused (guarded %v)", i+1, st.Guarded)
+		}
+		Step(&st, p, RemedyFailed, "still down", now)
+	}
+	fx := Step(&st, p, AlertFiring, "boom", now)
+	if fx.Intervene || !st.Guarded || codes(fx) != "red" {
+		t.Fatalf("the 256th: intervene %v, guarded %v, codes %q; want the guard's red", fx.Intervene, st.Guarded, codes(fx))
+	}
+	if msg := fx.Emits[0].Message; !strings.Contains(msg, "until the monitor has recovered and the window has passed") {
+		t.Errorf("guard message %q does not say when interventions resume", msg)
+	}
+}
