@@ -111,6 +111,13 @@ func (a *Agent) Reload(ctx context.Context) error {
 		}
 		return err
 	}
+	if a.instances == nil {
+		// The first configuration: what the state directory kept from the
+		// last run applies to its monitors.
+		if err := a.owner.Restore(ctx, ms.Instances.Notifiers()); err != nil {
+			a.log.Warn("state not restored", "err", err)
+		}
+	}
 	// The notifiers the new configuration dropped: the owner resolves what
 	// they hold and closes each once its last code went out.
 	if unused := a.instances.Unused(ms.Instances); a.owner.Retire(ctx, unused) != nil {

@@ -29,6 +29,9 @@ func testKinds(t *testing.T, stdout io.Writer) *config.Kinds {
 // stops cleanly). It does not load the file: callers Reload when ready.
 func startTestAgent(t *testing.T, cfg config.Agent, read func() ([]byte, error), tracing *telemetry.Tracing, stdout io.Writer) (*Agent, context.Context) {
 	t.Helper()
+	if cfg.Storage.Path == config.DefaultAgent().Storage.Path {
+		cfg.Storage.Path = t.TempDir() // never the package directory
+	}
 	a, err := New(cfg, testKinds(t, stdout), Source{Name: "monitors.yaml", Read: read},
 		telemetry.NewMetrics(), tracing, slog.New(slog.DiscardHandler))
 	if err != nil {

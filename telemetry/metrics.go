@@ -34,6 +34,11 @@ type Metrics struct {
 	Codes         *prometheus.CounterVec // {code,notifier,result}
 	CodeResends   *prometheus.CounterVec // {notifier,result}
 
+	StateWrites        *prometheus.CounterVec // {result}
+	StateBytes         prometheus.Gauge
+	StateWriteDuration prometheus.Gauge
+	StateLastWrite     prometheus.Gauge
+
 	QueueEnqueued *prometheus.CounterVec   // {pipeline}
 	QueueDequeued *prometheus.CounterVec   // {pipeline}
 	QueueDropped  *prometheus.CounterVec   // {pipeline,reason}
@@ -113,6 +118,22 @@ func NewMetrics() *Metrics {
 			Name: "cpra_code_resends_total",
 			Help: "Firing codes re-sent to receivers that keep them active (Alertmanager), by notifier kind and result (success, failure, skipped: a code for the monitor was still being delivered, or the receiver's breaker was open).",
 		}, []string{"notifier", "result"}),
+		StateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_state_writes_total",
+			Help: "Writes of the state directory's file, by result (success, failure).",
+		}, []string{"result"}),
+		StateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpra_state_bytes",
+			Help: "Size of the state file last written.",
+		}),
+		StateWriteDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpra_state_write_duration_seconds",
+			Help: "How long the last state write took: the owner's snapshot, encoding and the atomic write.",
+		}),
+		StateLastWrite: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpra_state_last_write_timestamp_seconds",
+			Help: "When the state file was last written successfully.",
+		}),
 		QueueEnqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_queue_enqueued_total",
 			Help: "Jobs accepted by a pipeline's queue.",
@@ -214,6 +235,7 @@ func NewMetrics() *Metrics {
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
 		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag,
 		m.Interventions, m.Codes, m.CodeResends,
+		m.StateWrites, m.StateBytes, m.StateWriteDuration, m.StateLastWrite,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
 		m.BackpressureHigh, m.BackpressureLow,
 		m.BreakerTransitions, m.BreakerRejected,

@@ -83,6 +83,7 @@ func newTestAgent(t *testing.T, cfg config.Agent, monitors string) (*testAgent, 
 	out := &lockedBuffer{}
 	a := &testAgent{m: telemetry.NewMetrics()}
 	log := slog.New(slog.DiscardHandler)
+	cfg.Storage.Path = t.TempDir()
 	o, err := owner.New(cfg, a.m, nil, log)
 	if err != nil {
 		t.Fatal(err)

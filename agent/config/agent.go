@@ -34,6 +34,7 @@ type Agent struct {
 	Codes           CodeDelivery  `koanf:"codes"`
 	Tracing         Tracing       `koanf:"tracing"`
 	Metrics         Metrics       `koanf:"metrics"`
+	Storage         Storage       `koanf:"storage"`
 
 	AlertmanagerWebhook AlertmanagerWebhook `koanf:"alertmanager_webhook"`
 }
@@ -77,6 +78,17 @@ type Web struct {
 type Log struct {
 	Level  string `koanf:"level"`
 	Format string `koanf:"format"`
+}
+
+// Storage is the state directory: what a restart must not lose (incident
+// states, open incidents, what Alertmanager holds, undelivered codes).
+type Storage struct {
+	// Path is the directory; relative to the working directory. Empty:
+	// nothing is kept across restarts.
+	Path string `koanf:"path"`
+	// Interval is how often the state is written while running; it is
+	// written at shutdown too.
+	Interval time.Duration `koanf:"interval"`
 }
 
 // Pprof configures the profiling endpoint.
@@ -178,6 +190,7 @@ func DefaultAgent() Agent {
 		Web:             Web{ListenAddress: ":9469"},
 		Log:             Log{Level: "info", Format: "logfmt"},
 		Pprof:           Pprof{Addr: "127.0.0.1:6060"},
+		Storage:         Storage{Path: "data", Interval: time.Minute},
 		Shard:           Shard{Count: 1},
 		Scheduler:       Scheduler{Tick: 10 * time.Millisecond},
 		Pipelines: Pipelines{
@@ -245,6 +258,7 @@ func NewFlags(name string) *Flags {
 	fs.Bool("debug", false, "Shorthand for --log.level=debug.")
 	fs.Bool("pprof", false, "Serve pprof profiles on --pprof.addr.")
 	fs.String("pprof.addr", d.Pprof.Addr, "Address for pprof (loopback by default).")
+	fs.String("storage.path", d.Storage.Path, "State directory: incidents, alerts and undelivered codes survive a restart. Empty disables it.")
 	fs.Int("shard.count", d.Shard.Count, "Number of shards the monitors are split across.")
 	fs.Int("shard.index", 0, "This replica's shard, from 0 to shard.count-1.")
 	fs.BoolVarP(&f.Help, "help", "h", false, "Show this help.")
@@ -260,6 +274,7 @@ var flagKeys = map[string]string{
 	"log.format":         "log.format",
 	"pprof":              "pprof.enabled",
 	"pprof.addr":         "pprof.addr",
+	"storage.path":       "storage.path",
 	"shard.count":        "shard.count",
 	"shard.index":        "shard.index",
 }
@@ -541,6 +556,9 @@ func (a *Agent) Validate() []error {
 	}
 	if a.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be greater than zero")
+	}
+	if a.Storage.Path != "" && a.Storage.Interval < time.Second {
+		bad("storage.interval", "must be at least 1s, got %v", a.Storage.Interval)
 	}
 	for name, p := range map[string]Pipeline{"pulse": a.Pipelines.Pulse, "intervention": a.Pipelines.Intervention, "code": a.Pipelines.Code} {
 		p.validate("pipelines."+name, bad)

@@ -21,7 +21,9 @@ import (
 // is the owner and calls its methods directly, at the times it chooses.
 func newTestOwner(t *testing.T, tracing *telemetry.Tracing) *Owner {
 	t.Helper()
-	o, err := New(config.DefaultAgent(), telemetry.NewMetrics(), tracing, slog.New(slog.DiscardHandler))
+	cfg := config.DefaultAgent()
+	cfg.Storage.Path = t.TempDir()
+	o, err := New(cfg, telemetry.NewMetrics(), tracing, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +38,9 @@ func newTestOwner(t *testing.T, tracing *telemetry.Tracing) *Owner {
 // startOwner runs an owner's loop until the test ends.
 func startOwner(t *testing.T, cfg config.Agent) (*Owner, context.Context) {
 	t.Helper()
+	if cfg.Storage.Path == config.DefaultAgent().Storage.Path {
+		cfg.Storage.Path = t.TempDir()
+	}
 	o, err := New(cfg, telemetry.NewMetrics(), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/state"
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
@@ -353,6 +354,63 @@ func (b *book) writeOpenTraces(at time.Time) {
 	for m, e := range b.open {
 		if e.id != 0 {
 			b.writeTrace(m, e, "open at shutdown", at)
+		}
+	}
+}
+
+// save adds the open incidents and what holders hold to f.
+func (b *book) save(f *state.File) {
+	for subject, e := range b.open {
+		if e.id != 0 {
+			oi := state.OpenIncident{Monitor: subject, ID: e.id, Start: e.start}
+			if e.root.IsValid() {
+				oi.TraceID, oi.SpanID = e.root.TraceID().String(), e.root.SpanID().String()
+			}
+			f.Open = append(f.Open, oi)
+		}
+		for h, hd := range e.held {
+			f.Held = append(f.Held, state.Held{Subject: subject, Destination: h.Destination(), Code: hd.fired.Code.String(),
+				At: hd.fired.At, Sent: hd.sent, Firing: state.FromNotification(e.firing)})
+		}
+	}
+}
+
+// restore rebuilds the book from a state file: the incidents of monitors
+// still in one (open says which), and what each holder holds, found by
+// destination. What a holder holds for anything else (a monitor removed
+// or recovered since, a host, a relayed alert: the agent no longer tracks
+// them) is resolved now rather than left to expire.
+func (b *book) restore(f *state.File, byDest map[string]code.Notifier, open func(monitor string) bool, now time.Time, send func(domain.Notification, []code.Notifier)) {
+	for _, oi := range f.Open {
+		b.lastID = max(b.lastID, oi.ID)
+		if !open(oi.Monitor) {
+			continue
+		}
+		e := b.entry(oi.Monitor)
+		e.id, e.start, e.root = oi.ID, oi.Start, state.SpanContext(oi.TraceID, oi.SpanID)
+	}
+	for _, h := range f.Held {
+		holder, isHolder := byDest[h.Destination].(code.Holder)
+		firing, err := h.Firing.Domain()
+		c := codeOf(h.Code)
+		if !isHolder || err != nil || !c.Firing() {
+			b.log.Warn("state: a held alert cannot be tracked: its receiver is no longer configured; it expires there on its own",
+				"subject", h.Subject, "destination", h.Destination, "code", h.Code)
+			continue
+		}
+		e := b.entry(h.Subject)
+		e.held[holder] = held{fired: domain.Fired{Code: c, At: h.At}, sent: h.Sent}
+		if firing.Time.After(e.firing.Time) {
+			e.firing = firing
+		}
+	}
+	for subject, e := range b.open {
+		if e.id == 0 && len(e.held) > 0 {
+			r := e.firing
+			r.Code, r.Time, r.State, r.Incident = domain.Green, now, "", 0
+			r.Message = "resolved at restart: the agent no longer tracks it"
+			b.dispatch(r, nil, now, send)
+			b.forget(subject, e)
 		}
 	}
 }

@@ -53,6 +53,7 @@ type Owner struct {
 	lastStateFlush time.Time
 	alertRoutes    config.Codes  // the monitor file's alertmanager_webhook.codes
 	triggers       alertTriggers // alerts that asked for an intervention
+	storage        storage       // the state directory
 }
 
 type gaugeSetter interface{ Set(float64) }
@@ -97,6 +98,7 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	if o.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log, tracing), newIntervener(log), m); err != nil {
 		return nil, err
 	}
+	o.loadState()
 	o.codes, err = code.NewDispatcher(pipelineConfig(telemetry.PipelineCode, p.Code, log, tracing), code.RetryPolicy{
 		InitialBackoff: cfg.Codes.InitialBackoff, MaxBackoff: cfg.Codes.MaxBackoff,
 		MaxAge: cfg.Codes.MaxAge, AttemptTimeout: cfg.Codes.AttemptTimeout,
@@ -145,6 +147,7 @@ func (o *Owner) tick(now time.Time) {
 	o.flushEffects()
 	o.book.resend(now, o.codes.Send)
 	o.flushStates(now)
+	o.saveEvery(now)
 }
 
 // flushEffects hands the codes that applying results produced to the
@@ -245,5 +248,6 @@ func (o *Owner) shutdown() error {
 	o.book.writeOpenTraces(time.Now())
 	o.codes.Flush(ctx)
 	errs = append(errs, o.codes.Close(ctx))
+	o.saveFinal(o.codes.Undelivered())
 	return errors.Join(errs...)
 }

@@ -50,6 +50,11 @@ type retireRequest struct {
 	notifiers []code.Notifier
 }
 
+type restoreRequest struct {
+	answered
+	notifiers []code.Notifier
+}
+
 type alertsRequest struct {
 	answered
 	alerts []Alert
@@ -67,6 +72,8 @@ func (o *Owner) serve(r request) {
 		r.view, r.found = o.lookup(r.name)
 	case *retireRequest:
 		o.retire(r.notifiers, time.Now())
+	case *restoreRequest:
+		o.restore(r.notifiers, time.Now())
 	case *alertsRequest:
 		o.routeAlerts(r.alerts, r.now)
 	}
@@ -130,6 +137,13 @@ func (o *Owner) retire(notifiers []code.Notifier, now time.Time) {
 	}
 	o.book.reconcile(o.world.Targets, retired, now, o.codes.Send)
 	o.codes.Retire(notifiers)
+}
+
+// Restore applies the state directory read at start to the monitors of
+// the first configuration; notifiers are that configuration's. Call it
+// once, after the first Apply; before it, no state is written.
+func (o *Owner) Restore(ctx context.Context, notifiers []code.Notifier) error {
+	return o.ask(ctx, &restoreRequest{notifiers: notifiers})
 }
 
 // lookup is a monitor's view with its open incident.

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,9 +25,6 @@ type RetryPolicy struct {
 	MaxAge         time.Duration // give up (count and log as undeliverable) after this long
 	AttemptTimeout time.Duration // cap on one delivery attempt
 }
-
-// flushBackoff is the longest pause between attempts while flushing on shutdown.
-const flushBackoff = 200 * time.Millisecond
 
 // KindOf is a notifier's kind, the part of its Destination before the
 // colon, used as the `notifier` metric label.
@@ -54,6 +52,22 @@ type delivery struct {
 type outcome struct {
 	d   *delivery
 	err error
+}
+
+// flushRequest asks the loop to report when nothing more can be delivered
+// before deadline.
+type flushRequest struct {
+	done     chan struct{}
+	deadline time.Time
+}
+
+// Undelivered is a code still pending when the dispatcher closed: its
+// receiver failed or its breaker was open until the end.
+type Undelivered struct {
+	Notification domain.Notification
+	To           Notifier
+	Attempts     int
+	First        time.Time // when it was sent
 }
 
 // key orders deliveries: codes for one monitor to one destination are
@@ -90,18 +104,21 @@ type Dispatcher struct {
 	wake     chan struct{}
 
 	// Owned by the loop goroutine.
-	lines   map[key][]*delivery // head is in flight or waiting to retry
-	ready   []*delivery         // heads that could not be queued yet
-	retries retryHeap
-	held    map[string][]*delivery // by destination, while its breaker is open
-	pending int                    // deliveries not yet finished
-	users   map[Notifier]int       // deliveries not yet finished, by notifier
-	retired map[Notifier]bool      // closed once their last delivery finishes
-	drain   bool                   // flushing for shutdown: breakers no longer hold codes
+	lines    map[key][]*delivery // head is in flight or waiting to retry
+	ready    []*delivery         // heads that could not be queued yet
+	retries  retryHeap
+	held     map[string][]*delivery // by destination, while its breaker is open
+	pending  int                    // deliveries not yet finished
+	inflight int                    // deliveries handed to the pipeline, not yet finished
+	users    map[Notifier]int       // deliveries not yet finished, by notifier
+	retired  map[Notifier]bool      // closed once their last delivery finishes
 
-	flush chan chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	undelivered []Undelivered // what Close found still pending
+
+	flush      chan flushRequest
+	pendingReq chan chan []Undelivered
+	stop       chan struct{}
+	done       chan struct{}
 }
 
 // DispatcherOption changes how NewDispatcher builds the dispatcher.
@@ -114,18 +131,19 @@ func WithClock(c clock.Clock) DispatcherOption { return func(d *Dispatcher) { d.
 // NewDispatcher starts the code pipeline.
 func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger, opts ...DispatcherOption) (*Dispatcher, error) {
 	d := &Dispatcher{
-		policy:  policy,
-		log:     log,
-		m:       m,
-		clock:   clock.Real,
-		wake:    make(chan struct{}, 1),
-		lines:   map[key][]*delivery{},
-		held:    map[string][]*delivery{},
-		users:   map[Notifier]int{},
-		retired: map[Notifier]bool{},
-		flush:   make(chan chan struct{}),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		policy:     policy,
+		log:        log,
+		m:          m,
+		clock:      clock.Real,
+		wake:       make(chan struct{}, 1),
+		lines:      map[key][]*delivery{},
+		held:       map[string][]*delivery{},
+		users:      map[Notifier]int{},
+		retired:    map[Notifier]bool{},
+		flush:      make(chan flushRequest),
+		pendingReq: make(chan chan []Undelivered),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(d)
@@ -217,20 +235,25 @@ func (d *Dispatcher) loop() {
 	defer close(d.done)
 	timer := d.clock.NewTimer()
 	defer timer.Stop()
-	var flushing []chan struct{}
+	var flushing []flushRequest
 	for {
 		d.takeIntake()
 		now := d.clock.Now()
 		d.submitReady(now)
-		if next, ok := d.nextWake(now); ok {
+		next, waiting := d.nextWake(now)
+		if waiting {
 			timer.Reset(next)
 		}
-		if d.pending == 0 {
-			for _, ch := range flushing {
-				close(ch)
+		flushing = slices.DeleteFunc(flushing, func(f flushRequest) bool {
+			// Done when everything is delivered, or when nothing is in
+			// flight and nothing may be tried again before the deadline
+			// (backoff and breakers hold for shutdown too).
+			if d.pending == 0 || (d.inflight == 0 && len(d.ready) == 0 && (!waiting || next.After(f.deadline))) {
+				close(f.done)
+				return true
 			}
-			flushing = nil
-		}
+			return false
+		})
 		select {
 		case <-d.wake:
 		case o := <-d.pl.Results():
@@ -239,14 +262,10 @@ func (d *Dispatcher) loop() {
 			now := d.clock.Now()
 			d.retryDue(now)
 			d.probeHeld(now)
-		case ch := <-d.flush:
-			d.drain = true
-			flushing = append(flushing, ch)
-			d.retryDue(d.clock.Now().Add(d.policy.MaxAge)) // everything waiting goes now
-			for dest, line := range d.held {
-				d.ready = append(d.ready, line...)
-				delete(d.held, dest)
-			}
+		case f := <-d.flush:
+			flushing = append(flushing, f)
+		case reply := <-d.pendingReq:
+			reply <- d.undeliveredNow()
 		case <-d.stop:
 			return
 		}
@@ -296,22 +315,19 @@ func (d *Dispatcher) submitReady(now time.Time) {
 	kept := d.ready[:0]
 	for i, dl := range d.ready {
 		dest := dl.to.Destination()
-		dl.trial = false
-		if !d.drain {
-			allowed, trial := d.breakers.Allow(dest, now)
-			if !allowed {
-				d.breakers.Rejected(dest)
-				if dl.n.Resend {
-					// Not held: the next resend supersedes it.
-					d.countResend(dl, "skipped")
-					d.advance(dl)
-					continue
-				}
-				d.held[dest] = append(d.held[dest], dl)
+		allowed, trial := d.breakers.Allow(dest, now)
+		if !allowed {
+			d.breakers.Rejected(dest)
+			if dl.n.Resend {
+				// Not held: the next resend supersedes it.
+				d.countResend(dl, "skipped")
+				d.advance(dl)
 				continue
 			}
-			dl.trial = trial
+			d.held[dest] = append(d.held[dest], dl)
+			continue
 		}
+		dl.trial = trial
 		if !d.pl.TrySubmit(dl) {
 			d.breakers.Release(dest, dl.trial)
 			if !dl.deferred {
@@ -321,6 +337,7 @@ func (d *Dispatcher) submitReady(now time.Time) {
 			kept = append(kept, d.ready[i:]...)
 			break
 		}
+		d.inflight++
 	}
 	clear(d.ready[len(kept):])
 	d.ready = kept
@@ -392,6 +409,7 @@ func (d *Dispatcher) expireHeld(line []*delivery, now time.Time) []*delivery {
 }
 
 func (d *Dispatcher) finish(o outcome) {
+	d.inflight--
 	dl := o.d
 	now := d.clock.Now()
 	dest := dl.to.Destination()
@@ -399,7 +417,6 @@ func (d *Dispatcher) finish(o outcome) {
 	if o.err == nil && len(d.held[dest]) > 0 && d.breakers.State(dest) == breaker.Closed {
 		d.probeHeld(now) // the destination is back: release what it held
 	}
-	draining := d.drain
 	if dl.n.Resend {
 		// Never retried: the next resend, one interval later, is the retry.
 		if o.err != nil {
@@ -419,7 +436,7 @@ func (d *Dispatcher) finish(o outcome) {
 		return
 	}
 	age := now.Sub(dl.first)
-	if age >= d.policy.MaxAge && !draining {
+	if age >= d.policy.MaxAge {
 		d.m.Codes.WithLabelValues(append(labels, "undeliverable")...).Inc()
 		d.log.Error("code undeliverable; giving up", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 			"destination", dl.to.Destination(), "attempts", dl.attempt, "age", age.Round(time.Second), "err", o.err)
@@ -430,9 +447,6 @@ func (d *Dispatcher) finish(o outcome) {
 	backoff := d.policy.InitialBackoff << min(dl.attempt-1, 30)
 	if backoff <= 0 || backoff > d.policy.MaxBackoff {
 		backoff = d.policy.MaxBackoff
-	}
-	if draining {
-		backoff = min(backoff, flushBackoff) // shutting down: retry soon, but do not spin
 	}
 	dl.due = now.Add(backoff)
 	d.log.Warn("code delivery failed; will retry", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
@@ -469,22 +483,58 @@ func (d *Dispatcher) retryDue(now time.Time) {
 	}
 }
 
-// Flush delivers everything pending, retrying failures without waiting for
-// their backoff, until all is delivered or ctx ends. What is left then is
-// counted and logged as undeliverable. Call it once, on shutdown, after the
-// last Send; then Close.
+// Flush waits until everything pending is delivered, or until nothing more
+// can be before ctx's deadline: retries keep their backoff and open
+// breakers keep holding, so a dead receiver gets its scheduled attempts and
+// no more, and the others are not starved. Call it once, on shutdown,
+// after the last Send; then Close, and Undelivered says what is left.
 func (d *Dispatcher) Flush(ctx context.Context) {
-	ch := make(chan struct{})
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = d.clock.Now().Add(d.policy.MaxAge)
+	}
+	f := flushRequest{done: make(chan struct{}), deadline: deadline}
 	select {
-	case d.flush <- ch:
+	case d.flush <- f:
 	case <-d.done:
 		return
 	}
 	select {
-	case <-ch:
+	case <-f.done:
 	case <-ctx.Done():
 	}
 }
+
+// Pending returns the codes not delivered yet (in flight, waiting to be
+// retried, or held behind a breaker), for the state directory. Resends are
+// not among them.
+func (d *Dispatcher) Pending() []Undelivered {
+	reply := make(chan []Undelivered, 1)
+	select {
+	case d.pendingReq <- reply:
+		return <-reply
+	case <-d.done:
+		return nil
+	}
+}
+
+// undeliveredNow copies what is pending; called by the loop.
+func (d *Dispatcher) undeliveredNow() []Undelivered {
+	var out []Undelivered
+	for _, line := range d.lines {
+		for _, dl := range line {
+			if !dl.n.Resend {
+				out = append(out, Undelivered{Notification: dl.n, To: dl.to, Attempts: dl.attempt, First: dl.first})
+			}
+		}
+	}
+	return out
+}
+
+// Undelivered returns the codes Close found still pending, in no
+// particular order (the order per monitor and destination is kept by
+// First). Resends are not among them.
+func (d *Dispatcher) Undelivered() []Undelivered { return d.undelivered }
 
 // Close stops the dispatcher. Deliveries still pending are counted and
 // logged as undeliverable.
@@ -518,8 +568,9 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 				continue
 			}
 			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
-			d.log.Error("code undeliverable at shutdown", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
+			d.log.Warn("code not delivered before shutdown", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 				"destination", dl.to.Destination(), "attempts", dl.attempt)
+			d.undelivered = append(d.undelivered, Undelivered{Notification: dl.n, To: dl.to, Attempts: dl.attempt, First: dl.first})
 		}
 	}
 	for n := range d.retired {

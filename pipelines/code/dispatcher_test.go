@@ -173,30 +173,37 @@ func TestUndeliverableIsCounted(t *testing.T) {
 	_ = d.Close(context.Background())
 }
 
-func TestFlushSkipsBackoffAndCloseCountsTheRest(t *testing.T) {
+// Shutdown respects backoff: a code whose retry is an hour away is not
+// hammered; Flush returns as soon as nothing more can be tried before its
+// deadline, and Close hands the code back as undelivered.
+func TestFlushKeepsBackoffAndHandsBackTheRest(t *testing.T) {
 	slow := RetryPolicy{InitialBackoff: time.Hour, MaxBackoff: time.Hour, MaxAge: 24 * time.Hour, AttemptTimeout: time.Second}
 	d, m := newDispatcher(t, 4, slow)
 	r := &recorder{failures: map[domain.Code]int{domain.Red: 1}}
+	ok := &recorder{dest: "webhook:ok"}
 	d.Send(domain.Notification{Monitor: "a", Code: domain.Red}, []Notifier{r})
 	waitFor(t, "first failure", func() bool {
 		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "retry")) == 1
 	})
-	// The retry is an hour away; Flush must deliver it now.
-	d.Flush(context.Background())
-	if got := r.received(); !slices.Equal(got, []string{"a:red"}) {
-		t.Fatalf("after flush received %v", got)
-	}
-
-	dead := &recorder{always: true}
-	d.Send(domain.Notification{Monitor: "b", Code: domain.Yellow}, []Notifier{dead})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	d.Send(domain.Notification{Monitor: "b", Code: domain.Green}, []Notifier{ok})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	d.Flush(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Flush waited for its deadline though the only retry left is an hour away")
+	}
+	if got := ok.received(); !slices.Equal(got, []string{"b:green"}) {
+		t.Errorf("the healthy receiver got %v, want its green", got)
+	}
+	if r.attempts() != 1 {
+		t.Errorf("the failing receiver got %d attempts, want 1: its backoff holds at shutdown", r.attempts())
+	}
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(m.Codes.WithLabelValues("yellow", "webhook", "undeliverable")); got != 1 {
-		t.Fatalf("undeliverable at shutdown = %v, want 1", got)
+	left := d.Undelivered()
+	if len(left) != 1 || left[0].Notification.Monitor != "a" || left[0].To != r || left[0].Attempts != 1 {
+		t.Fatalf("undelivered %+v, want a's red to the failing receiver after 1 attempt", left)
 	}
 }
 
@@ -270,23 +277,28 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 	}
 }
 
-func TestFlushBypassesOpenBreakers(t *testing.T) {
+// Shutdown respects breakers: codes held behind an open breaker are not
+// tried at shutdown; they are handed back.
+func TestFlushRespectsOpenBreakers(t *testing.T) {
 	b := breaker.Config{FailureThreshold: 1, OpenTimeout: time.Hour, HalfOpenRequests: 1}
-	d, m := newDispatcherWith(t, 64, fast, b)
-	r := &recorder{failures: map[domain.Code]int{domain.Yellow: 1}}
+	d, _ := newDispatcherWith(t, 64, fast, b)
+	r := &recorder{always: true}
 	d.Send(domain.Notification{Monitor: "a", Code: domain.Yellow}, []Notifier{r})
 	waitFor(t, "the breaker opens on the first failure", func() bool { return d.breakers.State(r.Destination()) == breaker.Open })
 	d.Send(domain.Notification{Monitor: "b", Code: domain.Red}, []Notifier{r})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d.Flush(ctx) // shutting down: every held code gets its chance now
-	if got := r.received(); len(got) != 2 {
-		t.Fatalf("flush delivered %v, want both held codes", got)
+	d.Flush(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Flush waited for its deadline behind a breaker open for an hour")
+	}
+	if got := r.attempts(); got != 1 {
+		t.Errorf("%d attempts at a receiver whose breaker is open, want the 1 that opened it", got)
 	}
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(m.Codes.WithLabelValues("yellow", "webhook", "undeliverable")); got != 0 {
-		t.Fatalf("undeliverable = %v", got)
+	if got := len(d.Undelivered()); got != 2 {
+		t.Fatalf("%d undelivered, want both codes", got)
 	}
 }

@@ -38,6 +38,16 @@ func (c Code) String() string {
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
 
+// CodeNamed returns the code whose String is name.
+func CodeNamed(name string) (Code, bool) {
+	for _, c := range All {
+		if c.String() == name {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
 // Severity is the Alertmanager severity of a firing code: red=critical,
 // yellow=warning, cyan=info. Green and gray resolve and have none.
 func (c Code) Severity() string {

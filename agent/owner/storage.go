@@ -1,0 +1,187 @@
+package owner
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/agent/state"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+)
+
+// storage is the owner's side of the state directory: it reads the file
+// at start, restores it once the first configuration is applied, and
+// writes snapshots every interval (encoding and writing off the owner
+// goroutine) and at shutdown.
+type storage struct {
+	dir      string // "" disables
+	interval time.Duration
+	saved    *state.File // read at start, until restored
+	restored bool        // the first configuration is applied: snapshots may be written
+	last     time.Time   // of the last snapshot taken
+	writing  sync.WaitGroup
+	busy     bool // a write is running; guarded by mu
+	mu       sync.Mutex
+}
+
+// loadState reads the state directory, if any; a bad file is set aside
+// and logged, never fatal.
+func (o *Owner) loadState() {
+	s := &o.storage
+	s.dir, s.interval = o.cfg.Storage.Path, o.cfg.Storage.Interval
+	if s.dir == "" {
+		return
+	}
+	f, err := state.Read(s.dir, state.Shard{Index: o.cfg.Shard.Index, Count: o.cfg.Shard.Count})
+	var aside *state.SetAsideError
+	switch {
+	case errors.As(err, &aside):
+		o.log.Error("state file set aside; starting without it", "err", err)
+	case err != nil:
+		o.log.Error("cannot read the state directory; starting without it", "dir", s.dir, "err", err)
+	case f != nil:
+		s.saved = f
+		o.log.Info("state loaded", "dir", s.dir, "written", f.Written, "monitors", len(f.Monitors),
+			"incidents", len(f.Open), "held", len(f.Held), "pending", len(f.Pending))
+	}
+}
+
+// restore applies the state read at start to the monitors just loaded;
+// notifiers are the configuration's, to find held codes' and pending
+// codes' destinations. It runs once.
+func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
+	f := o.storage.saved
+	o.storage.saved, o.storage.restored = nil, true
+	if f == nil {
+		return
+	}
+	byDest := map[string]code.Notifier{}
+	for _, n := range notifiers {
+		byDest[n.Destination()] = n
+	}
+	restored := map[string]bool{}
+	for _, m := range f.Monitors {
+		st, err := m.Status()
+		if err != nil {
+			o.log.Warn("state: monitor not restored", "err", err)
+			continue
+		}
+		if o.world.Restore(m.Name, st, now, &o.fx) {
+			restored[m.Name] = true
+		}
+	}
+	if len(f.Enabled) > 0 {
+		o.world.Each(func(name string, st incident.Status, enabled bool) {
+			if !enabled && !restored[name] && state.HasHash(f.Enabled, state.NameHash(name)) {
+				o.world.RestoreDisabled(name, now, &o.fx)
+			}
+		})
+	}
+	o.takeChanges()
+	o.book.restore(f, byDest, func(name string) bool {
+		v, ok := o.world.Lookup(name)
+		return ok && v.State.Open()
+	}, now, o.codes.Send)
+	for _, p := range f.Pending {
+		n, err := p.Notification.Domain()
+		to := byDest[p.Destination]
+		switch {
+		case err != nil:
+			o.log.Warn("state: undelivered code not restored", "err", err)
+		case to == nil:
+			o.log.Warn("state: undelivered code dropped: its destination is no longer configured",
+				"monitor", n.Monitor, "code", n.Code.String(), "destination", p.Destination)
+		default:
+			o.codes.Send(n, []code.Notifier{to})
+		}
+	}
+	o.flushEffects()
+	o.book.reconcile(o.world.Targets, nil, now, o.codes.Send)
+	o.log.Info("state restored", "monitors", len(restored), "incidents", len(f.Open), "held", len(f.Held), "pending", len(f.Pending))
+}
+
+// snapshot is the state to write: taken on the owner goroutine.
+func (o *Owner) snapshot(now time.Time, pending []code.Undelivered) *state.File {
+	f := &state.File{Shard: state.Shard{Index: o.cfg.Shard.Index, Count: o.cfg.Shard.Count}, Written: now.UTC()}
+	var enabled []uint64
+	o.world.Each(func(name string, st incident.Status, on bool) {
+		if on {
+			enabled = append(enabled, state.NameHash(name))
+		}
+		if st.State.Open() || st.State == incident.Maintenance || st.Interventions > 0 || st.Guarded {
+			f.Monitors = append(f.Monitors, state.FromStatus(name, st))
+		}
+	})
+	f.Enabled = state.Hashes(enabled)
+	o.book.save(f)
+	for _, u := range pending {
+		f.Pending = append(f.Pending, state.Pending{Destination: u.To.Destination(), First: u.First,
+			Attempts: u.Attempts, Notification: state.FromNotification(u.Notification)})
+	}
+	return f
+}
+
+// saveEvery takes a snapshot once an interval has passed and writes it in
+// the background; a write still running skips this one.
+func (o *Owner) saveEvery(now time.Time) {
+	s := &o.storage
+	if s.dir == "" || !s.restored || now.Sub(s.last) < s.interval {
+		return // disabled, or no configuration applied yet
+	}
+	s.mu.Lock()
+	busy := s.busy
+	s.busy = true
+	s.mu.Unlock()
+	if busy {
+		return
+	}
+	s.last = now
+	start := time.Now()
+	f := o.snapshot(now, o.codes.Pending())
+	s.writing.Add(1)
+	go func() {
+		defer s.writing.Done()
+		o.write(f, start)
+		s.mu.Lock()
+		s.busy = false
+		s.mu.Unlock()
+	}()
+}
+
+// saveFinal writes the state at shutdown, with what the dispatcher could
+// not deliver, after any write in progress.
+func (o *Owner) saveFinal(undelivered []code.Undelivered) {
+	s := &o.storage
+	s.writing.Wait()
+	if s.dir == "" || !s.restored {
+		return // no configuration was applied: the file stays as it is
+	}
+	start := time.Now()
+	f := o.snapshot(start, undelivered)
+	if o.write(f, start) && len(undelivered) > 0 {
+		o.log.Warn("codes not delivered before shutdown saved for the next start", "count", len(undelivered), "dir", s.dir)
+	}
+}
+
+// write writes f and records how it went.
+func (o *Owner) write(f *state.File, start time.Time) bool {
+	size, err := state.Write(o.storage.dir, f)
+	if err != nil {
+		o.m.StateWrites.WithLabelValues("failure").Inc()
+		o.log.Error("cannot write the state; the previous file stays", "dir", o.storage.dir, "err", err)
+		return false
+	}
+	o.m.StateWrites.WithLabelValues("success").Inc()
+	o.m.StateBytes.Set(float64(size))
+	o.m.StateWriteDuration.Set(time.Since(start).Seconds())
+	o.m.StateLastWrite.Set(float64(time.Now().UnixNano()) / 1e9)
+	return true
+}
+
+// codeOf parses a stored code, 0 when unknown.
+func codeOf(name string) domain.Code {
+	c, _ := domain.CodeNamed(name)
+	return c
+}

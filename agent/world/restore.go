@@ -1,0 +1,71 @@
+package world
+
+import (
+	"time"
+
+	"github.com/mlange-42/ark/ecs"
+
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+)
+
+// Each calls f for every monitor with its incident status and whether it
+// is enabled, for the state directory's snapshot. It walks every monitor.
+func (w *World) Each(f func(name string, st incident.Status, enabled bool)) {
+	w.names.each(func(e ecs.Entity) {
+		id, rt := w.monitors.Get(e)
+		f(w.name(id), rt.Status, w.profile(id).Enabled)
+	})
+}
+
+// Restore gives the named monitor the status it had before a restart and
+// reports whether there is such a monitor. An incident carries on where
+// it was (no second yellow or red), except that one passing check ends it:
+// nobody knows how long the target has been up while the agent was away.
+// A monitor disabled since gets its gray now; one enabled since starts
+// afresh.
+func (w *World) Restore(name string, st incident.Status, now time.Time, fx *Effects) bool {
+	e, ok := w.lookup(name)
+	if !ok {
+		return false
+	}
+	id, rt := w.monitors.Get(e)
+	p := w.profile(id)
+	if p.Enabled && st.State == incident.Maintenance {
+		return true // enabled while the agent was away: checked afresh
+	}
+	if st.State.Open() {
+		st.Successes = uint16(max(p.Policy.HealthyThreshold-1, 0))
+	}
+	w.setStatus(rt, st)
+	if !p.Enabled {
+		w.step(e, id, p, rt, incident.Disabled, "", now, fx)
+	}
+	if p.Metrics {
+		w.updateSeries(id, rt)
+	}
+	return true
+}
+
+// RestoreDisabled sends the gray of a monitor that was enabled before a
+// restart and is disabled now: it was added in maintenance, and its
+// receivers never heard of it.
+func (w *World) RestoreDisabled(name string, now time.Time, fx *Effects) {
+	e, ok := w.lookup(name)
+	if !ok {
+		return
+	}
+	id, rt := w.monitors.Get(e)
+	p := w.profile(id)
+	if p.Enabled || rt.Status.State != incident.Maintenance {
+		return
+	}
+	w.setStatus(rt, incident.Status{State: incident.Healthy})
+	w.step(e, id, p, rt, incident.Disabled, "", now, fx)
+}
+
+// setStatus replaces a monitor's status, keeping the state counts.
+func (w *World) setStatus(rt *Runtime, st incident.Status) {
+	w.counts[rt.Status.State]--
+	w.counts[st.State]++
+	rt.Status = st
+}
