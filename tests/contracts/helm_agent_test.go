@@ -106,6 +106,9 @@ func helmAgentCommand(t *testing.T, bin string, m helmManifests, existing map[st
 		if strings.HasPrefix(a, "--web.listen-address=") {
 			a = "--web.listen-address=" + addr
 		}
+		if strings.HasPrefix(a, "--storage.path=") {
+			a = "--storage.path=" + filepath.Join(root, "state")
+		}
 		args = append(args, relocate(a))
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root, "TMPDIR=" + root}
@@ -315,6 +318,7 @@ webConfig:
 				post := func(token string) int {
 					req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/alertmanager/webhook", strings.NewReader("{}"))
 					req.Header.Set("Authorization", "Bearer "+token)
+					req.Header.Set("Content-Type", "application/json")
 					resp, err := http.DefaultClient.Do(req)
 					if err != nil {
 						t.Fatal(err)

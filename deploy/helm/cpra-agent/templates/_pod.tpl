@@ -50,6 +50,7 @@ spec:
         - --config=/etc/cpra-agent/config/agent.yaml
         - --yaml=/etc/cpra-agent/monitors/{{ .Values.monitors.key }}
         - --web.listen-address=:{{ .Values.containerPort }}
+        - --storage.path={{ .Values.storage.path }}
         {{- if .Values.webConfig.enabled }}
         - --web.config.file=/etc/cpra-agent/web/{{ .Values.webConfig.key }}
         {{- end }}
@@ -125,6 +126,8 @@ spec:
         # filesystem is read-only.
         - name: tmp
           mountPath: /tmp
+        - name: state
+          mountPath: {{ .Values.storage.path }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -161,6 +164,15 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- $persist := .Values.storage.persistence }}
+    {{- if not $persist.enabled }}
+    - name: state
+      emptyDir: {}
+    {{- else if not $statefulSet }}
+    - name: state
+      persistentVolumeClaim:
+        claimName: {{ required "storage.persistence.existingClaim is required with persistence and without sharding" $persist.existingClaim }}
+    {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
