@@ -19,7 +19,7 @@ import (
 
 // newTestOwner builds an owner whose loop does not run: the test goroutine
 // is the owner and calls its methods directly, at the times it chooses.
-func newTestOwner(t *testing.T, tracing *telemetry.Tracing) *Owner {
+func newTestOwner(t testing.TB, tracing *telemetry.Tracing) *Owner {
 	t.Helper()
 	cfg := config.DefaultAgent()
 	cfg.Storage.Path = t.TempDir()
@@ -59,7 +59,7 @@ func startOwner(t *testing.T, cfg config.Agent) (*Owner, context.Context) {
 
 // parse parses a whole monitor file; its notifier instances are closed
 // when the test ends.
-func parse(t *testing.T, text string) *config.Monitors {
+func parse(t testing.TB, text string) *config.Monitors {
 	t.Helper()
 	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
 		kind.Deps{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})

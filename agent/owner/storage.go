@@ -7,6 +7,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/state"
+	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
@@ -19,8 +20,10 @@ type storage struct {
 	dir      string // "" disables
 	interval time.Duration
 	saved    *state.File // read at start, until restored
-	restored bool        // the first configuration is applied: snapshots may be written
-	last     time.Time   // of the last snapshot taken
+	enabled  []byte      // packed name hashes of the enabled monitors, of world version
+	version  uint64
+	restored bool      // the first configuration is applied: snapshots may be written
+	last     time.Time // of the last snapshot taken
 	writing  sync.WaitGroup
 	busy     bool // a write is running; guarded by mu
 	mu       sync.Mutex
@@ -73,11 +76,17 @@ func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
 		}
 	}
 	if len(f.Enabled) > 0 {
-		o.world.Each(func(name string, st incident.Status, enabled bool) {
-			if !enabled && !restored[name] && state.HasHash(f.Enabled, state.NameHash(name)) {
-				o.world.RestoreDisabled(name, now, &o.fx)
+		var gray []string
+		o.world.Each(func(m world.Monitor) {
+			if !m.Enabled {
+				if name := m.Name(); !restored[name] && state.HasHash(f.Enabled, state.NameHash(name)) {
+					gray = append(gray, name)
+				}
 			}
 		})
+		for _, name := range gray {
+			o.world.RestoreDisabled(name, now, &o.fx)
+		}
 	}
 	o.takeChanges()
 	o.book.restore(f, byDest, func(name string) bool {
@@ -105,16 +114,26 @@ func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
 // snapshot is the state to write: taken on the owner goroutine.
 func (o *Owner) snapshot(now time.Time, pending []code.Undelivered) *state.File {
 	f := &state.File{Shard: state.Shard{Index: o.cfg.Shard.Index, Count: o.cfg.Shard.Count}, Written: now.UTC()}
+	s := &o.storage
+	hash := s.version != o.world.Version() || s.enabled == nil
 	var enabled []uint64
-	o.world.Each(func(name string, st incident.Status, on bool) {
-		if on {
-			enabled = append(enabled, state.NameHash(name))
+	if hash {
+		enabled = make([]uint64, 0, o.world.Len())
+	}
+	o.world.Each(func(m world.Monitor) {
+		if hash && m.Enabled {
+			enabled = append(enabled, state.NameHash(m.Name()))
 		}
-		if st.State.Open() || st.State == incident.Maintenance || st.Interventions > 0 || st.Guarded {
-			f.Monitors = append(f.Monitors, state.FromStatus(name, st))
+		if st := m.Status; st.State.Open() || st.State == incident.Maintenance || st.Interventions > 0 || st.Guarded {
+			f.Monitors = append(f.Monitors, state.FromStatus(m.Name(), st))
 		}
 	})
-	f.Enabled = state.Hashes(enabled)
+	if hash {
+		// Names and enablement change only with the configuration: hashed
+		// and sorted once per configuration, then reused.
+		s.enabled, s.version = state.Hashes(enabled), o.world.Version()
+	}
+	f.Enabled = s.enabled
 	o.book.save(f)
 	for _, u := range pending {
 		f.Pending = append(f.Pending, state.Pending{Destination: u.To.Destination(), First: u.First,

@@ -31,10 +31,13 @@ type File struct {
 	Monitors []Monitor `json:"monitors"`
 	// Enabled are the FNV-64a hashes of the names of the monitors that were
 	// enabled, sorted and little-endian (base64 in the JSON; see Hashes).
-	Enabled []byte         `json:"enabled"`
-	Held    []Held         `json:"held,omitempty"`
-	Pending []Pending      `json:"pending,omitempty"`
-	Open    []OpenIncident `json:"incidents,omitempty"`
+	Enabled []byte `json:"enabled"`
+	// EnabledHashes, when set, are packed into Enabled by Write, so the
+	// sort happens off the snapshot's goroutine.
+	EnabledHashes []uint64       `json:"-"`
+	Held          []Held         `json:"held,omitempty"`
+	Pending       []Pending      `json:"pending,omitempty"`
+	Open          []OpenIncident `json:"incidents,omitempty"`
 }
 
 // Shard is the shard that wrote the file: another shard's state is not ours.

@@ -91,6 +91,7 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 // profiles only kept monitors use: the new configuration must adopt them
 // (config.Instances.Adopt).
 func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Effects) (st ApplyStats, carried []config.InstanceKeys) {
+	w.version++
 	// Monitors move to a fresh profile list; the ones gone from the file
 	// keep indexes into the old one until they are removed below.
 	old := w.profiles

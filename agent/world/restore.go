@@ -3,19 +3,34 @@ package world
 import (
 	"time"
 
-	"github.com/mlange-42/ark/ecs"
-
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 )
 
-// Each calls f for every monitor with its incident status and whether it
-// is enabled, for the state directory's snapshot. It walks every monitor.
-func (w *World) Each(f func(name string, st incident.Status, enabled bool)) {
-	w.names.each(func(e ecs.Entity) {
-		id, rt := w.monitors.Get(e)
-		f(w.name(id), rt.Status, w.profile(id).Enabled)
-	})
+// Monitor is one monitor as Each shows it.
+type Monitor struct {
+	w       *World
+	id      *Identity
+	Status  incident.Status
+	Enabled bool
 }
+
+// Name is the monitor's name. Each leaves it to be asked for: reading it
+// costs more than the rest of the walk.
+func (m Monitor) Name() string { return m.w.name(m.id) }
+
+// Each calls f for every monitor, in storage order: a sequential walk of
+// the ECS columns, for the state directory's snapshot.
+func (w *World) Each(f func(Monitor)) {
+	q := w.all.Query()
+	for q.Next() {
+		id, rt := q.Get()
+		f(Monitor{w: w, id: id, Status: rt.Status, Enabled: w.profiles[id.profile].Enabled})
+	}
+}
+
+// Version counts the configurations applied: what Each reports of names
+// and enablement changes only when it does.
+func (w *World) Version() uint64 { return w.version }
 
 // Restore gives the named monitor the status it had before a restart and
 // reports whether there is such a monitor. An incident carries on where

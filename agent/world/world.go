@@ -180,6 +180,8 @@ type World struct {
 	counts   [incident.NumStates]int
 	labels   map[string]string // attached to every code (for example the shard)
 	series   Series            // told about opted-in monitors; may be nil
+	all      *ecs.Filter2[Identity, Runtime]
+	version  uint64 // counts the applied configurations
 }
 
 // Options configure a World.
@@ -215,6 +217,7 @@ func New(now time.Time, opt Options) (*World, error) {
 		reasons:  map[ecs.Entity]string{},
 		labels:   opt.Labels,
 		series:   opt.Series,
+		all:      ecs.NewFilter2[Identity, Runtime](w),
 	}, nil
 }
 
