@@ -71,7 +71,22 @@ test: test-deps ## Run the whole test suite with the race detector.
 	@# tests, so neither disturbs the other.
 	$(GO) test -race -count=1 ./cmd/cpra-agent/
 	$(GO) test -race -count=1 ./internal/scalebench/
-	$(MAKE) --no-print-directory contract-test
+	$(MAKE) --no-print-directory contract-test fuzz
+
+# Each fuzz target runs for FUZZTIME on top of its committed corpus
+# (testdata/fuzz); a failure is written there as a new seed to commit.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./agent/config:FuzzParseMonitors ./agent/config:FuzzLoadAgent \
+	./agent/amwebhook:FuzzDecodeWebhook ./agent/state:FuzzRead \
+	./pipelines/spec/fastyaml:FuzzParseMatchesYAMLv3
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (10s).
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 .PHONY: contract-test
 contract-test: $(HELM_BIN) build ## Dashboards and Helm chart: lint, render and decode strictly (tests/contracts).

@@ -25,7 +25,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files testdata/bad-*.yaml.err")
 
 // testKinds returns the built-in kinds with notifiers writing to a buffer.
-func testKinds(t *testing.T) *config.Kinds {
+func testKinds(t testing.TB) *config.Kinds {
 	t.Helper()
 	k, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(), kind.Deps{Stdout: &bytes.Buffer{}})
 	if err != nil {
