@@ -20,6 +20,20 @@ const alertmanagerMissing = "prometheus-alertmanager not installed: run `make te
 type Alertmanager struct {
 	URL    string // base URL, for example http://127.0.0.1:39123
 	client *http.Client
+	proc   *process
+}
+
+// Stop stops Alertmanager, as an outage would.
+func (a *Alertmanager) Stop() { a.proc.stop() }
+
+// Start starts a stopped Alertmanager again, on the same address and with
+// the same data directory (its alerts come back from its snapshot), and
+// waits until it is ready.
+func (a *Alertmanager) Start(t testing.TB) {
+	t.Helper()
+	if err := a.proc.restart(a.URL + "/-/ready"); err != nil {
+		t.Fatalf("restart alertmanager: %v", err)
+	}
 }
 
 // AlertmanagerOption changes the configuration StartAlertmanager writes.
@@ -65,7 +79,7 @@ func StartAlertmanager(t testing.TB, opts ...AlertmanagerOption) *Alertmanager {
 	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
 		t.Fatalf("write alertmanager config: %v", err)
 	}
-	url := start(t, "alertmanager", bin, func(addr string) []string {
+	url, proc := startProcess(t, "alertmanager", bin, func(addr string) []string {
 		return []string{
 			"--config.file=" + cfgFile,
 			"--storage.path=" + filepath.Join(dir, "data"),
@@ -74,7 +88,7 @@ func StartAlertmanager(t testing.TB, opts ...AlertmanagerOption) *Alertmanager {
 			"--log.level=warn",
 		}
 	}, "/-/ready")
-	return &Alertmanager{URL: url, client: &http.Client{Timeout: 10 * time.Second}}
+	return &Alertmanager{URL: url, client: &http.Client{Timeout: 10 * time.Second}, proc: proc}
 }
 
 // alertmanagerConfig is a minimal configuration: one route, one receiver,

@@ -61,3 +61,23 @@ func TestTwoAlertmanagersWithWebhook(t *testing.T) {
 		}
 	}
 }
+
+// A stopped Alertmanager refuses connections; started again it answers on
+// the same address.
+func TestAlertmanagerStopAndStart(t *testing.T) {
+	am := StartAlertmanager(t)
+	am.Stop()
+	if resp, err := http.Get(am.URL + "/-/ready"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a stopped Alertmanager answered")
+	}
+	am.Start(t)
+	resp, err := http.Get(am.URL + "/-/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("restarted Alertmanager: %s", resp.Status)
+	}
+}

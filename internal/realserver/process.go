@@ -38,6 +38,13 @@ func lookPath(t testing.TB, missing string, names ...string) string {
 // another process may take it first; a process that exits before it is
 // ready is therefore retried on a new port.
 func start(t testing.TB, name, bin string, args func(addr string) []string, readyPath string) string {
+	base, _ := startProcess(t, name, bin, args, readyPath)
+	return base
+}
+
+// startProcess is start, also returning the process, which remembers its
+// arguments for a restart on the same address.
+func startProcess(t testing.TB, name, bin string, args func(addr string) []string, readyPath string) (string, *process) {
 	t.Helper()
 	var output string
 	for range startRetries {
@@ -46,6 +53,7 @@ func start(t testing.TB, name, bin string, args func(addr string) []string, read
 		if err != nil {
 			t.Fatalf("start %s: %v", name, err)
 		}
+		p.args = args(addr)
 		base := "http://" + addr
 		exited, err := p.waitReady(base + readyPath)
 		if err == nil {
@@ -55,7 +63,7 @@ func start(t testing.TB, name, bin string, args func(addr string) []string, read
 					t.Logf("%s output:\n%s", name, p.out.String())
 				}
 			})
-			return base
+			return base, p
 		}
 		p.stop()
 		output = p.out.String()
@@ -64,7 +72,7 @@ func start(t testing.TB, name, bin string, args func(addr string) []string, read
 		}
 	}
 	t.Fatalf("%s exited before it was ready %d times; last output:\n%s", name, startRetries, output)
-	return ""
+	return "", nil
 }
 
 func freeAddr(t testing.TB) string {
@@ -82,6 +90,23 @@ type process struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{} // closed once the process has exited
+	args []string      // what it was started with
+}
+
+// restart stops the process and starts the same program with the same
+// arguments (so the same address and data), waiting until url answers.
+func (p *process) restart(url string) error {
+	p.stop()
+	next, err := launch(p.cmd.Path, p.args)
+	if err != nil {
+		return err
+	}
+	if _, err := next.waitReady(url); err != nil {
+		next.stop()
+		return err
+	}
+	p.cmd, p.done, p.out = next.cmd, next.done, next.out
+	return nil
 }
 
 func launch(bin string, args []string) (*process, error) {
