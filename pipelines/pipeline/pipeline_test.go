@@ -49,16 +49,24 @@ func TestTrySubmitRefusesWhenFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One job occupies the worker, one may sit in the feeder, two fill the queue.
+	// One job occupies the worker, one waits in the feeder for it, and then
+	// exactly two fill the queue.
+	if !p.TrySubmit(1) {
+		t.Fatal("the first job was refused")
+	}
+	eventually(t, "the worker to take the first job", func() bool { return p.pool.Running() == 1 })
+	if !p.TrySubmit(2) {
+		t.Fatal("the second job was refused")
+	}
+	eventually(t, "the feeder to take the second job", func() bool { return p.ring.Len() == 0 })
 	accepted := 0
 	for range 10 {
-		if p.TrySubmit(1) {
+		if p.TrySubmit(3) {
 			accepted++
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	if accepted < 2 || accepted > 4 {
-		t.Fatalf("accepted %d jobs with capacity 2 and one worker", accepted)
+	if accepted != 2 {
+		t.Fatalf("the queue of capacity 2 accepted %d jobs", accepted)
 	}
 	close(release)
 	go func() {
