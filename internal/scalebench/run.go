@@ -135,7 +135,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", webPort)
-	args := append([]string{"--yaml", monitors, "--web.listen-address", fmt.Sprintf("127.0.0.1:%d", webPort)}, cfg.AgentArgs...)
+	args := append([]string{"--yaml", monitors, "--web.listen-address", fmt.Sprintf("127.0.0.1:%d", webPort),
+		"--storage.path", filepath.Join(cfg.Dir, "state")}, cfg.AgentArgs...)
 	stderrFile := filepath.Join(cfg.Dir, "agent.log")
 	logf, err := os.Create(stderrFile)
 	if err != nil {
