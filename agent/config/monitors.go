@@ -82,8 +82,11 @@ type InstanceKeys struct {
 
 // Pulse is a monitor's check.
 type Pulse struct {
-	Type             string
-	Interval         time.Duration
+	Type     string
+	Interval time.Duration
+	// RetryInterval replaces Interval while the monitor is degraded or
+	// verifying, to confirm an outage or a recovery sooner.
+	RetryInterval    time.Duration
 	Timeout          time.Duration
 	MaxFailures      int // unhealthy threshold
 	HealthyThreshold int
@@ -241,6 +244,7 @@ type rawMonitor struct {
 type rawPulse struct {
 	Type               string         `yaml:"type"`
 	Interval           *spec.Duration `yaml:"interval"`
+	RetryInterval      *spec.Duration `yaml:"retry_interval"`
 	Timeout            *spec.Duration `yaml:"timeout"`
 	MaxFailures        *int           `yaml:"max_failures"`
 	UnhealthyThreshold *int           `yaml:"unhealthy_threshold"`
@@ -939,6 +943,20 @@ func (l *loader) pulse(rp *rawPulse, b spec.Block) Pulse {
 			msg += " (the default interval; set a longer one or a shorter timeout)"
 		}
 		l.add(b.LineOf("timeout"), l.cur, "pulse_check.timeout", msg)
+	}
+	p.RetryInterval = p.Interval
+	if rp.RetryInterval != nil && !l.bad["pulse_check.retry_interval"] {
+		ri := rp.RetryInterval.Std()
+		switch {
+		case ri < MinInterval:
+			l.add(b.LineOf("retry_interval"), l.cur, "pulse_check.retry_interval", fmt.Sprintf("must be at least %v, got %v", MinInterval, ri))
+		case ri > p.Interval && !badInterval:
+			l.add(b.LineOf("retry_interval"), l.cur, "pulse_check.retry_interval", fmt.Sprintf("%v is longer than the interval %v", ri, p.Interval))
+		case p.Timeout > ri && !badTimeout:
+			l.add(b.LineOf("retry_interval"), l.cur, "pulse_check.retry_interval", fmt.Sprintf("%v is shorter than the timeout %v", ri, p.Timeout))
+		default:
+			p.RetryInterval = ri
+		}
 	}
 	if l.bad["pulse_check.max_failures"] {
 		rp.MaxFailures = nil

@@ -193,14 +193,24 @@ func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Eff
 	return st, carried
 }
 
+// intervalIn is the check interval of a monitor in state st: the retry
+// interval while an outage or a recovery is being confirmed.
+func (p *Profile) intervalIn(st incident.State) time.Duration {
+	if (st == incident.Degraded || st == incident.Verifying) && p.RetryInterval > 0 {
+		return p.RetryInterval
+	}
+	return p.Interval
+}
+
 func newProfile(m *config.Monitor) *Profile {
 	p := &Profile{
-		Key:       m.ProfileKey,
-		Instances: m.Instances,
-		CheckType: m.Pulse.Type,
-		Interval:  m.Pulse.Interval,
-		Timeout:   m.Pulse.Timeout,
-		Prober:    m.Pulse.Prober,
+		Key:           m.ProfileKey,
+		Instances:     m.Instances,
+		CheckType:     m.Pulse.Type,
+		Interval:      m.Pulse.Interval,
+		RetryInterval: m.Pulse.RetryInterval,
+		Timeout:       m.Pulse.Timeout,
+		Prober:        m.Pulse.Prober,
 		Policy: incident.Policy{
 			MaxFailures:      m.Pulse.MaxFailures,
 			HealthyThreshold: m.Pulse.HealthyThreshold,
@@ -336,8 +346,8 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 	if !p.Enabled {
 		return Applied{}, false // disabled while the check ran
 	}
-	w.schedule(o.Entity, rt, nextDue(o.Due, p.Interval, now.UnixNano()))
 	if o.Result.Inconclusive != "" {
+		w.schedule(o.Entity, rt, nextDue(o.Due, p.intervalIn(rt.Status.State), now.UnixNano()))
 		// Says nothing about the target: neither for nor against it.
 		return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
 	}
@@ -348,6 +358,9 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		w.reasons[o.Entity] = o.Result.Reason
 	}
 	w.step(o.Entity, id, p, rt, ev, o.Result.Reason, now, fx)
+	// Scheduled after the step: a monitor that just became degraded is
+	// checked again at its retry interval.
+	w.schedule(o.Entity, rt, nextDue(o.Due, p.intervalIn(rt.Status.State), now.UnixNano()))
 	if rt.Status.State == incident.Healthy {
 		delete(w.reasons, o.Entity)
 	}

@@ -46,18 +46,19 @@ type Runtime struct {
 // Profile is everything a monitor's definition says apart from its name and
 // address. Monitors with identical definitions share one.
 type Profile struct {
-	Key          spec.Key            // config.Monitor.ProfileKey
-	Instances    config.InstanceKeys // what a reload that keeps it must adopt
-	CheckType    string
-	Interval     time.Duration
-	Timeout      time.Duration
-	Prober       pulse.Prober
-	Policy       incident.Policy
-	Intervention *config.Intervention
-	Codes        config.Codes
-	Groups       []string
-	Enabled      bool
-	Metrics      bool // opted in to per-monitor series (`metrics: true`)
+	Key           spec.Key            // config.Monitor.ProfileKey
+	Instances     config.InstanceKeys // what a reload that keeps it must adopt
+	CheckType     string
+	Interval      time.Duration
+	RetryInterval time.Duration // while degraded or verifying
+	Timeout       time.Duration
+	Prober        pulse.Prober
+	Policy        incident.Policy
+	Intervention  *config.Intervention
+	Codes         config.Codes
+	Groups        []string
+	Enabled       bool
+	Metrics       bool // opted in to per-monitor series (`metrics: true`)
 }
 
 // CheckJob is a value handed to a pulse worker.

@@ -280,3 +280,37 @@ func TestRemedyOutcomeIgnoredWhenNotIntervening(t *testing.T) {
 		t.Fatal("a remedy outcome for a monitor not intervening must be ignored")
 	}
 }
+
+// retry_interval: a degraded monitor is checked again at it, a healthy
+// one at its interval. max_failures 3 at 60s with a 5s retry confirms an
+// outage 10s after the first failure instead of 2 minutes.
+func TestRetryIntervalWhileDegraded(t *testing.T) {
+	w := newWorld(t, monitor("a", func(m *config.Monitor) {
+		m.Pulse.Interval, m.Pulse.RetryInterval, m.Pulse.MaxFailures = time.Minute, 5*time.Second, 3
+	}))
+	var fx Effects
+	check := func(at time.Time, ok bool) (time.Time, incident.State) {
+		t.Helper()
+		jobs := runDue(w, at)
+		if len(jobs) != 1 {
+			t.Fatalf("at %v: %d due jobs, want 1", at.Sub(t0), len(jobs))
+		}
+		w.ApplyCheck(CheckOutcome{Entity: jobs[0].Entity, Due: jobs[0].Due, Result: pulse.Result{OK: ok, Reason: "503"}}, at, &fx)
+		v, _ := w.Lookup("a")
+		return v.Due, v.State
+	}
+	first, _ := w.Lookup("a")
+	due, st := check(first.Due, false)
+	if st != incident.Degraded || due.Sub(first.Due) != 5*time.Second {
+		t.Fatalf("after the first failure: %v, next check %v later; want degraded, 5s", st, due.Sub(first.Due))
+	}
+	due, _ = check(due, false)
+	due, st = check(due, false)
+	if st != incident.Down || due.Sub(first.Due) != 10*time.Second+time.Minute {
+		t.Fatalf("after three failures: %v, next check at +%v; want down at the interval again", st, due.Sub(first.Due))
+	}
+	next, st := check(due, true)
+	if st != incident.Healthy || next.Sub(due) != time.Minute {
+		t.Fatalf("after recovering: %v, next check %v later; want healthy, the interval", st, next.Sub(due))
+	}
+}
