@@ -86,3 +86,24 @@ func TestWebhookMethod(t *testing.T) {
 		t.Errorf("GET: %d, Allow %q; want 405 and POST", rec.Code, rec.Header().Get("Allow"))
 	}
 }
+
+// /probe shows an https monitor's earliest certificate expiry as
+// blackbox_exporter does (probe_ssl_earliest_cert_expiry), and the
+// monitor's own series carries it too.
+func TestProbeShowsCertificateExpiry(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	monitors := fmt.Sprintf("monitors:\n  - name: tls\n    metrics: true\n    pulse_check: {type: http, interval: 100ms, config: {url: %q, tls_config: {insecure_skip_verify: true}}}\n", srv.URL)
+	a, ctx := startTestAgent(t, config.DefaultAgent(), fixed(monitors), nil, io.Discard)
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.ready.Store(true)
+	want := fmt.Sprintf("probe_ssl_earliest_cert_expiry %g", float64(srv.Certificate().NotAfter.Unix()))
+	waitUntil(t, "the certificate expiry in /probe", func() bool {
+		rec := httptest.NewRecorder()
+		a.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/probe?monitor=tls", nil))
+		body := rec.Body.String()
+		return strings.Contains(body, want) && strings.Contains(body, `cpra_monitor_tls_earliest_cert_expiry_timestamp_seconds{monitor="tls"}`)
+	})
+}

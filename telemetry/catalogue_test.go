@@ -126,7 +126,7 @@ func populate(t *testing.T, m *Metrics) {
 	// Per-monitor series: one opted-in monitor, checked.
 	series := m.EnableMonitorSeries(1)
 	series.Sync(func(yield func(MonitorSample) bool) {
-		yield(MonitorSample{Monitor: "catalogue", State: "healthy", Checked: true, Up: true, Duration: 0.1, Timestamp: 1})
+		yield(MonitorSample{Monitor: "catalogue", State: "healthy", Checked: true, Up: true, Duration: 0.1, Timestamp: 1, CertExpiry: 2})
 	})
 	v := reflect.ValueOf(m).Elem()
 	for i := range v.NumField() {

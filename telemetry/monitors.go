@@ -13,10 +13,11 @@ type MonitorSample struct {
 	Monitor string
 	State   string // the monitor's incident state, a value of cpra_monitors{state}
 
-	Checked   bool    // a check completed since the monitor was added or enabled
-	Up        bool    // that check succeeded
-	Duration  float64 // its duration, in seconds
-	Timestamp float64 // when its outcome was applied, unix seconds
+	Checked    bool    // a check completed since the monitor was added or enabled
+	Up         bool    // that check succeeded
+	Duration   float64 // its duration, in seconds
+	Timestamp  float64 // when its outcome was applied, unix seconds
+	CertExpiry float64 // the earliest certificate expiry it saw, unix seconds; 0 without TLS
 }
 
 // The per-monitor families. /probe shows the same ones for one monitor, so
@@ -24,6 +25,9 @@ type MonitorSample struct {
 var (
 	descMonitorUp = prometheus.NewDesc("cpra_monitor_up",
 		"Whether the monitor's last check succeeded (1) or failed (0); absent until its first check.",
+		[]string{"monitor"}, nil)
+	descMonitorCertExpiry = prometheus.NewDesc("cpra_monitor_tls_earliest_cert_expiry_timestamp_seconds",
+		"When the earliest certificate of the TLS chain the monitor's last check saw expires, unix seconds; absent without TLS.",
 		[]string{"monitor"}, nil)
 	descMonitorDuration = prometheus.NewDesc("cpra_monitor_check_duration_seconds",
 		"Duration of the monitor's last check, retries included.",
@@ -115,7 +119,7 @@ func (s *MonitorSeries) Update(x MonitorSample) {
 
 // Describe implements prometheus.Collector.
 func (s *MonitorSeries) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMonitorUp, descMonitorDuration, descMonitorLastCheck, descMonitorState,
+	for _, d := range []*prometheus.Desc{descMonitorUp, descMonitorDuration, descMonitorLastCheck, descMonitorCertExpiry, descMonitorState,
 		descMonitorSeries, descMonitorRefused, descMonitorLimit} {
 		ch <- d
 	}
@@ -142,6 +146,9 @@ func collectMonitor(ch chan<- prometheus.Metric, x MonitorSample) {
 	ch <- prometheus.MustNewConstMetric(descMonitorUp, prometheus.GaugeValue, boolValue(x.Up), x.Monitor)
 	ch <- prometheus.MustNewConstMetric(descMonitorDuration, prometheus.GaugeValue, x.Duration, x.Monitor)
 	ch <- prometheus.MustNewConstMetric(descMonitorLastCheck, prometheus.GaugeValue, x.Timestamp, x.Monitor)
+	if x.CertExpiry != 0 {
+		ch <- prometheus.MustNewConstMetric(descMonitorCertExpiry, prometheus.GaugeValue, x.CertExpiry, x.Monitor)
+	}
 }
 
 var (
@@ -150,6 +157,9 @@ var (
 		nil, nil)
 	descProbeDuration = prometheus.NewDesc("probe_duration_seconds",
 		"Duration of the monitor's last check, retries included.",
+		nil, nil)
+	descProbeCertExpiry = prometheus.NewDesc("probe_ssl_earliest_cert_expiry",
+		"Returns last SSL chain expiry in unixtime, as blackbox_exporter does: the earliest certificate expiry of the monitor's last check.",
 		nil, nil)
 )
 
@@ -163,8 +173,8 @@ func ProbeCollector(x MonitorSample) prometheus.Collector { return probeCollecto
 type probeCollector MonitorSample
 
 func (p probeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descProbeSuccess, descProbeDuration,
-		descMonitorUp, descMonitorDuration, descMonitorLastCheck, descMonitorState} {
+	for _, d := range []*prometheus.Desc{descProbeSuccess, descProbeDuration, descProbeCertExpiry,
+		descMonitorUp, descMonitorDuration, descMonitorLastCheck, descMonitorCertExpiry, descMonitorState} {
 		ch <- d
 	}
 }
@@ -174,6 +184,9 @@ func (p probeCollector) Collect(ch chan<- prometheus.Metric) {
 	if x.Checked {
 		ch <- prometheus.MustNewConstMetric(descProbeSuccess, prometheus.GaugeValue, boolValue(x.Up))
 		ch <- prometheus.MustNewConstMetric(descProbeDuration, prometheus.GaugeValue, x.Duration)
+		if x.CertExpiry != 0 {
+			ch <- prometheus.MustNewConstMetric(descProbeCertExpiry, prometheus.GaugeValue, x.CertExpiry)
+		}
 	}
 	collectMonitor(ch, x)
 }

@@ -53,6 +53,9 @@ func monitorSample(m world.SeriesMonitor) telemetry.MonitorSample {
 		x.Checked, x.Up = true, m.Last.OK
 		x.Duration = m.Last.Duration.Seconds()
 		x.Timestamp = float64(m.Last.At.Unix())
+		if !m.Last.CertExpiry.IsZero() {
+			x.CertExpiry = float64(m.Last.CertExpiry.Unix())
+		}
 	}
 	return x
 }

@@ -351,7 +351,7 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		// Says nothing about the target: neither for nor against it.
 		return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
 	}
-	rt.recordCheck(o.Result.OK, o.Duration, now)
+	rt.recordCheck(o.Result.OK, o.Duration, now, o.Result.CertExpiry)
 	ev := incident.CheckOK
 	if !o.Result.OK {
 		ev = incident.CheckFailed

@@ -13,9 +13,10 @@ import (
 // LastCheck is a monitor's latest check outcome, kept in its Runtime in
 // eight bytes: the time in whole seconds, the duration as a float32.
 type LastCheck struct {
-	OK       bool
-	At       time.Time // when the outcome was applied; zero when there is none
-	Duration time.Duration
+	OK         bool
+	At         time.Time // when the outcome was applied; zero when there is none
+	Duration   time.Duration
+	CertExpiry time.Time // the earliest certificate expiry it saw; zero without TLS
 }
 
 // Checked reports whether the monitor has been checked since it was added
@@ -44,26 +45,31 @@ type Series interface {
 }
 
 // recordCheck keeps a check's outcome in the monitor's runtime.
-func (rt *Runtime) recordCheck(ok bool, d time.Duration, now time.Time) {
+func (rt *Runtime) recordCheck(ok bool, d time.Duration, now time.Time, certExpiry int64) {
 	rt.LastOK = ok
 	rt.LastAt = uint32(max(1, min(now.Unix(), int64(^uint32(0)))))
 	rt.LastDuration = float32(d.Seconds())
+	rt.CertExpiry = uint32(max(0, min(certExpiry, int64(^uint32(0)))))
 }
 
 // forgetCheck drops the last check of a monitor that is no longer checked.
 func (rt *Runtime) forgetCheck() {
-	rt.LastOK, rt.LastAt, rt.LastDuration = false, 0, 0
+	rt.LastOK, rt.LastAt, rt.LastDuration, rt.CertExpiry = false, 0, 0, 0
 }
 
 func (rt *Runtime) lastCheck() LastCheck {
 	if rt.LastAt == 0 {
 		return LastCheck{}
 	}
-	return LastCheck{
+	last := LastCheck{
 		OK:       rt.LastOK,
 		At:       time.Unix(int64(rt.LastAt), 0),
 		Duration: time.Duration(float64(rt.LastDuration) * float64(time.Second)),
 	}
+	if rt.CertExpiry != 0 {
+		last.CertExpiry = time.Unix(int64(rt.CertExpiry), 0)
+	}
+	return last
 }
 
 // updateSeries tells the series about an opted-in monitor.

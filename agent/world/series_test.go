@@ -119,11 +119,11 @@ func TestLastCheckTimes(t *testing.T) {
 		t.Fatal("a new monitor has a last check")
 	}
 	// Whole seconds, and never zero (zero means none).
-	rt.recordCheck(true, 90*time.Minute, time.Unix(0, 500))
+	rt.recordCheck(true, 90*time.Minute, time.Unix(0, 500), 0)
 	if l := rt.lastCheck(); !l.Checked() || l.At.Unix() != 1 || l.Duration.Round(time.Millisecond) != 90*time.Minute {
 		t.Errorf("at the epoch: %+v", l)
 	}
-	rt.recordCheck(false, 0, t0.Add(999*time.Millisecond))
+	rt.recordCheck(false, 0, t0.Add(999*time.Millisecond), 0)
 	if l := rt.lastCheck(); !l.At.Equal(t0) || l.OK {
 		t.Errorf("got %+v, want a failure at %v", l, t0)
 	}

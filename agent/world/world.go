@@ -41,6 +41,7 @@ type Runtime struct {
 	LastOK       bool
 	LastAt       uint32  // unix seconds when its outcome was applied; 0: none since added or enabled
 	LastDuration float32 // seconds
+	CertExpiry   uint32  // unix seconds: the earliest certificate expiry the last check saw; 0: no TLS
 }
 
 // Profile is everything a monitor's definition says apart from its name and

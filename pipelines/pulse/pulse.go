@@ -54,6 +54,9 @@ type Result struct {
 	// checks again at the next interval. Its values are the `reason` label
 	// of cpra_checks_inconclusive_total; see the Inconclusive* constants.
 	Inconclusive string
+	// CertExpiry is when the earliest certificate of the TLS chain the
+	// check saw expires, in unix seconds; 0 without TLS.
+	CertExpiry int64
 }
 
 // The reasons a check is inconclusive.

@@ -54,6 +54,16 @@ type config struct {
 	TLSConfig        tlsConfig         `yaml:"tls_config"`
 	Retries          int               `yaml:"retries"`
 	ProxyURL         string            `yaml:"proxy_url"`
+
+	// Response assertions (blackbox_exporter's names where it has them).
+	FailIfBodyMatchesRegexp    []string        `yaml:"fail_if_body_matches_regexp"`
+	FailIfBodyNotMatchesRegexp []string        `yaml:"fail_if_body_not_matches_regexp"`
+	FailIfHeaderMatches        []rawHeaderRule `yaml:"fail_if_header_matches"`
+	FailIfHeaderNotMatches     []rawHeaderRule `yaml:"fail_if_header_not_matches"`
+	FailIfBodyJSONNotMatches   []string        `yaml:"fail_if_body_json_not_matches"`
+	MaxResponseTime            *spec.Duration  `yaml:"max_response_time"`
+	BodySizeLimit              string          `yaml:"body_size_limit"`
+	TLSExpiryWarning           *spec.Duration  `yaml:"tls_expiry_warning"`
 }
 
 type tlsConfig struct {
@@ -70,6 +80,7 @@ type prober struct {
 	body    string
 	valid   []int // empty means any 2xx
 	retries int
+	assert  assertions
 	client  *http.Client
 }
 
@@ -110,11 +121,14 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 			errs = append(errs, b.Errorf("proxy_url", "%v", err))
 		}
 	}
+	assert, aerrs := parseAssertions(b, cfg)
+	errs = append(errs, aerrs...)
 	if len(errs) > 0 {
 		return nil, "", errors.Join(errs...)
 	}
 
 	p := &prober{
+		assert:  assert,
 		method:  cfg.Method,
 		header:  header,
 		host:    host,
@@ -176,6 +190,7 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 }
 
 func (p *prober) attempt(ctx context.Context, address string, start time.Time) pulse.Result {
+	began := time.Now()
 	var body io.Reader
 	if p.body != "" {
 		body = strings.NewReader(p.body)
@@ -218,7 +233,17 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 		return res
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	a := &p.assert
+	var got []byte
+	if a.readsBody() || a.bodyLimit > 0 {
+		limit := int64(maxDrain)
+		if a.bodyLimit > 0 {
+			limit = a.bodyLimit + 1 // one more byte tells a body over the limit
+		}
+		got, err = io.ReadAll(io.LimitReader(resp.Body, limit))
+	} else {
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	}
 	if !p.validStatus(resp.StatusCode) {
 		return pulse.Failf("status %d", resp.StatusCode)
 	}
@@ -226,7 +251,34 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 		// A server that stalls or breaks mid-body is not healthy.
 		return pulse.Failf("%s %s: reading body: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
 	}
-	return pulse.Result{OK: true}
+	took := time.Since(began)
+	earliest, tlsFailure := a.checkTLS(resp.TLS, time.Now())
+	var expiry int64
+	if !earliest.IsZero() {
+		expiry = earliest.Unix()
+	}
+	res := pulse.Result{OK: true, CertExpiry: expiry}
+	fail := func(msg string) pulse.Result {
+		r := pulse.Failf("%s", msg)
+		r.CertExpiry = expiry
+		return r
+	}
+	switch {
+	case a.bodyLimit > 0 && int64(len(got)) > a.bodyLimit:
+		return fail(fmt.Sprintf("body larger than %d bytes (body_size_limit)", a.bodyLimit))
+	case tlsFailure != "":
+		return fail(tlsFailure)
+	}
+	if msg := a.checkHeaders(resp.Header); msg != "" {
+		return fail(msg)
+	}
+	if msg := a.checkBody(got); msg != "" {
+		return fail(msg)
+	}
+	if a.maxResponseTime > 0 && took > a.maxResponseTime {
+		return fail(fmt.Sprintf("response took %v, more than max_response_time %v", took.Round(time.Millisecond), a.maxResponseTime))
+	}
+	return res
 }
 
 // attemptTrace records how far one request got.
