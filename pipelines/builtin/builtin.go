@@ -21,6 +21,7 @@ func Checks() []pulse.Kind {
 	return []pulse.Kind{
 		httpcheck.Kind,
 		tcpcheck.Kind,
+		tcpcheck.TLSKind,
 		icmpcheck.Kind,
 		scriptcheck.Kind,
 	}

@@ -1,7 +1,6 @@
 package httpcheck
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,12 +13,9 @@ import (
 
 	"github.com/theory/jsonpath"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
-
-// DefaultTLSExpiryWarning is how close to its expiry a certificate of an
-// https check fails it, unless tls_expiry_warning says otherwise.
-const DefaultTLSExpiryWarning = 14 * 24 * time.Hour
 
 // excerptLen bounds the part of a body or header quoted in a failure.
 const excerptLen = 64
@@ -119,10 +115,7 @@ func parseAssertions(b spec.Block, cfg config) (assertions, []error) {
 		}
 		a.bodyLimit = n
 	}
-	a.tlsWarning = DefaultTLSExpiryWarning
-	if cfg.TLSExpiryWarning != nil {
-		a.tlsWarning = cfg.TLSExpiryWarning.Std()
-	}
+	a.tlsWarning = certs.Warning(cfg.TLSExpiryWarning)
 	return a, errs
 }
 
@@ -230,34 +223,6 @@ func (a *assertions) checkBody(body []byte) string {
 		}
 	}
 	return ""
-}
-
-// checkTLS fails a certificate chain that expires within the warning, and
-// returns the earliest expiry of the chain (zero without TLS).
-func (a *assertions) checkTLS(cs *tls.ConnectionState, now time.Time) (earliest time.Time, failure string) {
-	if cs == nil || len(cs.PeerCertificates) == 0 {
-		return time.Time{}, ""
-	}
-	first := cs.PeerCertificates[0]
-	for _, c := range cs.PeerCertificates {
-		if c.NotAfter.Before(first.NotAfter) {
-			first = c
-		}
-	}
-	earliest = first.NotAfter
-	if left := earliest.Sub(now); left < a.tlsWarning {
-		name := first.Subject.CommonName
-		if name == "" {
-			name = first.Subject.String()
-		}
-		when := "expires"
-		if left < 0 {
-			when = "expired"
-		}
-		return earliest, fmt.Sprintf("certificate %q %s %s (in %v; tls_expiry_warning %v)", name, when,
-			earliest.UTC().Format(time.RFC3339), left.Round(time.Hour), a.tlsWarning)
-	}
-	return earliest, ""
 }
 
 // excerpt is a short, printable piece of s, quoted, for a failure message.

@@ -2,7 +2,6 @@ package httpcheck
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -51,7 +51,7 @@ type config struct {
 	Body             string            `yaml:"body"`
 	ValidStatusCodes []int             `yaml:"valid_status_codes"`
 	FollowRedirects  *bool             `yaml:"follow_redirects"`
-	TLSConfig        tlsConfig         `yaml:"tls_config"`
+	TLSConfig        certs.Config      `yaml:"tls_config"`
 	Retries          int               `yaml:"retries"`
 	ProxyURL         string            `yaml:"proxy_url"`
 
@@ -64,11 +64,6 @@ type config struct {
 	MaxResponseTime            *spec.Duration  `yaml:"max_response_time"`
 	BodySizeLimit              string          `yaml:"body_size_limit"`
 	TLSExpiryWarning           *spec.Duration  `yaml:"tls_expiry_warning"`
-}
-
-type tlsConfig struct {
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-	ServerName         string `yaml:"server_name"`
 }
 
 // prober holds everything but the URL, so monitors that differ only in
@@ -168,10 +163,7 @@ func newClient(cfg config, proxy *url.URL) *http.Client {
 		MaxConnsPerHost:       maxConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		TLSClientConfig: &tls.Config{
-			InsecureSkipVerify: cfg.TLSConfig.InsecureSkipVerify, // opted into by configuration
-			ServerName:         cfg.TLSConfig.ServerName,
-		},
+		TLSClientConfig:       cfg.TLSConfig.TLS(""), // "": the URL's host
 	}
 	if proxy != nil {
 		tr.Proxy = http.ProxyURL(proxy)
@@ -252,11 +244,8 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 		return pulse.Failf("%s %s: reading body: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
 	}
 	took := time.Since(began)
-	earliest, tlsFailure := a.checkTLS(resp.TLS, time.Now())
-	var expiry int64
-	if !earliest.IsZero() {
-		expiry = earliest.Unix()
-	}
+	earliest, tlsFailure := certs.Expiry(resp.TLS, a.tlsWarning, time.Now())
+	expiry := certs.Unix(earliest)
 	res := pulse.Result{OK: true, CertExpiry: expiry}
 	fail := func(msg string) pulse.Result {
 		r := pulse.Failf("%s", msg)

@@ -1,17 +1,22 @@
 package tcpcheck
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -22,26 +27,58 @@ var Kind = pulse.Kind{
 	New:         newProber,
 }
 
+// TLSKind registers the tls check: connect, TLS handshake, the chain
+// verified (unless tls_config.insecure_skip_verify) and its expiry
+// checked, for TLS services that are not HTTP.
+var TLSKind = pulse.Kind{
+	Name:        "tls",
+	AddressKeys: []string{"host", "port", "address"},
+	New:         newTLSProber,
+}
+
 type config struct {
 	Host    string `yaml:"host"`
 	Port    string `yaml:"port"` // a string so that both 5432 and "5432" decode
 	Address string `yaml:"address"`
 	Retries int    `yaml:"retries"`
+
+	TLS              bool           `yaml:"tls"` // the tcp kind: TLS from the first byte
+	TLSConfig        certs.Config   `yaml:"tls_config"`
+	TLSExpiryWarning *spec.Duration `yaml:"tls_expiry_warning"`
+	QueryResponse    []rawStep      `yaml:"query_response"`
 }
 
 func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+	return build(b, false)
+}
+
+func newTLSProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+	return build(b, true)
+}
+
+// build validates a tcp or tls block.
+func build(b spec.Block, tlsKind bool) (pulse.Prober, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err
+	}
+	if tlsKind && b.Has("tls") {
+		return nil, "", b.Errorf("tls", "not a key of the tls check: it always speaks TLS")
 	}
 	addr, errs := address(b, c)
 	if c.Retries < 0 {
 		errs = append(errs, b.Errorf("retries", "must be 0 or more, got %d", c.Retries))
 	}
+	steps, serr := parseSteps(b, c.QueryResponse)
+	errs = append(errs, serr...)
+	if tlsKind && len(c.QueryResponse) > 0 {
+		errs = append(errs, b.Errorf("query_response", "not a key of the tls check; use a tcp check with tls: true"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, "", err
 	}
-	return &prober{retries: c.Retries}, addr, nil
+	return &prober{retries: c.Retries, tls: c.TLS || tlsKind, tlsConfig: c.TLSConfig,
+		warning: certs.Warning(c.TLSExpiryWarning), steps: steps}, addr, nil
 }
 
 // address validates either form of the target and returns it as host:port.
@@ -106,10 +143,14 @@ func checkPort(s string) (string, error) {
 }
 
 type prober struct {
-	retries int
+	retries   int
+	tls       bool // handshake right after connecting
+	tlsConfig certs.Config
+	warning   time.Duration // tls_expiry_warning
+	steps     []step        // query_response
 }
 
-// Probe makes up to 1+retries connection attempts within ctx's deadline.
+// Probe makes up to 1+retries attempts within ctx's deadline.
 func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 	var d net.Dialer
 	return pulse.Retry(ctx, p.retries, func(ctx context.Context) pulse.Result {
@@ -121,9 +162,78 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 			// says the host is down.
 			return pulse.Result{Reason: describe(t.Address, err), Unreachable: !canceled(err), HostDown: !canceled(err) && pulse.HostDownError(err)}
 		}
-		_ = conn.Close() // nothing was sent; a close error says nothing about the target
-		return pulse.Result{OK: true}
+		if !p.tls && len(p.steps) == 0 {
+			_ = conn.Close() // nothing was sent; a close error says nothing about the target
+			return pulse.Result{OK: true}
+		}
+		defer conn.Close()
+		if deadline, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(deadline)
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) }) // cancellation too
+		defer stop()
+		return p.converse(ctx, conn, t.Address)
 	})
+}
+
+// converse runs the TLS handshake and the query_response dialogue on conn.
+func (p *prober) converse(ctx context.Context, conn net.Conn, address string) pulse.Result {
+	var expiry int64
+	fail := func(format string, args ...any) pulse.Result {
+		r := pulse.Failf(format, args...)
+		r.CertExpiry = expiry
+		if ctx.Err() != nil {
+			r.Reason += " (" + describe(address, ctx.Err()) + ")"
+		}
+		return r
+	}
+	handshake := func() (*tls.Conn, string) {
+		host, _, _ := net.SplitHostPort(address)
+		tc := tls.Client(conn, p.tlsConfig.TLS(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, "TLS handshake: " + err.Error()
+		}
+		cs := tc.ConnectionState()
+		earliest, failure := certs.Expiry(&cs, p.warning, time.Now())
+		expiry = certs.Unix(earliest)
+		return tc, failure
+	}
+	if p.tls {
+		tc, failure := handshake()
+		if tc == nil {
+			r := fail("%s", failure)
+			r.Unreachable = true // the server never completed a TLS answer
+			return r
+		}
+		if failure != "" {
+			return fail("%s", failure)
+		}
+		conn = tc
+	}
+	r := bufio.NewReader(conn)
+	for i, s := range p.steps {
+		switch {
+		case s.expect != nil:
+			if line, err := expect(r, s.expect); err != nil {
+				return fail("query_response[%d]: expected %q: %v%s", i, s.expect, err, lastLine(line))
+			}
+		case s.startTLS:
+			tc, failure := handshake()
+			if tc == nil {
+				return fail("query_response[%d]: STARTTLS: %s", i, failure)
+			}
+			if failure != "" {
+				return fail("%s", failure)
+			}
+			conn, r = tc, bufio.NewReader(tc)
+		}
+		if s.send != "" {
+			if _, err := io.WriteString(conn, s.send+"\n"); err != nil {
+				return fail("query_response[%d]: send: %v", i, err)
+			}
+		}
+	}
+	return pulse.Result{OK: true, CertExpiry: expiry}
 }
 
 // canceled reports whether err is the context's cancellation rather than

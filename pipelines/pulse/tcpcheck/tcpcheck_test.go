@@ -137,7 +137,7 @@ func TestConfigErrors(t *testing.T) {
 		{"address without host", "address: :80", `line 1: address: host is empty in ":80"`},
 		{"address port out of range", "address: 127.0.0.1:70000", "line 1: address: port must be between 1 and 65535, got 70000"},
 		{"negative retries", "address: 127.0.0.1:80\nretries: -1", "line 2: retries: must be 0 or more, got -1"},
-		{"unknown key", "address: 127.0.0.1:80\ntimeout: 1s", "line 2: timeout: unknown field (known: address, host, port, retries)"},
+		{"unknown key", "address: 127.0.0.1:80\ntimeout: 1s", "line 2: timeout: unknown field (known: address, host, port, query_response, retries, tls, tls_config, tls_expiry_warning)"},
 		{"retries not a number", "address: 127.0.0.1:80\nretries: many", `line 2: retries: expected an integer value, got "many"`},
 	}
 	for _, tt := range tests {
