@@ -10,6 +10,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention/scriptremedy"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention/webhookremedy"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/dnscheck"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/httpcheck"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/icmpcheck"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/scriptcheck"
@@ -22,6 +23,7 @@ func Checks() []pulse.Kind {
 		httpcheck.Kind,
 		tcpcheck.Kind,
 		tcpcheck.TLSKind,
+		dnscheck.Kind,
 		icmpcheck.Kind,
 		scriptcheck.Kind,
 	}
