@@ -11,6 +11,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention/webhookremedy"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/dnscheck"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/grpccheck"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/httpcheck"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/icmpcheck"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/scriptcheck"
@@ -24,6 +25,7 @@ func Checks() []pulse.Kind {
 		tcpcheck.Kind,
 		tcpcheck.TLSKind,
 		dnscheck.Kind,
+		grpccheck.Kind,
 		icmpcheck.Kind,
 		scriptcheck.Kind,
 	}
