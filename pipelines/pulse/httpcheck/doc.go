@@ -33,4 +33,14 @@
 // status, a malformed one or a redirect to a host that does not answer,
 // means the host answered. Through a proxy_url the proxy is what answers:
 // its 502 is a bad status, its silence is unreachable.
+//
+// # Assertions
+//
+// Beyond the status, a response can be asserted on (assert.go): regexps on
+// the body and on headers, JSONPath conditions on a JSON body, a maximum
+// response time and a body size limit. Each failure names the assertion and
+// quotes at most 64 characters. They cost nothing when not configured: the
+// body is then drained, not kept. On https, a certificate chain expiring
+// within tls_expiry_warning (14 days) fails the check; its earliest expiry
+// is reported either way (pulse.Result.CertExpiry).
 package httpcheck

@@ -17,4 +17,12 @@
 // "connect 10.0.0.9:22: timeout" or "resolve db.internal: no such host".
 // Every failure but a canceled check is Unreachable (see pulse.Result): a
 // TCP check asks nothing of the target beyond answering.
+//
+// With `tls: true` the check also completes a TLS handshake, and with
+// `query_response` it holds a dialogue as blackbox_exporter's tcp module
+// does (dialogue.go): expect a line matching a regexp, send a line, or
+// upgrade to TLS (`starttls: true`, for SMTP, IMAP, LDAP and the like). A
+// mismatch quotes the server's last line; a certificate expiring within
+// tls_expiry_warning fails. TLSKind, the `tls` check, is a handshake alone,
+// for TLS services that are not HTTP.
 package tcpcheck
