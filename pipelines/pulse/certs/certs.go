@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	promconfig "github.com/prometheus/common/config"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -12,19 +14,47 @@ import (
 // check, unless tls_expiry_warning says otherwise.
 const DefaultExpiryWarning = 14 * 24 * time.Hour
 
-// Config is the tls_config block.
+// Config is the tls_config block, as Prometheus's TLSConfig writes it.
 type Config struct {
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	CAFile             string `yaml:"ca_file"`   // CAs to verify the server with, instead of the system's
+	CertFile           string `yaml:"cert_file"` // client certificate, with key_file
+	KeyFile            string `yaml:"key_file"`
 	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	MinVersion         string `yaml:"min_version"` // TLS10 … TLS13
 }
 
-// TLS is the client configuration for c; serverName is used when c names
-// none (the host the check connects to).
-func (c Config) TLS(serverName string) *tls.Config {
-	if c.ServerName != "" {
-		serverName = c.ServerName
+// Build validates c and returns the client configuration, with the CA
+// file loaded and the client certificate read at each handshake (so a
+// rotated one applies). b locates errors at the tls_config key.
+func (c Config) Build(b spec.Block) (*tls.Config, error) {
+	pc := promconfig.TLSConfig{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile,
+		ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.MinVersion != "" {
+		v, ok := promconfig.TLSVersions[c.MinVersion]
+		if !ok {
+			return nil, spec.Prefix("tls_config", b.Sub("tls_config").Errorf("min_version", "must be TLS10, TLS11, TLS12 or TLS13, got %q", c.MinVersion))
+		}
+		pc.MinVersion = v
 	}
-	return &tls.Config{ServerName: serverName, InsecureSkipVerify: c.InsecureSkipVerify} // opted into by configuration
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, b.Errorf("tls_config", "cert_file and key_file go together")
+	}
+	cfg, err := promconfig.NewTLSConfig(&pc)
+	if err != nil {
+		return nil, b.Errorf("tls_config", "%v", err)
+	}
+	return cfg, nil
+}
+
+// For is base for a connection to host: its server name is host unless
+// the configuration names one.
+func For(base *tls.Config, host string) *tls.Config {
+	cfg := base.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg
 }
 
 // Warning reads tls_expiry_warning: DefaultExpiryWarning when unset, and

@@ -2,6 +2,7 @@ package grpccheck
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -40,7 +41,7 @@ type config struct {
 type prober struct {
 	service string
 	tls     bool
-	tlsCfg  certs.Config
+	tlsBase *tls.Config
 	warning time.Duration
 	retries int
 
@@ -64,10 +65,14 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	if !c.TLS && (b.Has("tls_config") || b.Has("tls_expiry_warning")) {
 		errs = append(errs, b.Errorf("tls_config", "needs tls: true"))
 	}
+	tlsBase, err := c.TLSConfig.Build(b)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, "", err
 	}
-	return &prober{service: c.Service, tls: c.TLS, tlsCfg: c.TLSConfig, warning: certs.Warning(c.TLSExpiryWarning),
+	return &prober{service: c.Service, tls: c.TLS, tlsBase: tlsBase, warning: certs.Warning(c.TLSExpiryWarning),
 		retries: c.Retries, conns: map[string]*grpc.ClientConn{}}, addr, nil
 }
 
@@ -103,7 +108,7 @@ func (p *prober) conn(address string) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if p.tls {
 		host, _, _ := net.SplitHostPort(address)
-		creds = credentials.NewTLS(p.tlsCfg.TLS(host))
+		creds = credentials.NewTLS(certs.For(p.tlsBase, host))
 	}
 	c, err := grpc.NewClient(address, grpc.WithTransportCredentials(creds), grpc.WithUserAgent("cpra-agent"))
 	if err != nil {

@@ -2,6 +2,7 @@ package httpcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +119,10 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	}
 	assert, aerrs := parseAssertions(b, cfg)
 	errs = append(errs, aerrs...)
+	tlsCfg, err := cfg.TLSConfig.Build(b)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, "", errors.Join(errs...)
 	}
@@ -130,7 +135,7 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 		body:    cfg.Body,
 		valid:   cfg.ValidStatusCodes,
 		retries: cfg.Retries,
-		client:  newClient(cfg, proxy),
+		client:  newClient(cfg, proxy, tlsCfg),
 	}
 	return p, cfg.URL, nil
 }
@@ -153,7 +158,7 @@ func address(b spec.Block) (string, error) {
 	return raw, nil
 }
 
-func newClient(cfg config, proxy *url.URL) *http.Client {
+func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config) *http.Client {
 	tr := &http.Transport{
 		// No timeouts here: the probe's context carries the monitor's.
 		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
@@ -163,7 +168,7 @@ func newClient(cfg config, proxy *url.URL) *http.Client {
 		MaxConnsPerHost:       maxConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       cfg.TLSConfig.TLS(""), // "": the URL's host
+		TLSClientConfig:       tlsCfg, // no server name: the URL's host
 	}
 	if proxy != nil {
 		tr.Proxy = http.ProxyURL(proxy)

@@ -74,10 +74,14 @@ func build(b spec.Block, tlsKind bool) (pulse.Prober, string, error) {
 	if tlsKind && len(c.QueryResponse) > 0 {
 		errs = append(errs, b.Errorf("query_response", "not a key of the tls check; use a tcp check with tls: true"))
 	}
+	tlsBase, err := c.TLSConfig.Build(b)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, "", err
 	}
-	return &prober{retries: c.Retries, tls: c.TLS || tlsKind, tlsConfig: c.TLSConfig,
+	return &prober{retries: c.Retries, tls: c.TLS || tlsKind, tlsBase: tlsBase,
 		warning: certs.Warning(c.TLSExpiryWarning), steps: steps}, addr, nil
 }
 
@@ -143,11 +147,11 @@ func checkPort(s string) (string, error) {
 }
 
 type prober struct {
-	retries   int
-	tls       bool // handshake right after connecting
-	tlsConfig certs.Config
-	warning   time.Duration // tls_expiry_warning
-	steps     []step        // query_response
+	retries int
+	tls     bool          // handshake right after connecting
+	tlsBase *tls.Config   // from tls_config; the server name is the host's unless set
+	warning time.Duration // tls_expiry_warning
+	steps   []step        // query_response
 }
 
 // Probe makes up to 1+retries attempts within ctx's deadline.
@@ -189,7 +193,7 @@ func (p *prober) converse(ctx context.Context, conn net.Conn, address string) pu
 	}
 	handshake := func() (*tls.Conn, string) {
 		host, _, _ := net.SplitHostPort(address)
-		tc := tls.Client(conn, p.tlsConfig.TLS(host))
+		tc := tls.Client(conn, certs.For(p.tlsBase, host))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, "TLS handshake: " + err.Error()
 		}
