@@ -65,7 +65,7 @@ func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 		s:        s,
 		endpoint: s.base.JoinPath("api/v2/alerts").String(),
 		dest:     "alertmanager:" + redact(s.base),
-		client:   newClient(),
+		client:   httpclient.NewClient(s.auth),
 	}, nil
 }
 
@@ -186,9 +186,6 @@ func (n *Notifier) post(ctx context.Context, alerts []alert) error {
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if ba := n.s.basicAuth; ba != nil {
-		req.SetBasicAuth(ba.Username, ba.Password)
-	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.dest, httpclient.UnwrapURLError(err))
@@ -200,15 +197,6 @@ func (n *Notifier) post(ctx context.Context, alerts []alert) error {
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	return fmt.Errorf("%s: status %s: %q", n.dest, resp.Status, bytes.TrimSpace(snippet))
-}
-
-func newClient() *http.Client {
-	return &http.Client{
-		// Own connection pool per notifier, so Close releases only ours.
-		Transport: http.DefaultTransport.(*http.Transport).Clone(),
-		// A redirect would turn the POST into a GET and hide the failure.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 func redact(u *url.URL) string {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,5 +359,20 @@ func TestNotifyAfterClose(t *testing.T) {
 	notify(t, n, replacing(note("api", domain.Green, t0.Add(time.Second)), domain.Red, t0))
 	if p := am.last(t); len(p.alerts) != 1 || p.alerts[0].Labels["code"] != "red" {
 		t.Fatalf("sent %+v after Close, want red resolved", p.alerts)
+	}
+}
+
+// basic_auth takes its password from a file, as Prometheus's does.
+func TestBasicAuthPasswordFile(t *testing.T) {
+	am := newFakeAM(t)
+	pw := t.TempDir() + "/pw"
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := newNotifier(t, "url: "+am.url+"\n"+hour+"basic_auth: {username: cpra, password_file: "+pw+"}\n")
+	notify(t, n, note("api", domain.Red, t0))
+	user, pass, ok := (&http.Request{Header: am.last(t).header}).BasicAuth()
+	if !ok || user != "cpra" || pass != "s3cret" {
+		t.Errorf("basic auth %q %q %v", user, pass, ok)
 	}
 }

@@ -21,18 +21,13 @@ const (
 )
 
 type config struct {
-	URL            string            `yaml:"url"`
-	Timeout        *spec.Duration    `yaml:"timeout"`         // nil means the default
-	ResendInterval *spec.Duration    `yaml:"resend_interval"` // nil means the default
-	Headers        map[string]string `yaml:"headers"`
-	BasicAuth      *basicAuth        `yaml:"basic_auth"`
-	Labels         map[string]string `yaml:"labels"`
-	GeneratorURL   string            `yaml:"generator_url"`
-}
-
-type basicAuth struct {
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	URL             string            `yaml:"url"`
+	Timeout         *spec.Duration    `yaml:"timeout"`         // nil means the default
+	ResendInterval  *spec.Duration    `yaml:"resend_interval"` // nil means the default
+	Headers         map[string]string `yaml:"headers"`
+	Labels          map[string]string `yaml:"labels"`
+	GeneratorURL    string            `yaml:"generator_url"`
+	httpclient.Auth `yaml:",inline"`  // basic_auth, authorization, oauth2, as Prometheus writes them
 }
 
 // settings is a validated config.
@@ -41,7 +36,7 @@ type settings struct {
 	timeout      time.Duration
 	resend       time.Duration
 	headers      http.Header
-	basicAuth    *basicAuth
+	auth         httpclient.Auth
 	labels       map[string]string
 	generatorURL string
 }
@@ -51,7 +46,7 @@ func parseConfig(b spec.Block) (settings, error) {
 	if err := b.Decode(&cfg); err != nil {
 		return settings{}, err
 	}
-	s := settings{timeout: defaultTimeout, resend: defaultResendInterval, basicAuth: cfg.BasicAuth}
+	s := settings{timeout: defaultTimeout, resend: defaultResendInterval, auth: cfg.Auth}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
 
@@ -71,14 +66,9 @@ func parseConfig(b spec.Block) (settings, error) {
 	}
 	s.headers, err = httpclient.ParseHeaders(b, cfg.Headers)
 	add(err)
-	if ba := cfg.BasicAuth; ba != nil {
-		if ba.Username == "" {
-			// Point at basic_auth itself: the key that is missing has no line.
-			add(&spec.Error{Line: b.LineOf("basic_auth"), Field: "basic_auth.username", Msg: "required"})
-		}
-		if s.headers.Get("Authorization") != "" {
-			add(b.Errorf("basic_auth", "cannot be used with an Authorization header"))
-		}
+	errs = append(errs, cfg.Auth.Validate(b)...)
+	if cfg.Auth.Set() && s.headers.Get("Authorization") != "" {
+		add(b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
 	}
 	s.labels, err = parseLabels(b, cfg.Labels)
 	add(err)

@@ -17,7 +17,7 @@ func TestConfigErrors(t *testing.T) {
 		{"empty block", "", "line 1: url: required"},
 		{"missing url", "timeout: 1s\n", "line 1: url: required"},
 		{"unknown key", url + "resend: 1m\n",
-			"line 2: resend: unknown field (known: basic_auth, generator_url, headers, labels, resend_interval, timeout, url)"},
+			"line 2: resend: unknown field (known: authorization, basic_auth, generator_url, headers, labels, oauth2, resend_interval, timeout, url)"},
 		{"bad scheme", "url: unix:///run/am.sock\n", `line 1: url: scheme must be http or https, got "unix"`},
 		{"no host", "url: http://\n", "line 1: url: missing host"},
 		{"query", "url: http://127.0.0.1:9093/?x=1\n", "line 1: url: must not have a query or fragment"},
@@ -25,11 +25,11 @@ func TestConfigErrors(t *testing.T) {
 		{"zero resend", url + "resend_interval: 0s\n", "line 2: resend_interval: must be greater than zero"},
 		{"bad resend", url + "resend_interval: often\n",
 			`line 2: resend_interval: invalid duration "often" (use a number and a unit: ms, s, m, h, d)`},
-		{"basic auth without username", url + "basic_auth:\n  password: x\n", "line 2: basic_auth.username: required"},
+		{"basic auth without username", url + "basic_auth:\n  password: x\n", "line 3: basic_auth.username: required"},
 		{"basic auth unknown key", url + "basic_auth:\n  user: x\n",
-			"line 3: basic_auth.user: unknown field (known: password, username)"},
+			"line 3: basic_auth.user: unknown field (known: password, password_file, username)"},
 		{"basic auth and authorization", url + "headers: {Authorization: Bearer x}\nbasic_auth: {username: u}\n",
-			"line 3: basic_auth: cannot be used with an Authorization header"},
+			"line 2: headers: Authorization is set by basic_auth, authorization or oauth2; not both"},
 		{"bad header", url + "headers:\n  \"a b\": x\n", "line 3: headers.a b: invalid header name"},
 		{"reserved header", url + "headers:\n  Host: x\n", "line 3: headers.Host: set by the notifier, cannot be configured"},
 		{"bad label name", url + "labels:\n  env: prod\n  1st: x\n",
@@ -68,7 +68,7 @@ func TestConfig(t *testing.T) {
 			if s.timeout != 10*time.Second || s.resend != time.Minute {
 				t.Errorf("timeout %v resend %v, want 10s and 1m", s.timeout, s.resend)
 			}
-			if len(s.labels) != 0 || len(s.headers) != 0 || s.basicAuth != nil || s.generatorURL != "" {
+			if len(s.labels) != 0 || len(s.headers) != 0 || s.auth.Set() || s.generatorURL != "" {
 				t.Errorf("unexpected settings %+v", s)
 			}
 		}},
@@ -84,8 +84,8 @@ generator_url: https://grafana.example/d/cpra
 			if s.timeout != 3*time.Second || s.resend != 30*time.Second {
 				t.Errorf("timeout %v resend %v", s.timeout, s.resend)
 			}
-			if s.headers.Get("X-Scope-OrgID") != "team-a" || s.basicAuth.Username != "cpra" || s.basicAuth.Password != "s3cret" {
-				t.Errorf("auth settings %+v %+v", s.headers, s.basicAuth)
+			if s.headers.Get("X-Scope-OrgID") != "team-a" || s.auth.BasicAuth.Username != "cpra" || s.auth.BasicAuth.Password != "s3cret" {
+				t.Errorf("auth settings %+v %+v", s.headers, s.auth.BasicAuth)
 			}
 			if s.labels["env"] != "prod" || s.labels["region"] != "eu" || s.generatorURL != "https://grafana.example/d/cpra" {
 				t.Errorf("labels %v generator %q", s.labels, s.generatorURL)

@@ -27,9 +27,10 @@ const (
 )
 
 type config struct {
-	URL     string            `yaml:"url"`
-	Headers map[string]string `yaml:"headers"`
-	Timeout *spec.Duration    `yaml:"timeout"` // nil means the default
+	URL             string            `yaml:"url"`
+	Headers         map[string]string `yaml:"headers"`
+	Timeout         *spec.Duration    `yaml:"timeout"` // nil means the default
+	httpclient.Auth `yaml:",inline"`  // basic_auth, authorization, oauth2
 }
 
 // Notifier posts codes to one URL.
@@ -59,6 +60,10 @@ func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 			errs = append(errs, b.Errorf("timeout", "must be greater than zero"))
 		}
 	}
+	errs = append(errs, cfg.Auth.Validate(b)...)
+	if cfg.Auth.Set() && headers.Get("Authorization") != "" {
+		errs = append(errs, b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -67,7 +72,7 @@ func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 		dest:    "webhook:" + httpclient.Redact(u),
 		headers: headers,
 		timeout: timeout,
-		client:  newClient(),
+		client:  httpclient.NewClient(cfg.Auth),
 	}, nil
 }
 
@@ -154,14 +159,4 @@ func (n *Notifier) Destination() string { return n.dest }
 func (n *Notifier) Close(context.Context) error {
 	n.client.CloseIdleConnections()
 	return nil
-}
-
-func newClient() *http.Client {
-	return &http.Client{
-		// Own connection pool per notifier, so Close releases only ours.
-		Transport: http.DefaultTransport.(*http.Transport).Clone(),
-		// A redirect would turn the POST into a GET on 301-303 and report
-		// success for a delivery that never happened.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }

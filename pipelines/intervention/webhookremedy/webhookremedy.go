@@ -42,6 +42,7 @@ type config struct {
 	Headers             map[string]string `yaml:"headers"`
 	Body                string            `yaml:"body"`
 	intervention.Policy `yaml:",inline"`
+	httpclient.Auth     `yaml:",inline"` // basic_auth, authorization, oauth2
 }
 
 type header struct {
@@ -127,12 +128,16 @@ func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 		}
 		r.body = t
 	}
+	errs = append(errs, cfg.Auth.Validate(b)...)
+	if cfg.Auth.Set() && seen["Authorization"] {
+		errs = append(errs, b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 
 	r.client = &http.Client{
-		Transport: &http.Transport{
+		Transport: cfg.Auth.Wrap(&http.Transport{
 			// Webhooks often leave the network; honour the usual proxy variables.
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
@@ -140,7 +145,7 @@ func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 			MaxIdleConns:          10,
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
-		},
+		}),
 		// A redirect would turn a POST into a GET and drop the body, so it
 		// fails the attempt instead of silently calling something else.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

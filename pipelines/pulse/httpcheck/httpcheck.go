@@ -55,6 +55,8 @@ type config struct {
 	TLSConfig        certs.Config      `yaml:"tls_config"`
 	Retries          int               `yaml:"retries"`
 	ProxyURL         string            `yaml:"proxy_url"`
+	EnableHTTP2      *bool             `yaml:"enable_http2"` // default true, as Prometheus's
+	httpclient.Auth  `yaml:",inline"`  // basic_auth, authorization, oauth2
 
 	// Response assertions (blackbox_exporter's names where it has them).
 	FailIfBodyMatchesRegexp    []string        `yaml:"fail_if_body_matches_regexp"`
@@ -123,6 +125,10 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, cfg.Auth.Validate(b)...)
+	if cfg.Auth.Set() && header.Get("Authorization") != "" {
+		errs = append(errs, b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
+	}
 	if len(errs) > 0 {
 		return nil, "", errors.Join(errs...)
 	}
@@ -162,7 +168,7 @@ func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config) *http.Client {
 	tr := &http.Transport{
 		// No timeouts here: the probe's context carries the monitor's.
 		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
+		ForceAttemptHTTP2:     cfg.EnableHTTP2 == nil || *cfg.EnableHTTP2,
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   maxConnsPerHost,
 		MaxConnsPerHost:       maxConnsPerHost,
@@ -173,7 +179,7 @@ func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config) *http.Client {
 	if proxy != nil {
 		tr.Proxy = http.ProxyURL(proxy)
 	}
-	c := &http.Client{Transport: tr}
+	c := &http.Client{Transport: cfg.Auth.Wrap(tr)}
 	if cfg.FollowRedirects != nil && !*cfg.FollowRedirects {
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
