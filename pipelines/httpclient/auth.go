@@ -1,6 +1,7 @@
 package httpclient
 
 import (
+	"crypto/tls"
 	"net/http"
 
 	promconfig "github.com/prometheus/common/config"
@@ -123,10 +124,13 @@ func (a Auth) Wrap(rt http.RoundTripper) http.RoundTripper {
 // NewClient is the client of a notifier or a remedy: its own connection
 // pool (so closing one releases only its connections), the proxy from the
 // usual environment variables, no redirects followed (a redirect would turn
-// a POST into a GET and report a delivery that never happened), and the
-// authentication configured.
-func NewClient(auth Auth) *http.Client {
+// a POST into a GET and report a delivery that never happened), the TLS
+// settings (nil: the system's) and the authentication configured.
+func NewClient(auth Auth, tlsCfg *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg
+	}
 	return &http.Client{
 		Transport:     auth.Wrap(tr),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -31,7 +31,7 @@ func TestNewClientAuthentication(t *testing.T) {
 		{"bearer file", Auth{Authorization: &Authorization{CredentialsFile: file}}, "Bearer first"},
 	}
 	for _, tt := range tests {
-		resp, err := NewClient(tt.auth).Get(srv.URL)
+		resp, err := NewClient(tt.auth, nil).Get(srv.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestNewClientAuthentication(t *testing.T) {
 			t.Errorf("%s: Authorization %q, want %q", tt.name, got, tt.want)
 		}
 	}
-	c := NewClient(Auth{Authorization: &Authorization{CredentialsFile: file}})
+	c := NewClient(Auth{Authorization: &Authorization{CredentialsFile: file}}, nil)
 	for _, token := range []string{"first", "rotated"} {
 		write(token)
 		resp, err := c.Get(srv.URL)

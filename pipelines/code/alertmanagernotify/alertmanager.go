@@ -65,7 +65,7 @@ func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 		s:        s,
 		endpoint: s.base.JoinPath("api/v2/alerts").String(),
 		dest:     "alertmanager:" + redact(s.base),
-		client:   httpclient.NewClient(s.auth),
+		client:   httpclient.NewClient(s.auth, s.tls),
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
@@ -374,5 +375,22 @@ func TestBasicAuthPasswordFile(t *testing.T) {
 	user, pass, ok := (&http.Request{Header: am.last(t).header}).BasicAuth()
 	if !ok || user != "cpra" || pass != "s3cret" {
 		t.Errorf("basic auth %q %q %v", user, pass, ok)
+	}
+}
+
+// tls_config.ca_file trusts an Alertmanager whose certificate a private CA
+// signed; without it the system's CAs refuse it.
+func TestTLSConfigCAFile(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	ca := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trusted := newNotifier(t, "url: "+srv.URL+"\n"+hour+"tls_config: {ca_file: "+ca+"}\n")
+	notify(t, trusted, note("api", domain.Red, t0))
+	untrusted := newNotifier(t, "url: "+srv.URL+"\n"+hour)
+	if err := untrusted.Notify(context.Background(), note("api", domain.Red, t0)); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without ca_file: %v, want a certificate error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package alertmanagernotify
 
 import (
+	"crypto/tls"
 	"errors"
 	"maps"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
@@ -27,6 +29,7 @@ type config struct {
 	Headers         map[string]string `yaml:"headers"`
 	Labels          map[string]string `yaml:"labels"`
 	GeneratorURL    string            `yaml:"generator_url"`
+	TLSConfig       certs.Config      `yaml:"tls_config"`
 	httpclient.Auth `yaml:",inline"`  // basic_auth, authorization, oauth2, as Prometheus writes them
 }
 
@@ -37,6 +40,7 @@ type settings struct {
 	resend       time.Duration
 	headers      http.Header
 	auth         httpclient.Auth
+	tls          *tls.Config
 	labels       map[string]string
 	generatorURL string
 }
@@ -67,6 +71,8 @@ func parseConfig(b spec.Block) (settings, error) {
 	s.headers, err = httpclient.ParseHeaders(b, cfg.Headers)
 	add(err)
 	errs = append(errs, cfg.Auth.Validate(b)...)
+	s.tls, err = cfg.TLSConfig.Build(b)
+	add(err)
 	if cfg.Auth.Set() && s.headers.Get("Authorization") != "" {
 		add(b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
 	}

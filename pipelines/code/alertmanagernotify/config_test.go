@@ -17,7 +17,7 @@ func TestConfigErrors(t *testing.T) {
 		{"empty block", "", "line 1: url: required"},
 		{"missing url", "timeout: 1s\n", "line 1: url: required"},
 		{"unknown key", url + "resend: 1m\n",
-			"line 2: resend: unknown field (known: authorization, basic_auth, generator_url, headers, labels, oauth2, resend_interval, timeout, url)"},
+			"line 2: resend: unknown field (known: authorization, basic_auth, generator_url, headers, labels, oauth2, resend_interval, timeout, tls_config, url)"},
 		{"bad scheme", "url: unix:///run/am.sock\n", `line 1: url: scheme must be http or https, got "unix"`},
 		{"no host", "url: http://\n", "line 1: url: missing host"},
 		{"query", "url: http://127.0.0.1:9093/?x=1\n", "line 1: url: must not have a query or fragment"},

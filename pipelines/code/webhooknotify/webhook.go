@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
@@ -30,6 +31,7 @@ type config struct {
 	URL             string            `yaml:"url"`
 	Headers         map[string]string `yaml:"headers"`
 	Timeout         *spec.Duration    `yaml:"timeout"` // nil means the default
+	TLSConfig       certs.Config      `yaml:"tls_config"`
 	httpclient.Auth `yaml:",inline"`  // basic_auth, authorization, oauth2
 }
 
@@ -61,6 +63,8 @@ func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 		}
 	}
 	errs = append(errs, cfg.Auth.Validate(b)...)
+	tlsCfg, err := cfg.TLSConfig.Build(b)
+	errs = append(errs, err)
 	if cfg.Auth.Set() && headers.Get("Authorization") != "" {
 		errs = append(errs, b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
 	}
@@ -72,7 +76,7 @@ func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
 		dest:    "webhook:" + httpclient.Redact(u),
 		headers: headers,
 		timeout: timeout,
-		client:  httpclient.NewClient(cfg.Auth),
+		client:  httpclient.NewClient(cfg.Auth, tlsCfg),
 	}, nil
 }
 

@@ -65,7 +65,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"empty block", "", "line 1: url: required"},
 		{"missing url", "timeout: 1s\n", "line 1: url: required"},
-		{"unknown key", "url: http://127.0.0.1/\nmethod: PUT\n", "line 2: method: unknown field (known: authorization, basic_auth, headers, oauth2, timeout, url)"},
+		{"unknown key", "url: http://127.0.0.1/\nmethod: PUT\n", "line 2: method: unknown field (known: authorization, basic_auth, headers, oauth2, timeout, tls_config, url)"},
 		{"bad scheme", "url: ftp://127.0.0.1/x\n", `line 1: url: scheme must be http or https, got "ftp"`},
 		{"relative url", "url: /hook\n", `line 1: url: scheme must be http or https, got ""`},
 		{"no host", "url: http:///hook\n", "line 1: url: missing host"},

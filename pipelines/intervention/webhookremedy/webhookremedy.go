@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
@@ -41,6 +42,7 @@ type config struct {
 	Method              string            `yaml:"method"`
 	Headers             map[string]string `yaml:"headers"`
 	Body                string            `yaml:"body"`
+	TLSConfig           certs.Config      `yaml:"tls_config"`
 	intervention.Policy `yaml:",inline"`
 	httpclient.Auth     `yaml:",inline"` // basic_auth, authorization, oauth2
 }
@@ -129,6 +131,10 @@ func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 		r.body = t
 	}
 	errs = append(errs, cfg.Auth.Validate(b)...)
+	tlsCfg, err := cfg.TLSConfig.Build(b)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.Auth.Set() && seen["Authorization"] {
 		errs = append(errs, b.Errorf("headers", "Authorization is set by basic_auth, authorization or oauth2; not both"))
 	}
@@ -145,6 +151,7 @@ func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
 			MaxIdleConns:          10,
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
+			TLSClientConfig:       tlsCfg,
 		}),
 		// A redirect would turn a POST into a GET and drop the body, so it
 		// fails the attempt instead of silently calling something else.

@@ -63,7 +63,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad timeout", "url: http://127.0.0.1/\ntimeout: soon\n",
 			`line 2: timeout: invalid duration "soon" (use a number and a unit: ms, s, m, h, d)`},
 		{"unknown key", "url: http://127.0.0.1/\ncontainer: x\n",
-			"line 2: container: unknown field (known: authorization, backoff, basic_auth, body, headers, method, oauth2, retries, timeout, url)"},
+			"line 2: container: unknown field (known: authorization, backoff, basic_auth, body, headers, method, oauth2, retries, timeout, tls_config, url)"},
 		{"every problem", "url: gopher://127.0.0.1/\nretries: -1\nbody: '{{'\n",
 			"line 2: retries: must be 0 or more, got -1\n" +
 				"line 1: url: scheme must be http or https, got \"gopher\"\n" +

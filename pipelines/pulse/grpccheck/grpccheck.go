@@ -20,7 +20,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/pulse/certs"
+	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/theory/jsonpath"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/pulse/certs"
+	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
