@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
