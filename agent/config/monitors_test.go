@@ -754,3 +754,27 @@ func TestHugeValueIsNotEchoed(t *testing.T) {
 		t.Errorf("error of %d bytes: %.300s", len(msg), msg)
 	}
 }
+
+// A secret never appears in an error, even when its own value is what is
+// wrong (the errors go to --config.check, the log and /-/reload).
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	for _, block := range []string{
+		"basic_auth: {password: hunter2}",
+		"basic_auth: {username: u, password: [hunter2]}",
+		"authorization: {credentials: {hunter2: 1}}",
+		"oauth2: {client_id: c, client_secret: hunter2, token_url: 'ftp://x'}",
+	} {
+		text := "monitors:\n  - name: api\n    pulse_check:\n      type: http\n      config:\n        url: http://127.0.0.1:1/\n        " + block + "\n"
+		_, err := config.ParseMonitors("m.yaml", []byte(text), testKinds(t), nil)
+		if err == nil {
+			t.Errorf("%s: accepted", block)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the secret is in the error: %v", block, err)
+		}
+		if !strings.Contains(err.Error(), `monitor "api": pulse_check.config.`) {
+			t.Errorf("%s: not the error expected: %v", block, err)
+		}
+	}
+}
