@@ -261,3 +261,19 @@ func TestWebConfigFollowsTheFile(t *testing.T) {
 		t.Fatal("file removed, users still seen")
 	}
 }
+
+// The agent's own alerts, its codes and its shipped rules' alerts, are
+// never dispatched again: an unrouted CPRAWebhookUnroutedAlerts would
+// otherwise keep itself firing (issue #13, item 3).
+func TestOwnAlertsAreLoops(t *testing.T) {
+	for name, own := range map[string]bool{
+		"CPRAMonitor": true, "CPRAMonitorDown": true, "CPRAWebhookUnroutedAlerts": true, "CPRAAgentDown": true,
+		"HighLatency": false, "DiskFull": false, "cpra": false,
+	} {
+		in, _ := inbound(amAlert{Status: "firing", StartsAt: "2026-01-02T03:04:05Z",
+			Labels: map[string]string{"alertname": name, "severity": "critical"}}, nil, time.Unix(1_800_000_000, 0))
+		if in.Loop != own {
+			t.Errorf("%s: loop %v, want %v", name, in.Loop, own)
+		}
+	}
+}

@@ -150,10 +150,18 @@ func inbound(a amAlert, extra map[string]string, now time.Time) (owner.Alert, st
 		},
 		Status:    a.Status,
 		Named:     named,
-		Loop:      alertname == alertmanagernotify.Alertname,
+		Loop:      ownAlert(alertname),
 		Intervene: c == domain.Red,
 		Key:       triggerKey(monitor, fingerprint, a.StartsAt),
 	}, alertname
+}
+
+// ownAlert reports whether alertname is one of the agent's own: the
+// CPRAMonitor alerts of its codes, or an alert of its shipped rules (all
+// named CPRA…). Dispatching those again could sustain itself: an unrouted
+// CPRAWebhookUnroutedAlerts would fire CPRAWebhookUnroutedAlerts.
+func ownAlert(alertname string) bool {
+	return alertname == alertmanagernotify.Alertname || strings.HasPrefix(alertname, "CPRA")
 }
 
 // codeLabels are the labels a code carries: the alert's, without

@@ -44,6 +44,7 @@ func (s State) String() string {
 type Status struct {
 	State         State
 	Guarded       bool   // restart-loop guard tripped: no interventions until recovery
+	Resumed       bool   // enabled after maintenance, not checked since: its first pass says so
 	Interventions uint8  // interventions started in the current window
 	Fails         uint16 // consecutive failed checks (saturating)
 	Successes     uint16 // consecutive successful checks (saturating)
@@ -123,6 +124,11 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 		switch st.State {
 		case Unknown, Healthy:
 			st.State = Healthy
+			if st.Resumed {
+				// The receivers were told gray: tell them it is over.
+				st.Resumed = false
+				fx.emit(domain.Green, "maintenance over: the monitor is enabled and its check passes")
+			}
 		case Degraded, Down, Verifying:
 			if int(st.Successes) >= p.HealthyThreshold {
 				markRecovered(st)
@@ -136,6 +142,7 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 		case Unknown, Healthy:
 			st.State = Degraded
 			st.Fails = 1
+			st.Resumed = false
 			fx.emit(domain.Yellow, "check failed: "+reason)
 			if int(st.Fails) >= p.MaxFailures {
 				escalate(st, p, reason, now, &fx)
@@ -173,7 +180,7 @@ func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects 
 		}
 	case Enabled:
 		if st.State == Maintenance {
-			*st = Status{}
+			*st = Status{Resumed: true}
 		}
 	case Removed:
 		switch st.State {

@@ -302,3 +302,30 @@ func TestGuardAtItsBound(t *testing.T) {
 		t.Errorf("guard message %q does not say when interventions resume", msg)
 	}
 }
+
+// Maintenance that ends says so: a monitor enabled again sends green at
+// its first passing check (its receivers were told gray), and yellow as
+// usual when that check fails.
+func TestMaintenanceEndSendsItsCode(t *testing.T) {
+	st := Status{State: Maintenance}
+	if fx := Step(&st, noRemedy, Enabled, "", now); len(fx.Emits) != 0 || st.State != Unknown {
+		t.Fatalf("enabling: %+v, state %v", fx, st.State)
+	}
+	fx := Step(&st, noRemedy, CheckOK, "", now)
+	if codes(fx) != "green" || !strings.Contains(fx.Emits[0].Message, "maintenance over") || st.State != Healthy {
+		t.Fatalf("first pass after maintenance: %q %+v, state %v", codes(fx), fx.Emits, st.State)
+	}
+	if fx := Step(&st, noRemedy, CheckOK, "", now); len(fx.Emits) != 0 {
+		t.Fatalf("a second pass sent %q", codes(fx))
+	}
+	st = Status{State: Maintenance}
+	Step(&st, noRemedy, Enabled, "", now)
+	if fx := Step(&st, noRemedy, CheckFailed, "503", now); codes(fx) != "yellow" || st.Resumed {
+		t.Fatalf("first check after maintenance fails: %q, resumed %v", codes(fx), st.Resumed)
+	}
+	// A monitor never in maintenance sends nothing at its first pass.
+	st = Status{}
+	if fx := Step(&st, noRemedy, CheckOK, "", now); len(fx.Emits) != 0 {
+		t.Fatalf("first pass of a new monitor sent %q", codes(fx))
+	}
+}

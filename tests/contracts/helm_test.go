@@ -1160,3 +1160,25 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		})
 	}
 }
+
+// The quick start of docs/deploy.md and the chart README, as written:
+// --set-file monitors.config=FILE puts the file's text, unchanged, in the
+// monitors ConfigMap (issue #13, item 2).
+func TestHelmSetFileMonitors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "monitors.yaml")
+	text := "monitors:\n  - name: api\n    pulse_check: {type: http, config: {url: \"http://api:8080/health\"}}  # a comment stays\n"
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := helmTemplate(t, "", "--set-file", "monitors.config="+file)
+	cm := m.configMap(helmRelease + "-cpra-agent-monitors")
+	if cm == nil {
+		cm = m.configMap(helmRelease + "-monitors")
+	}
+	if cm == nil {
+		t.Fatalf("no monitors ConfigMap among %s", m.kinds())
+	}
+	if got := cm.Data["monitors.yaml"]; got != text {
+		t.Errorf("monitors.yaml in the ConfigMap:\n%q\nwant the file as it is:\n%q", got, text)
+	}
+}
