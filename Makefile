@@ -17,9 +17,9 @@ HELM_BIN     := $(TOOLS_BIN)/helm
 CHART        := deploy/helm/cpra-agent
 RUN_ARGS    ?= --web.listen-address=127.0.0.1:9469
 # Debian packages the tests start for real: Alertmanager, prometheus for
-# promtool (it lints a real scrape of the agent), and nginx for the short
-# scale run.
-TEST_PACKAGES := prometheus-alertmanager prometheus nginx-light
+# promtool (it lints a real scrape of the agent), nginx for the short
+# scale run, and buildah for the container image.
+TEST_PACKAGES := prometheus-alertmanager prometheus nginx-light buildah
 # What the scale benchmark starts: nginx, and blackbox_exporter driven by wrk.
 BENCH_PACKAGES := nginx-light wrk prometheus-blackbox-exporter
 # make bench-scale N=1000000 INTERVAL=60s [KEEPALIVE=false] [BLACKBOX=60s]
@@ -45,6 +45,27 @@ build: ## Build bin/cpra-agent.
 .PHONY: run
 run: build ## Run the agent on its embedded example (Ctrl-C to stop).
 	./$(BIN) $(RUN_ARGS)
+
+# make image [BASE_IMAGE=...]: the container image, built offline with
+# Debian's buildah into an OCI archive. Its tag is the chart's appVersion,
+# which the chart's default image names.
+IMAGE       ?= ghcr.io/cpra-agent/cpra-agent
+IMAGE_TAG   ?= $(shell awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' $(CHART)/Chart.yaml)
+BASE_IMAGE  ?= scratch
+IMAGE_FILE  := bin/cpra-agent-image.tar
+BUILDAH     := buildah --storage-driver vfs
+
+.PHONY: image
+image: ## Build the container image into bin/cpra-agent-image.tar (OCI archive; buildah, offline).
+	@$(MAKE) --no-print-directory install-packages PACKAGES="buildah"
+	rm -rf bin/image && mkdir -p bin/image/data
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/image/cpra-agent ./cmd/cpra-agent
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/
+	$(BUILDAH) bud --quiet --layers=false -f Containerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE):$(IMAGE_TAG) .
+	rm -f $(IMAGE_FILE)
+	$(BUILDAH) push --quiet $(IMAGE):$(IMAGE_TAG) oci-archive:$(IMAGE_FILE):$(IMAGE):$(IMAGE_TAG)
+	@echo "image $(IMAGE):$(IMAGE_TAG) in $(IMAGE_FILE)"
 
 .PHONY: test-deps
 test-deps: ## Install the real servers the tests start (Debian packages; needs root).

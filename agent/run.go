@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -39,6 +40,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if flags.Version {
+		b := telemetry.Build()
+		fmt.Fprintf(stdout, "cpra-agent, version %s (revision: %s)\n  go version: %s\n  platform: %s/%s\n",
+			b.Version, b.Revision, b.GoVersion, runtime.GOOS, runtime.GOARCH)
+		return nil
 	}
 	if flags.Help {
 		fmt.Fprintln(stdout, "Usage of cpra-agent:")

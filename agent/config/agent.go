@@ -240,6 +240,7 @@ type Flags struct {
 	ConfigFile  string
 	ConfigCheck bool
 	Help        bool
+	Version     bool
 }
 
 // NewFlags defines the agent's flags on a new flag set.
@@ -262,6 +263,7 @@ func NewFlags(name string) *Flags {
 	fs.Int("shard.count", d.Shard.Count, "Number of shards the monitors are split across.")
 	fs.Int("shard.index", 0, "This replica's shard, from 0 to shard.count-1.")
 	fs.BoolVarP(&f.Help, "help", "h", false, "Show this help.")
+	fs.BoolVar(&f.Version, "version", false, "Print the version and exit.")
 	return f
 }
 

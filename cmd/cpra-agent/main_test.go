@@ -1344,3 +1344,10 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestVersionFlag(t *testing.T) {
+	stdout, _, err := runAgent(t, "--version")
+	if err != nil || !strings.HasPrefix(stdout, "cpra-agent, version ") || !strings.Contains(stdout, "go version: go1.") {
+		t.Errorf("--version: %v\n%s", err, stdout)
+	}
+}
