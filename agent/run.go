@@ -39,7 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
-		return err
+		return fmt.Errorf("%w (cpra-agent --help lists the flags)", err)
 	}
 	if flags.Version {
 		b := telemetry.Build()
@@ -116,17 +116,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := telemetry.Build()
-	log.Info("starting cpra-agent", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
-		"monitors", source.Name, "shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count))
-
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	runDone := make(chan error, 1)
-	go func() { runDone <- a.Run(runCtx) }()
-	// Listen before loading: a million monitors take seconds to parse and
-	// place, and /metrics and /-/healthy should answer from the start
-	// (/-/ready says 503 until the first configuration is applied).
+	// Listen before anything runs or loads: a busy port is an error at
+	// once, and a million monitors take seconds to parse and place while
+	// /metrics and /-/healthy should answer from the start (/-/ready says
+	// 503 until the first configuration is applied).
 	servers, err := a.serve(cfg, log)
 	closeServers := func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -137,10 +130,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		closeServers()
-		stopRun()
-		<-runDone
 		return err
 	}
+	b := telemetry.Build()
+	log.Info("starting cpra-agent", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
+		"monitors", source.Name, "shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count))
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(runCtx) }()
 	if err := a.Reload(ctx); err != nil {
 		closeServers()
 		stopRun()
@@ -165,6 +164,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // service when no file is given.
 func monitorSource(ctx context.Context, path string, log *slog.Logger) (Source, error) {
 	if path != "" {
+		// Fail before anything starts, not after the agent said it did.
+		// (Stat, not open: opening a named pipe would wait for its writer.)
+		if _, err := os.Stat(path); err != nil {
+			return Source{}, fmt.Errorf("monitor file: %w", err)
+		}
 		return Source{Name: path, Read: func() ([]byte, error) {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -197,6 +201,10 @@ func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Write
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d monitors OK\n", source.Name, len(ms.Monitors))
+	if sh := cfg.Shard; sh.Count > 1 {
+		fmt.Fprintf(stdout, "shard %d of %d owns %d of them\n", sh.Index, sh.Count, len(sh.Keep(ms.Monitors)))
+	}
+	fmt.Fprintln(stdout, "agent configuration OK")
 	return nil
 }
 
