@@ -42,12 +42,19 @@ type AlertmanagerOption func(*alertmanagerOptions)
 type alertmanagerOptions struct {
 	webhookURL   string
 	webhookToken string
+	config       []byte // the whole configuration, replacing the minimal one
 }
 
 // WithWebhookReceiver routes every alert to a webhook receiver at url (with
 // send_resolved), instead of the default receiver that sends nothing.
 func WithWebhookReceiver(url string) AlertmanagerOption {
 	return func(o *alertmanagerOptions) { o.webhookURL = url }
+}
+
+// WithConfig runs Alertmanager with this configuration file's text instead
+// of the minimal one, for tests of a shipped configuration.
+func WithConfig(yaml []byte) AlertmanagerOption {
+	return func(o *alertmanagerOptions) { o.config = yaml }
 }
 
 // WithWebhookBearerToken makes the webhook receiver send
@@ -74,6 +81,9 @@ func StartAlertmanager(t testing.TB, opts ...AlertmanagerOption) *Alertmanager {
 	cfg, err := yaml.Marshal(alertmanagerConfig(o))
 	if err != nil {
 		t.Fatalf("alertmanager config: %v", err)
+	}
+	if o.config != nil {
+		cfg = o.config
 	}
 	cfgFile := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(cfgFile, cfg, 0o644); err != nil {
