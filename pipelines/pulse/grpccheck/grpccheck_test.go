@@ -2,13 +2,7 @@ package grpccheck
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -19,6 +13,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cpra-agent/cpra-agent/internal/testpki"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
@@ -43,22 +38,6 @@ func healthServer(t *testing.T, opts ...grpc.ServerOption) string {
 	return ln.Addr().String()
 }
 
-func certificate(t *testing.T, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "orders.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 func probe(t *testing.T, yaml string) pulse.Result {
 	t.Helper()
 	p, addr, err := Kind.New(spectest.Block(t, yaml), kind.Deps{})
@@ -73,9 +52,9 @@ func probe(t *testing.T, yaml string) pulse.Result {
 func TestGRPCHealth(t *testing.T) {
 	plain := healthServer(t)
 	later := time.Now().Add(60 * 24 * time.Hour)
-	secure := healthServer(t, grpc.Creds(credentials.NewServerTLSFromCert(func() *tls.Certificate { c := certificate(t, later); return &c }())))
+	secure := healthServer(t, grpc.Creds(credentials.NewServerTLSFromCert(func() *tls.Certificate { c := testpki.SelfSigned(t, "orders.test", later); return &c }())))
 	expiring := healthServer(t, grpc.Creds(credentials.NewServerTLSFromCert(func() *tls.Certificate {
-		c := certificate(t, time.Now().Add(48*time.Hour))
+		c := testpki.SelfSigned(t, "orders.test", time.Now().Add(48*time.Hour))
 		return &c
 	}())))
 	bare := func() string { // a gRPC server without the health service

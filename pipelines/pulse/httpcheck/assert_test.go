@@ -1,20 +1,14 @@
 package httpcheck
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/testpki"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
@@ -108,27 +102,6 @@ func TestAssertionConfigErrors(t *testing.T) {
 	}
 }
 
-// certificate makes a self-signed certificate for 127.0.0.1, named cn,
-// valid until notAfter.
-func certificate(t *testing.T, cn string, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TestCertificateExpiry: an https check fails when the certificate expires
 // within tls_expiry_warning (14 days by default), naming it and the date,
 // and reports the earliest expiry either way.
@@ -148,7 +121,7 @@ func TestCertificateExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-			srv.TLS = &tls.Config{Certificates: []tls.Certificate{certificate(t, "api.internal", tt.notAfter)}}
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{testpki.SelfSigned(t, "api.internal", tt.notAfter)}}
 			srv.StartTLS()
 			t.Cleanup(srv.Close)
 			p, _ := newFromYAML(t, "url: "+srv.URL+"\ntls_config: {insecure_skip_verify: true}\n"+tt.yaml)

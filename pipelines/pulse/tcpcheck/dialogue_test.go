@@ -3,38 +3,17 @@ package tcpcheck
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/testpki"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
-
-func certificate(t *testing.T, cn string, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // smtpLike serves a loopback SMTP-like dialogue: a banner, EHLO offering
 // STARTTLS, the upgrade, then QUIT answered 221 over TLS.
@@ -124,7 +103,7 @@ func TestQueryResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := smtpLike(t, tt.banner, certificate(t, "mail.test", tt.notAfter))
+			addr := smtpLike(t, tt.banner, testpki.SelfSigned(t, "mail.test", tt.notAfter))
 			r := probeBlock(t, Kind, "address: "+addr+"\n"+tt.yaml)
 			switch {
 			case tt.fails == "" && !r.OK:
@@ -167,8 +146,8 @@ func tlsServer(t *testing.T, cert tls.Certificate) string {
 func TestTLS(t *testing.T) {
 	later := time.Now().Add(60 * 24 * time.Hour).Truncate(time.Second)
 	soon := time.Now().Add(2 * 24 * time.Hour).Truncate(time.Second)
-	good, expiring := tlsServer(t, certificate(t, "db.test", later)), tlsServer(t, certificate(t, "db.test", soon))
-	plain := smtpLike(t, "220 not TLS", certificate(t, "x", later)) // speaks plain text first
+	good, expiring := tlsServer(t, testpki.SelfSigned(t, "db.test", later)), tlsServer(t, testpki.SelfSigned(t, "db.test", soon))
+	plain := smtpLike(t, "220 not TLS", testpki.SelfSigned(t, "x", later)) // speaks plain text first
 	tests := []struct {
 		name  string
 		k     pulse.Kind
