@@ -67,6 +67,11 @@ image: ## Build the container image into bin/cpra-agent-image.tar (OCI archive; 
 	$(BUILDAH) push --quiet $(IMAGE):$(IMAGE_TAG) oci-archive:$(IMAGE_FILE):$(IMAGE):$(IMAGE_TAG)
 	@echo "image $(IMAGE):$(IMAGE_TAG) in $(IMAGE_FILE)"
 
+.PHONY: demo-stack
+demo-stack: build ## Prometheus, Alertmanager and the agent on loopback with the shipped configurations (Ctrl-C stops them).
+	@$(MAKE) --no-print-directory install-packages PACKAGES="prometheus prometheus-alertmanager"
+	$(GO) run ./cmd/cpra-demostack -agent $(BIN)
+
 .PHONY: test-deps
 test-deps: ## Install the real servers the tests start (Debian packages; needs root).
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
