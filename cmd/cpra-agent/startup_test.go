@@ -1,0 +1,55 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"testing"
+)
+
+// Start-up says what is wrong first, before anything starts (issue #13,
+// item 7).
+func TestStartupErrors(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing monitor file", []string{"--yaml=/nonexistent/monitors.yaml"}, "monitor file: stat /nonexistent/monitors.yaml: no such file or directory"},
+		{"unknown flag", []string{"--verbose"}, "unknown flag: --verbose (cpra-agent --help lists the flags)"},
+		{"busy port", []string{"--yaml=testdata/valid.yaml", "--web.listen-address=" + busy.Addr().String()}, "web.listen-address: listen tcp " + busy.Addr().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, err := runAgent(t, tt.args...)
+			if err == nil || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("%v: %v, stderr:\n%s\nwant an error saying %q", tt.args, err, stderr, tt.want)
+			}
+			for _, said := range []string{"starting cpra-agent", "shutting down", "shutdown complete"} {
+				if strings.Contains(stderr, said) {
+					t.Errorf("%v: said %q before the error:\n%s", tt.args, said, stderr)
+				}
+			}
+		})
+	}
+}
+
+// --config.check reports the agent configuration too and, with shards,
+// this shard's share of the monitors.
+func TestConfigCheckReportsShard(t *testing.T) {
+	t.Parallel()
+	stdout, _, err := runAgent(t, "--config.check", "--yaml=testdata/valid.yaml", "--shard.count=2", "--shard.index=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"testdata/valid.yaml: 2 monitors OK", "shard 1 of 2 owns ", "agent configuration OK"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("--config.check output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
