@@ -179,6 +179,14 @@ func (b *book) sendHeld(n domain.Notification, e *openIncident, h code.Holder, n
 	send(n, []code.Notifier{h})
 }
 
+// resolution is the entry's newest firing code turned into the resolving
+// code c: the same labels, so a holder matches the alert it resolves.
+func (e *openIncident) resolution(c domain.Code, state, msg string, at time.Time) domain.Notification {
+	r := e.firing
+	r.Code, r.State, r.Message, r.Time = c, state, msg, at
+	return r
+}
+
 // finishClosed ends the incidents the world closed, once their codes went
 // out: it writes their traces, resolves what a holder still holds (the
 // monitor sends no green there, or a reload moved its codes), and logs.
@@ -192,13 +200,11 @@ func (b *book) finishClosed(now time.Time, send func(domain.Notification, []code
 		b.log.Info("incident closed", b.attrs(c.Monitor, e, "state", c.State.String(), "cause", c.Cause,
 			"duration", c.At.Sub(e.start).Round(time.Millisecond))...)
 		if len(e.held) > 0 {
-			r := e.firing
-			r.Code, r.State, r.Time = domain.Green, c.State.String(), c.At
+			end := domain.Green
 			if c.State == incident.Maintenance || c.Cause == "removed" {
-				r.Code = domain.Gray
+				end = domain.Gray
 			}
-			r.Message = "incident closed: " + c.Cause
-			b.dispatch(r, nil, now, send)
+			b.dispatch(e.resolution(end, c.State.String(), "incident closed: "+c.Cause, c.At), nil, now, send)
 		}
 		e.id, e.root = 0, trace.SpanContext{}
 		b.forget(c.Monitor, e)
@@ -261,11 +267,7 @@ func (b *book) reconcile(targets func(subject string, c domain.Code) ([]code.Not
 				e.held[heir] = hd
 				continue
 			}
-			r := e.firing
-			r.Code, r.Time, r.Message = domain.Green, now, "the configuration no longer sends this monitor's codes here"
-			r.Replaces = hd.fired
-			delete(e.held, h)
-			send(r, []code.Notifier{h})
+			b.sendHeld(e.resolution(domain.Green, e.firing.State, "the configuration no longer sends this monitor's codes here", now), e, h, now, send)
 		}
 		for h, c := range want {
 			if _, has := e.held[h]; has || !e.firing.Code.Firing() {
@@ -406,9 +408,8 @@ func (b *book) restore(f *state.File, byDest map[string]code.Notifier, open func
 	}
 	for subject, e := range b.open {
 		if e.id == 0 && len(e.held) > 0 {
-			r := e.firing
-			r.Code, r.Time, r.State, r.Incident = domain.Green, now, "", 0
-			r.Message = "resolved at restart: the agent no longer tracks it"
+			r := e.resolution(domain.Green, "", "resolved at restart: the agent no longer tracks it", now)
+			r.Incident = 0
 			b.dispatch(r, nil, now, send)
 			b.forget(subject, e)
 		}

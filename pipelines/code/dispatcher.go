@@ -565,13 +565,14 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		for _, dl := range line {
 			if dl.n.Resend {
 				d.countResend(dl, "skipped")
-				continue
 			}
-			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
-			d.log.Warn("code not delivered before shutdown", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
-				"destination", dl.to.Destination(), "attempts", dl.attempt)
-			d.undelivered = append(d.undelivered, Undelivered{Notification: dl.n, To: dl.to, Attempts: dl.attempt, First: dl.first})
 		}
+	}
+	d.undelivered = d.undeliveredNow()
+	for _, u := range d.undelivered {
+		d.m.Codes.WithLabelValues(u.Notification.Code.String(), KindOf(u.To), "undeliverable").Inc()
+		d.log.Warn("code not delivered before shutdown", "monitor", u.Notification.Monitor, "code", u.Notification.Code.String(),
+			"destination", u.To.Destination(), "attempts", u.Attempts)
 	}
 	for n := range d.retired {
 		d.closeNotifier(n)

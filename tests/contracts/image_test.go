@@ -100,24 +100,7 @@ func readOCIArchive(t *testing.T, path string) map[string][]byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out := map[string][]byte{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[strings.TrimPrefix(h.Name, "./")] = data
-		}
-	}
+	return tarFiles(t, f)
 }
 
 func blob(t *testing.T, blobs map[string][]byte, digest string) []byte {
@@ -147,6 +130,13 @@ func layerFiles(t *testing.T, data []byte, mediaType string) map[string][]byte {
 		}
 		r = zr
 	}
+	return tarFiles(t, r)
+}
+
+// tarFiles returns the regular files of a tar stream by name, without a
+// leading "./" or "/".
+func tarFiles(t *testing.T, r io.Reader) map[string][]byte {
+	t.Helper()
 	out := map[string][]byte{}
 	tr := tar.NewReader(r)
 	for {
@@ -158,8 +148,11 @@ func layerFiles(t *testing.T, data []byte, mediaType string) map[string][]byte {
 			t.Fatal(err)
 		}
 		if h.Typeflag == tar.TypeReg {
-			b, _ := io.ReadAll(tr)
-			out[strings.TrimPrefix(h.Name, "/")] = b
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[strings.TrimPrefix(strings.TrimPrefix(h.Name, "./"), "/")] = data
 		}
 	}
 }

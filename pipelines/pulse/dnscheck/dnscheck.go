@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -130,11 +131,11 @@ func address(b spec.Block) (string, error) {
 // by default), or the system resolver's first nameserver.
 func server(b spec.Block, s string) (string, error) {
 	if s == "" {
-		cc, err := dns.ClientConfigFromFile(resolvConf)
-		if err != nil || len(cc.Servers) == 0 {
-			return "", b.Errorf("server", "not set, and no nameserver in %s: %v", resolvConf, err)
+		srv, err := systemResolver(resolvConf)
+		if err != nil {
+			return "", b.Errorf("server", "not set, and %v", err)
 		}
-		return net.JoinHostPort(cc.Servers[0], cc.Port), nil
+		return srv, nil
 	}
 	if _, _, err := net.SplitHostPort(s); err != nil {
 		if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") && strings.Count(s, ":") == 1 {
@@ -143,6 +144,35 @@ func server(b spec.Block, s string) (string, error) {
 		return net.JoinHostPort(strings.Trim(s, "[]"), "53"), nil
 	}
 	return s, nil
+}
+
+// resolvers caches the system resolver by resolv.conf path: the address
+// of every dns monitor without a server needs it, and a fleet of them must
+// not read the file once per monitor at load.
+var resolvers sync.Map // path → resolved
+
+type resolved struct {
+	server string
+	err    error
+}
+
+// systemResolver is host:port of the first nameserver in the file at path.
+func systemResolver(path string) (string, error) {
+	if r, ok := resolvers.Load(path); ok {
+		return r.(resolved).server, r.(resolved).err
+	}
+	var r resolved
+	cc, err := dns.ClientConfigFromFile(path)
+	switch {
+	case err != nil:
+		r.err = fmt.Errorf("cannot read %s: %v", path, err)
+	case len(cc.Servers) == 0:
+		r.err = fmt.Errorf("no nameserver in %s", path)
+	default:
+		r.server = net.JoinHostPort(cc.Servers[0], cc.Port)
+	}
+	resolvers.Store(path, r)
+	return r.server, r.err
 }
 
 // Probe asks the question up to 1+retries times within ctx's deadline.

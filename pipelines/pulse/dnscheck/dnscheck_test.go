@@ -45,13 +45,22 @@ func zone(t *testing.T) string {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// One port for both: a free UDP port may be taken for TCP, so try a few.
+	var pc net.PacketConn
+	var ln net.Listener
+	for range 20 {
+		p, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err := net.Listen("tcp", p.LocalAddr().String()); err == nil {
+			pc, ln = p, l
+			break
+		}
+		p.Close()
 	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	if pc == nil {
+		t.Fatal("no loopback port free for both UDP and TCP")
 	}
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}} {
 		started := make(chan struct{})

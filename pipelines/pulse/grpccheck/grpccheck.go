@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -54,11 +53,7 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err
 	}
-	var errs []error
-	addr, err := address(b, c)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	addr, errs := pulse.HostPort(b, c.Host, c.Port, c.Address)
 	if c.Retries < 0 {
 		errs = append(errs, b.Errorf("retries", "must be 0 or more, got %d", c.Retries))
 	}
@@ -74,27 +69,6 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	}
 	return &prober{service: c.Service, tls: c.TLS, tlsBase: tlsBase, warning: certs.Warning(c.TLSExpiryWarning),
 		retries: c.Retries, conns: map[string]*grpc.ClientConn{}}, addr, nil
-}
-
-// address validates host and port, or address, as host:port.
-func address(b spec.Block, c config) (string, error) {
-	host, port := c.Host, c.Port
-	if b.Has("address") {
-		if b.Has("host") || b.Has("port") {
-			return "", b.Errorf("address", "cannot be combined with host and port; use one form")
-		}
-		var err error
-		if host, port, err = net.SplitHostPort(c.Address); err != nil {
-			return "", b.Errorf("address", "must be host:port, got %q", c.Address)
-		}
-	}
-	if host == "" {
-		return "", b.Errorf("host", "required (or set address)")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", b.Errorf("port", "must be a number between 1 and 65535, got %q", port)
-	}
-	return net.JoinHostPort(host, port), nil
 }
 
 // conn returns the connection to address, dialling it the first time

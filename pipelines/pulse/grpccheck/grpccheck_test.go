@@ -96,7 +96,7 @@ func TestGRPCConfigErrors(t *testing.T) {
 	tests := []struct{ yaml, want string }{
 		{"service: x", "line 1: host: required (or set address)"},
 		{"address: 127.0.0.1", "address: must be host:port"},
-		{"host: a\nport: 0", "port: must be a number between 1 and 65535"},
+		{"host: a\nport: 0", "port: must be between 1 and 65535, got 0"},
 		{"address: 127.0.0.1:1\ntls_config: {server_name: x}", "tls_config: needs tls: true"},
 	}
 	for _, tt := range tests {

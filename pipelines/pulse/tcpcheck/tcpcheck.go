@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +62,7 @@ func build(b spec.Block, tlsKind bool) (pulse.Prober, string, error) {
 	if tlsKind && b.Has("tls") {
 		return nil, "", b.Errorf("tls", "not a key of the tls check: it always speaks TLS")
 	}
-	addr, errs := address(b, c)
+	addr, errs := pulse.HostPort(b, c.Host, c.Port, c.Address)
 	if c.Retries < 0 {
 		errs = append(errs, b.Errorf("retries", "must be 0 or more, got %d", c.Retries))
 	}
@@ -83,67 +80,6 @@ func build(b spec.Block, tlsKind bool) (pulse.Prober, string, error) {
 	}
 	return &prober{retries: c.Retries, tls: c.TLS || tlsKind, tlsBase: tlsBase,
 		warning: certs.Warning(c.TLSExpiryWarning), steps: steps}, addr, nil
-}
-
-// address validates either form of the target and returns it as host:port.
-func address(b spec.Block, c config) (string, []error) {
-	if b.Has("address") {
-		if b.Has("host") || b.Has("port") {
-			return "", []error{b.Errorf("address", "cannot be combined with host and port; use one form")}
-		}
-		host, port, err := net.SplitHostPort(c.Address)
-		if err != nil {
-			return "", []error{b.Errorf("address", "must be host:port, got %q", c.Address)}
-		}
-		if host == "" {
-			return "", []error{b.Errorf("address", "host is empty in %q", c.Address)}
-		}
-		port, err = checkPort(port)
-		if err != nil {
-			return "", []error{b.Errorf("address", "port %v", err)}
-		}
-		return net.JoinHostPort(host, port), nil
-	}
-
-	var errs []error
-	// Accept a bracketed IPv6 literal as written in URLs.
-	host := c.Host
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	}
-	switch {
-	case host == "":
-		errs = append(errs, b.Errorf("host", "required (or set address)"))
-	case strings.Contains(host, ":") && !isIP(host):
-		errs = append(errs, b.Errorf("host", "must be a host name or IP address without a port, got %q", c.Host))
-	}
-	port, err := checkPort(c.Port)
-	if !b.Has("port") || c.Port == "" {
-		errs = append(errs, b.Errorf("port", "required (or set address)"))
-	} else if err != nil {
-		errs = append(errs, b.Errorf("port", "%v", err))
-	}
-	if len(errs) > 0 {
-		return "", errs
-	}
-	return net.JoinHostPort(host, port), nil
-}
-
-func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
-}
-
-// checkPort returns the port in canonical form ("080" becomes "80").
-func checkPort(s string) (string, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return "", fmt.Errorf("must be a number between 1 and 65535, got %q", s)
-	}
-	if n < 1 || n > 65535 {
-		return "", fmt.Errorf("must be between 1 and 65535, got %d", n)
-	}
-	return strconv.Itoa(n), nil
 }
 
 type prober struct {
