@@ -27,6 +27,8 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
+	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -67,8 +69,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_, _ = memlimit.Set(memlimit.WithLogger(log.With("component", "memlimit")),
 		memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup))
 	m := telemetry.NewMetrics()
+	conns, err := hostconns.New(hostconns.Config{
+		Min: cfg.Connections.MinPerHost, Max: cfg.Connections.MaxPerHost, Headroom: cfg.Connections.Headroom,
+		Budget: pipeline.OpenFilesBudget(),
+	}, m.Registry)
+	if err != nil {
+		return err
+	}
 	kinds, err := config.NewKinds(builtin.Checks(), builtin.Interventions(), builtin.Notifiers(),
-		kind.Deps{Logger: log, Registerer: m.Registry, Clock: clock.Real, Stdout: stdout})
+		kind.Deps{Logger: log, Registerer: m.Registry, Clock: clock.Real, Stdout: stdout, HostConns: conns})
 	if err != nil {
 		return err
 	}

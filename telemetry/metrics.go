@@ -94,7 +94,7 @@ func NewMetrics() *Metrics {
 		}, []string{"type", "result"}),
 		ChecksInconclusive: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_checks_inconclusive_total",
-			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (waited past the deadline for one of the agent's own connection slots), starved (the process was starved of CPU), saturated (timed out while the agent was behind schedule or under backpressure).",
+			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (got no connection slot to its host within its timeout: the target was not asked), starved (the process was starved of CPU: the check saw its deadline long after it passed). Such a check is retried within a second, before routine checks.",
 		}, []string{"type", "reason"}),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cpra_check_duration_seconds",

@@ -18,7 +18,16 @@ type MonitorSample struct {
 	Duration   float64 // its duration, in seconds
 	Timestamp  float64 // when its outcome was applied, unix seconds
 	CertExpiry float64 // the earliest certificate expiry it saw, unix seconds; 0 without TLS
+
+	CheckType string  // its kind; an http check's phases show as probe_http_duration_seconds on /probe
+	Queued    float64 // the agent's time before it reached out (lag, worker, connection slot), seconds
+	// Phases is the target's time, by HTTPPhases, in seconds.
+	Phases [len(HTTPPhases)]float64
 }
+
+// HTTPPhases are the phases of probe_http_duration_seconds, as
+// blackbox_exporter names them.
+var HTTPPhases = [...]string{"resolve", "connect", "tls", "processing", "transfer"}
 
 // The per-monitor families. /probe shows the same ones for one monitor, so
 // dashboards work whether the series come from /metrics or from /probe.
@@ -31,6 +40,9 @@ var (
 		[]string{"monitor"}, nil)
 	descMonitorDuration = prometheus.NewDesc("cpra_monitor_check_duration_seconds",
 		"Duration of the monitor's last check, retries included.",
+		[]string{"monitor"}, nil)
+	descMonitorQueued = prometheus.NewDesc("cpra_monitor_check_queued_seconds",
+		"How long the monitor's last check waited in the agent before it reached out (schedule lag, a worker, a connection slot): the agent's time, not the target's.",
 		[]string{"monitor"}, nil)
 	descMonitorLastCheck = prometheus.NewDesc("cpra_monitor_last_check_timestamp_seconds",
 		"When the monitor's last check completed (whole seconds).",
@@ -119,7 +131,7 @@ func (s *MonitorSeries) Update(x MonitorSample) {
 
 // Describe implements prometheus.Collector.
 func (s *MonitorSeries) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMonitorUp, descMonitorDuration, descMonitorLastCheck, descMonitorCertExpiry, descMonitorState,
+	for _, d := range []*prometheus.Desc{descMonitorUp, descMonitorDuration, descMonitorQueued, descMonitorLastCheck, descMonitorCertExpiry, descMonitorState,
 		descMonitorSeries, descMonitorRefused, descMonitorLimit} {
 		ch <- d
 	}
@@ -145,6 +157,7 @@ func collectMonitor(ch chan<- prometheus.Metric, x MonitorSample) {
 	}
 	ch <- prometheus.MustNewConstMetric(descMonitorUp, prometheus.GaugeValue, boolValue(x.Up), x.Monitor)
 	ch <- prometheus.MustNewConstMetric(descMonitorDuration, prometheus.GaugeValue, x.Duration, x.Monitor)
+	ch <- prometheus.MustNewConstMetric(descMonitorQueued, prometheus.GaugeValue, x.Queued, x.Monitor)
 	ch <- prometheus.MustNewConstMetric(descMonitorLastCheck, prometheus.GaugeValue, x.Timestamp, x.Monitor)
 	if x.CertExpiry != 0 {
 		ch <- prometheus.MustNewConstMetric(descMonitorCertExpiry, prometheus.GaugeValue, x.CertExpiry, x.Monitor)
@@ -158,6 +171,9 @@ var (
 	descProbeDuration = prometheus.NewDesc("probe_duration_seconds",
 		"Duration of the monitor's last check, retries included.",
 		nil, nil)
+	descProbeHTTPDuration = prometheus.NewDesc("probe_http_duration_seconds",
+		"Duration of the monitor's last http check by phase, as blackbox_exporter reports it: the target's time, from the moment the agent reached out.",
+		[]string{"phase"}, nil)
 	descProbeCertExpiry = prometheus.NewDesc("probe_ssl_earliest_cert_expiry",
 		"Returns last SSL chain expiry in unixtime, as blackbox_exporter does: the earliest certificate expiry of the monitor's last check.",
 		nil, nil)
@@ -173,8 +189,8 @@ func ProbeCollector(x MonitorSample) prometheus.Collector { return probeCollecto
 type probeCollector MonitorSample
 
 func (p probeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descProbeSuccess, descProbeDuration, descProbeCertExpiry,
-		descMonitorUp, descMonitorDuration, descMonitorLastCheck, descMonitorCertExpiry, descMonitorState} {
+	for _, d := range []*prometheus.Desc{descProbeSuccess, descProbeDuration, descProbeHTTPDuration, descProbeCertExpiry,
+		descMonitorUp, descMonitorDuration, descMonitorQueued, descMonitorLastCheck, descMonitorCertExpiry, descMonitorState} {
 		ch <- d
 	}
 }
@@ -184,6 +200,11 @@ func (p probeCollector) Collect(ch chan<- prometheus.Metric) {
 	if x.Checked {
 		ch <- prometheus.MustNewConstMetric(descProbeSuccess, prometheus.GaugeValue, boolValue(x.Up))
 		ch <- prometheus.MustNewConstMetric(descProbeDuration, prometheus.GaugeValue, x.Duration)
+		if x.CheckType == "http" {
+			for i, phase := range HTTPPhases {
+				ch <- prometheus.MustNewConstMetric(descProbeHTTPDuration, prometheus.GaugeValue, x.Phases[i], phase)
+			}
+		}
 		if x.CertExpiry != 0 {
 			ch <- prometheus.MustNewConstMetric(descProbeCertExpiry, prometheus.GaugeValue, x.CertExpiry)
 		}

@@ -30,6 +30,8 @@ func expectSeries(t *testing.T, s *MonitorSeries, want string) {
 	t.Helper()
 	const head = `# HELP cpra_monitor_check_duration_seconds Duration of the monitor's last check, retries included.
 # TYPE cpra_monitor_check_duration_seconds gauge
+# HELP cpra_monitor_check_queued_seconds How long the monitor's last check waited in the agent before it reached out (schedule lag, a worker, a connection slot): the agent's time, not the target's.
+# TYPE cpra_monitor_check_queued_seconds gauge
 # HELP cpra_monitor_last_check_timestamp_seconds When the monitor's last check completed (whole seconds).
 # TYPE cpra_monitor_last_check_timestamp_seconds gauge
 # HELP cpra_monitor_series Monitors with per-monitor series: those that opted in, up to metrics.per_monitor_limit.
@@ -58,6 +60,7 @@ func TestMonitorSeriesLimit(t *testing.T) {
 	s.Update(MonitorSample{Monitor: "a", State: "healthy", Checked: true, Up: true, Duration: 0.25, Timestamp: 1.8e9})
 	s.Update(MonitorSample{Monitor: "c", State: "down", Checked: true}) // no series: ignored
 	expectSeries(t, s, `cpra_monitor_check_duration_seconds{monitor="a"} 0.25
+cpra_monitor_check_queued_seconds{monitor="a"} 0
 cpra_monitor_last_check_timestamp_seconds{monitor="a"} 1.8e+09
 cpra_monitor_series 2
 cpra_monitor_series_limit 2
@@ -77,6 +80,7 @@ cpra_monitor_up{monitor="a"} 1
 		t.Errorf("refused %d on the reload, want 1", refused)
 	}
 	expectSeries(t, s, `cpra_monitor_check_duration_seconds{monitor="a"} 5
+cpra_monitor_check_queued_seconds{monitor="a"} 0
 cpra_monitor_last_check_timestamp_seconds{monitor="a"} 1.80000003e+09
 cpra_monitor_series 2
 cpra_monitor_series_limit 2
@@ -149,9 +153,13 @@ func TestProbeCollector(t *testing.T) {
 		x    MonitorSample
 		want string
 	}{
-		{"checked", MonitorSample{Monitor: "api", State: "degraded", Checked: true, Duration: 0.5, Timestamp: 1.8e9}, `# HELP cpra_monitor_check_duration_seconds Duration of the monitor's last check, retries included.
+		{"checked", MonitorSample{Monitor: "api", State: "degraded", Checked: true, Duration: 0.5, Timestamp: 1.8e9,
+			CheckType: "http", Queued: 0.25, Phases: [5]float64{0.001, 0.002, 0, 0.4, 0.097}}, `# HELP cpra_monitor_check_duration_seconds Duration of the monitor's last check, retries included.
 # TYPE cpra_monitor_check_duration_seconds gauge
 cpra_monitor_check_duration_seconds{monitor="api"} 0.5
+# HELP cpra_monitor_check_queued_seconds How long the monitor's last check waited in the agent before it reached out (schedule lag, a worker, a connection slot): the agent's time, not the target's.
+# TYPE cpra_monitor_check_queued_seconds gauge
+cpra_monitor_check_queued_seconds{monitor="api"} 0.25
 # HELP cpra_monitor_last_check_timestamp_seconds When the monitor's last check completed (whole seconds).
 # TYPE cpra_monitor_last_check_timestamp_seconds gauge
 cpra_monitor_last_check_timestamp_seconds{monitor="api"} 1.8e+09
@@ -162,6 +170,13 @@ cpra_monitor_up{monitor="api"} 0
 # HELP probe_duration_seconds Duration of the monitor's last check, retries included.
 # TYPE probe_duration_seconds gauge
 probe_duration_seconds 0.5
+# HELP probe_http_duration_seconds Duration of the monitor's last http check by phase, as blackbox_exporter reports it: the target's time, from the moment the agent reached out.
+# TYPE probe_http_duration_seconds gauge
+probe_http_duration_seconds{phase="connect"} 0.002
+probe_http_duration_seconds{phase="processing"} 0.4
+probe_http_duration_seconds{phase="resolve"} 0.001
+probe_http_duration_seconds{phase="tls"} 0
+probe_http_duration_seconds{phase="transfer"} 0.097
 # HELP probe_success Whether the monitor's last check succeeded (1) or failed (0), as blackbox_exporter reports a probe; absent until its first check.
 # TYPE probe_success gauge
 probe_success 0

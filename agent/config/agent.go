@@ -31,6 +31,7 @@ type Agent struct {
 	Shard           Shard         `koanf:"shard"`
 	Scheduler       Scheduler     `koanf:"scheduler"`
 	Pipelines       Pipelines     `koanf:"pipelines"`
+	Connections     Connections   `koanf:"connections"`
 	Codes           CodeDelivery  `koanf:"codes"`
 	Tracing         Tracing       `koanf:"tracing"`
 	Metrics         Metrics       `koanf:"metrics"`
@@ -163,6 +164,17 @@ type Breaker struct {
 	HalfOpenRequests int           `koanf:"half_open_requests"`
 }
 
+// Connections bounds the connections checks open to one host (package
+// pipelines/pulse/hostconns). Each host's limit follows its measured
+// demand (Little's law: its checks per second times the time each spends
+// in the target, with headroom) between min_per_host and max_per_host, and
+// all hosts together stay within what the open-files limit leaves.
+type Connections struct {
+	MinPerHost int     `koanf:"min_per_host"`
+	MaxPerHost int     `koanf:"max_per_host"` // a monitor's max_connections_per_host may lower it
+	Headroom   float64 `koanf:"headroom"`
+}
+
 // CodeDelivery is the retry policy for codes.
 type CodeDelivery struct {
 	InitialBackoff time.Duration `koanf:"initial_backoff"`
@@ -221,6 +233,7 @@ func DefaultAgent() Agent {
 				Breaker: Breaker{FailureThreshold: 5, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1},
 			},
 		},
+		Connections: Connections{MinPerHost: 8, MaxPerHost: 4096, Headroom: 0.25},
 		Codes: CodeDelivery{
 			InitialBackoff: time.Second,
 			MaxBackoff:     time.Minute,
@@ -564,6 +577,14 @@ func (a *Agent) Validate() []error {
 	}
 	for name, p := range map[string]Pipeline{"pulse": a.Pipelines.Pulse, "intervention": a.Pipelines.Intervention, "code": a.Pipelines.Code} {
 		p.validate("pipelines."+name, bad)
+	}
+	if cn := a.Connections; cn.MinPerHost < 1 {
+		bad("connections.min_per_host", "must be at least 1, got %d", cn.MinPerHost)
+	} else if cn.MaxPerHost < cn.MinPerHost {
+		bad("connections.max_per_host", "must be at least connections.min_per_host (%d), got %d", cn.MinPerHost, cn.MaxPerHost)
+	}
+	if h := a.Connections.Headroom; !(h >= 0 && h <= 10) {
+		bad("connections.headroom", "must be a fraction between 0 and 10, got %v", h)
 	}
 	c := a.Codes
 	if c.InitialBackoff <= 0 {

@@ -187,7 +187,7 @@ func TestLoadAgentErrors(t *testing.T) {
 			"agent config: web.listen_adress: unknown key (known in web: config_file, listen_address) (from FILE)",
 		}},
 		{"unknown top-level key", "listen_address: :9000\n", nil, nil, []string{
-			"agent config: listen_address: unknown key (known: alertmanager_webhook, codes, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, storage, tracing, web) (from FILE)",
+			"agent config: listen_address: unknown key (known: alertmanager_webhook, codes, connections, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, storage, tracing, web) (from FILE)",
 		}},
 		{"unknown section", "pipelines: {dns: {workers: {max: 3}}}\n", nil, nil, []string{
 			"agent config: pipelines.dns.workers.max: unknown key (known in pipelines: code, intervention, pulse) (from FILE)",

@@ -11,42 +11,32 @@ import (
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
-// saturationLag is how far behind schedule the agent may run before its
-// own timeouts stop counting as evidence about targets.
-const saturationLag = time.Second
-
-// saturationHold is how long the agent counts as saturated after the last
-// sign of it: checks started then may still be finishing.
-const saturationHold = 10 * time.Second
-
-// saturation remembers the agent's own signs of overload: a late tick, a
-// check handed out late, the scheduler stopping at the queue's high water
-// mark. While it lasts, a check that timed out measures the agent, not
-// its target.
-type saturation struct {
-	until    time.Time
-	lastStop int64 // when the scheduler last stopped at the high water mark (unix ns)
+// stops remembers when the scheduler last stopped at the pulse queue's
+// high water mark, so that a check accepted after waiting out a stop is
+// counted as deferred. Overload is shown this way (deferrals, lag), never
+// by excusing a check: a target that got the request and did not answer
+// in its timeout has failed however busy the agent is, because the
+// timeout starts only when the check reaches out (pulse.Run).
+type stops struct {
+	last int64 // unix ns
 }
 
-func (s *saturation) seen(now time.Time) { s.until = now.Add(saturationHold) }
-
-func (s *saturation) stopped(now time.Time) {
-	s.lastStop = now.UnixNano()
-	s.seen(now)
-}
-
-func (s *saturation) active(now time.Time) bool { return now.Before(s.until) }
+func (s *stops) stopped(now time.Time) { s.last = now.UnixNano() }
 
 // deferred reports whether a check due at due waited out a stop of the
 // scheduler before it was accepted.
-func (s *saturation) deferred(due int64) bool { return due <= s.lastStop }
+func (s *stops) deferred(due int64) bool { return due <= s.last }
 
 // offerCheck hands a due check to the pulse pipeline, unless its host's
 // breaker is open: then it is not run, and not a failure either (the
 // host's one red code says why its monitors are not checked). Refusal
 // (backpressure) leaves the monitor due.
+//
+// Urgent checks (monitors not healthy, retries of inconclusive checks) go
+// to the pipeline's urgent lane, which backpressure does not hold: while
+// the agent catches up on routine checks, detection does not wait.
 func (o *Owner) offerCheck(j world.CheckJob) world.Offer {
-	if o.pulse.Backpressure() {
+	if !j.Urgent && o.pulse.Backpressure() {
 		return world.Refused
 	}
 	host := pulse.HostOf(j.Target.Address)
@@ -60,7 +50,11 @@ func (o *Owner) offerCheck(j world.CheckJob) world.Offer {
 		}
 	}
 	due := time.Unix(0, j.Due)
-	if !o.pulse.TrySubmitAt(j, due) {
+	submit := o.pulse.TrySubmitAt
+	if j.Urgent {
+		submit = o.pulse.TrySubmitUrgentAt
+	}
+	if !submit(j, due) {
 		if host != "" {
 			o.hosts.Release(host, trial)
 		}
@@ -69,11 +63,8 @@ func (o *Owner) offerCheck(j world.CheckJob) world.Offer {
 	if trial {
 		o.hostTrials[j.Entity] = struct{}{}
 	}
-	if o.saturation.deferred(j.Due) {
+	if o.stops.deferred(j.Due) {
 		o.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
-	}
-	if now.Sub(due) > saturationLag {
-		o.saturation.seen(now) // behind schedule
 	}
 	return world.Accepted
 }
@@ -104,11 +95,6 @@ drain:
 // has one) and duration, with the span's trace as an exemplar.
 func (o *Owner) applyCheck(out world.CheckOutcome, now time.Time) {
 	r := &out.Result
-	if !r.OK && r.Inconclusive == "" && r.TimedOut && o.saturation.active(now) {
-		// A timeout while the agent itself is behind or under
-		// backpressure measures the agent, not the target.
-		r.Inconclusive = pulse.InconclusiveSaturated
-	}
 	trial := false
 	if len(o.hostTrials) > 0 { // almost always empty: no map work per check
 		_, trial = o.hostTrials[out.Entity]
@@ -179,13 +165,15 @@ func (o *Owner) countCheck(out world.CheckOutcome) {
 
 // newChecker is the pulse workers' function: it runs one check and
 // returns its outcome, touching nothing the owner holds. lag observes how
-// late each check started.
+// late each check started. The outcome's queued phase is all the agent's
+// time: the lag, then any wait for a connection slot.
 func newChecker(lag prometheus.Observer) func(context.Context, world.CheckJob) world.CheckOutcome {
 	return func(ctx context.Context, j world.CheckJob) world.CheckOutcome {
-		lag.Observe(max(time.Since(time.Unix(0, j.Due)), 0).Seconds())
-		started := time.Now()
-		r, d := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
+		late := max(time.Since(time.Unix(0, j.Due)), 0)
+		lag.Observe(late.Seconds())
+		r, d, waited := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
+		r.Phases[pulse.PhaseQueued] = late + waited
 		return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Type: j.Type, Address: j.Target.Address,
-			Result: r, Started: started, Duration: d}
+			Result: r, Started: time.Now().Add(-d), Duration: d, SlotWait: waited}
 	}
 }

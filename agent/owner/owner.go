@@ -46,8 +46,7 @@ type Owner struct {
 
 	fx             world.Effects
 	waitingRemedy  []waitingRemedy
-	saturation     saturation
-	lastTick       time.Time
+	stops          stops
 	checkCounts    map[string]*checkCounters // by check type
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
@@ -95,6 +94,7 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	if o.pulse, err = pipeline.New(pulseCfg, newChecker(m.ScheduleLag), m); err != nil {
 		return nil, err
 	}
+	o.pulse.SetLocalTime(func(out world.CheckOutcome) time.Duration { return out.SlotWait })
 	if o.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log, tracing), newIntervener(log), m); err != nil {
 		return nil, err
 	}
@@ -133,15 +133,10 @@ func (o *Owner) Run(ctx context.Context) error {
 // tick offers the due checks and publishes what changed.
 func (o *Owner) tick(now time.Time) {
 	o.submitRemedies(now)
-	if !o.lastTick.IsZero() && now.Sub(o.lastTick) > o.cfg.Scheduler.Tick+saturationLag {
-		// The owner itself ran late: the process is starved.
-		o.saturation.seen(now)
-	}
-	o.lastTick = now
 	if o.world.Offer(now, o.offerCheck) {
 		// The pulse queue is at its high water mark: the rest stay due
 		// and are offered again next tick; their lag keeps growing.
-		o.saturation.stopped(now)
+		o.stops.stopped(now)
 	}
 	o.flushHosts(now)
 	o.flushEffects()

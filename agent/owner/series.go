@@ -6,6 +6,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -41,9 +42,14 @@ func (ms *monitorSeries) SetMonitors(monitors iter.Seq[world.SeriesMonitor]) {
 // Update implements world.Series.
 func (ms *monitorSeries) Update(m world.SeriesMonitor) { ms.s.Update(monitorSample(m)) }
 
+// The target's phases of pulse follow telemetry.HTTPPhases, in order.
+var _ = [1]struct{}{}[int(pulse.NumPhases)-1-len(telemetry.HTTPPhases)]
+
 // ProbeSample is what /probe shows of a monitor.
 func ProbeSample(v world.View) telemetry.MonitorSample {
-	return monitorSample(world.SeriesMonitor{Name: v.Name, State: v.State, Last: v.Last})
+	x := monitorSample(world.SeriesMonitor{Name: v.Name, State: v.State, Last: v.Last})
+	x.CheckType = v.Type
+	return x
 }
 
 // monitorSample is what /probe and the per-monitor series show.
@@ -53,6 +59,10 @@ func monitorSample(m world.SeriesMonitor) telemetry.MonitorSample {
 		x.Checked, x.Up = true, m.Last.OK
 		x.Duration = m.Last.Duration.Seconds()
 		x.Timestamp = float64(m.Last.At.Unix())
+		x.Queued = m.Last.Phases[pulse.PhaseQueued].Seconds()
+		for i := range x.Phases {
+			x.Phases[i] = m.Last.Phases[pulse.PhaseResolve+pulse.Phase(i)].Seconds()
+		}
 		if !m.Last.CertExpiry.IsZero() {
 			x.CertExpiry = float64(m.Last.CertExpiry.Unix())
 		}

@@ -273,10 +273,29 @@ func (w *World) compactText() {
 	w.text = fresh
 }
 
+// schedule sets the monitor's next check. Monitors not healthy (their
+// checks confirm or clear an incident) and retries go to the urgent wheel.
 func (w *World) schedule(e ecs.Entity, rt *Runtime, due int64) {
 	rt.Due = due
+	if urgent(rt) {
+		w.urgent.Add(e, due)
+		return
+	}
 	w.wheel.Add(e, due)
 }
+
+func urgent(rt *Runtime) bool {
+	switch rt.Status.State {
+	case incident.Healthy, incident.Unknown, incident.Maintenance:
+		return rt.Retry
+	}
+	return true
+}
+
+// retrySoon is when an inconclusive check is tried again (at the latest
+// its interval): the agent could not run it properly, and a monitor whose
+// host answers must not go long without a conclusive check.
+const retrySoon = time.Second
 
 // Due hands every due monitor to submit, which returns false when the pulse
 // queue is full. Due then stops: the remaining monitors stay due in the
@@ -293,8 +312,11 @@ func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
 
 // Offer is Due with a third answer: a Skipped check is not run, and its
 // monitor is rescheduled at its next interval with its state unchanged.
+// The urgent wheel goes first: when the agent is behind, what confirms or
+// clears an incident runs before routine checks, oldest first in each.
 func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
-	return w.wheel.Advance(now.UnixNano(), func(en scheduleEntry) bool {
+	n := now.UnixNano()
+	fire := func(en scheduleEntry) bool {
 		if !w.ecs.Alive(en.ID) {
 			return true // removed: a stale entry
 		}
@@ -305,6 +327,7 @@ func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
 		}
 		switch submit(CheckJob{
 			Entity:  en.ID,
+			Urgent:  urgent(rt),
 			Due:     en.Due,
 			Type:    p.CheckType,
 			Prober:  p.Prober,
@@ -314,12 +337,17 @@ func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
 		case Accepted:
 			rt.InFlight = true
 		case Skipped:
-			w.schedule(en.ID, rt, nextDue(en.Due, p.Interval, now.UnixNano()))
+			rt.Retry = false
+			w.schedule(en.ID, rt, nextDue(en.Due, p.Interval, n))
 		case Refused:
 			return false
 		}
 		return true
-	})
+	}
+	if w.urgent.Advance(n, fire) {
+		return true
+	}
+	return w.wheel.Advance(n, fire)
 }
 
 // Applied describes the monitor an outcome was applied to, for the
@@ -347,11 +375,15 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		return Applied{}, false // disabled while the check ran
 	}
 	if o.Result.Inconclusive != "" {
-		w.schedule(o.Entity, rt, nextDue(o.Due, p.intervalIn(rt.Status.State), now.UnixNano()))
-		// Says nothing about the target: neither for nor against it.
+		// Says nothing about the target: neither for nor against it. Try
+		// again soon, before routine checks.
+		rt.Retry = true
+		w.schedule(o.Entity, rt, now.Add(min(retrySoon, p.intervalIn(rt.Status.State))).UnixNano())
 		return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
 	}
-	rt.recordCheck(o.Result.OK, o.Duration, now, o.Result.CertExpiry)
+	retried := rt.Retry
+	rt.Retry = false
+	rt.recordCheck(o.Result.OK, o.Duration, now, o.Result.CertExpiry, o.Result.Phases)
 	ev := incident.CheckOK
 	if !o.Result.OK {
 		ev = incident.CheckFailed
@@ -359,8 +391,13 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 	}
 	w.step(o.Entity, id, p, rt, ev, o.Result.Reason, now, fx)
 	// Scheduled after the step: a monitor that just became degraded is
-	// checked again at its retry interval.
-	w.schedule(o.Entity, rt, nextDue(o.Due, p.intervalIn(rt.Status.State), now.UnixNano()))
+	// checked again at its retry interval. A retry's due time was off the
+	// monitor's phase; the next check returns to it.
+	if retried {
+		w.schedule(o.Entity, rt, firstDue(w.name(id), p.intervalIn(rt.Status.State), now))
+	} else {
+		w.schedule(o.Entity, rt, nextDue(o.Due, p.intervalIn(rt.Status.State), now.UnixNano()))
+	}
 	if rt.Status.State == incident.Healthy {
 		delete(w.reasons, o.Entity)
 	}

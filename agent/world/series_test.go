@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
@@ -119,16 +120,39 @@ func TestLastCheckTimes(t *testing.T) {
 		t.Fatal("a new monitor has a last check")
 	}
 	// Whole seconds, and never zero (zero means none).
-	rt.recordCheck(true, 90*time.Minute, time.Unix(0, 500), 0)
+	rt.recordCheck(true, 90*time.Minute, time.Unix(0, 500), 0, pulse.Phases{})
 	if l := rt.lastCheck(); !l.Checked() || l.At.Unix() != 1 || l.Duration.Round(time.Millisecond) != 90*time.Minute {
 		t.Errorf("at the epoch: %+v", l)
 	}
-	rt.recordCheck(false, 0, t0.Add(999*time.Millisecond), 0)
+	rt.recordCheck(false, 0, t0.Add(999*time.Millisecond), 0, pulse.Phases{})
 	if l := rt.lastCheck(); !l.At.Equal(t0) || l.OK {
 		t.Errorf("got %+v, want a failure at %v", l, t0)
 	}
 	rt.forgetCheck()
 	if rt.lastCheck().Checked() {
 		t.Error("a forgotten check is still there")
+	}
+}
+
+func TestPackedPhases(t *testing.T) {
+	in := pulse.Phases{
+		pulse.PhaseQueued:     3 * time.Second,
+		pulse.PhaseConnect:    137 * time.Microsecond,
+		pulse.PhaseTLS:        0,
+		pulse.PhaseProcessing: 50123 * time.Microsecond,
+		pulse.PhaseTransfer:   10 * time.Minute, // beyond the range: saturates
+	}
+	out := packPhases(in).unpack()
+	for ph := range pulse.NumPhases {
+		want := in[ph]
+		if ph == pulse.PhaseTransfer {
+			want = time.Duration(0xfff<<15) * time.Microsecond
+		}
+		if d := out[ph] - want; d > want/4096+time.Microsecond || -d > want/4096+time.Microsecond {
+			t.Errorf("%s: %v packed and unpacked is %v", ph, in[ph], out[ph])
+		}
+	}
+	if s := unsafe.Sizeof(Runtime{}); s != 48 {
+		t.Errorf("Runtime is %d bytes, want 48: a million monitors pay for every byte", s)
 	}
 }

@@ -35,6 +35,9 @@ type Runtime struct {
 	Status         incident.Status
 	InFlight       bool // a check is queued or running
 	RemedyInFlight bool
+	// Retry: the last check was inconclusive (the agent could not run it
+	// properly), so the next one is due soon and goes first.
+	Retry bool
 
 	// The last check, for /probe and the per-monitor series: 8 bytes
 	// (the bool fits in padding), so a million monitors pay 8 MB.
@@ -42,6 +45,7 @@ type Runtime struct {
 	LastAt       uint32  // unix seconds when its outcome was applied; 0: none since added or enabled
 	LastDuration float32 // seconds
 	CertExpiry   uint32  // unix seconds: the earliest certificate expiry the last check saw; 0: no TLS
+	LastPhases   packedPhases
 }
 
 // Profile is everything a monitor's definition says apart from its name and
@@ -64,7 +68,10 @@ type Profile struct {
 
 // CheckJob is a value handed to a pulse worker.
 type CheckJob struct {
-	Entity  ecs.Entity
+	Entity ecs.Entity
+	// Urgent: the check confirms or clears an incident, or retries an
+	// inconclusive one; it goes before routine checks.
+	Urgent  bool
 	Due     int64
 	Type    string
 	Prober  pulse.Prober
@@ -93,8 +100,12 @@ type CheckOutcome struct {
 	Type     string
 	Address  string // the check's address, whose host breaker the outcome informs
 	Result   pulse.Result
-	Started  time.Time
-	Duration time.Duration
+	Started  time.Time     // when the check reached out to the target
+	Duration time.Duration // in the target
+	// SlotWait is the part of the worker's time spent waiting for a
+	// connection slot: the agent's, kept out of the sizing model's
+	// service time.
+	SlotWait time.Duration
 }
 
 // RemedyJob is a value handed to an intervention worker.
@@ -176,7 +187,11 @@ type World struct {
 	monitors *ecs.Map2[Identity, Runtime]
 	names    nameIndex
 	text     textArena
-	wheel    *schedule.Wheel[ecs.Entity]
+	wheel    *schedule.Wheel[ecs.Entity] // routine checks of healthy monitors
+	// urgent holds the checks that confirm or clear an incident (monitors
+	// not healthy) and retries of inconclusive checks: when the agent is
+	// behind, they are offered before any routine check.
+	urgent   *schedule.Wheel[ecs.Entity]
 	profiles []*Profile            // Identity.profile indexes it; rebuilt by every Apply
 	reasons  map[ecs.Entity]string // last failure reason of failing monitors only
 	counts   [incident.NumStates]int
@@ -210,12 +225,17 @@ func New(now time.Time, opt Options) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
+	urgent, err := schedule.New[ecs.Entity](now, opt.Tick, opt.Slots)
+	if err != nil {
+		return nil, err
+	}
 	w := ecs.NewWorld(opt.Capacity)
 	return &World{
 		ecs:      w,
 		monitors: ecs.NewMap2[Identity, Runtime](w),
 		names:    newNameIndex(opt.Capacity),
 		wheel:    wheel,
+		urgent:   urgent,
 		reasons:  map[ecs.Entity]string{},
 		labels:   opt.Labels,
 		series:   opt.Series,

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
 )
 
 // Deps are what a kind's New receives.
@@ -23,11 +24,14 @@ type Deps struct {
 	Clock clock.Clock
 	// Stdout is the agent's standard output (the log notifier's `file: ""`).
 	Stdout io.Writer
+	// HostConns holds the agent's per-host connection limits, shared by
+	// every check kind that opens connections to hosts.
+	HostConns *hostconns.Limits
 }
 
 // WithDefaults fills what d leaves unset: a logger that discards, a
-// registry of its own, the wall clock, os.Stdout. Tests build kinds with
-// Deps{} and get these.
+// registry of its own, the wall clock, os.Stdout, default per-host
+// connection limits. Tests build kinds with Deps{} and get these.
 func (d Deps) WithDefaults() Deps {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -40,6 +44,10 @@ func (d Deps) WithDefaults() Deps {
 	}
 	if d.Stdout == nil {
 		d.Stdout = os.Stdout
+	}
+	if d.HostConns == nil {
+		// The default configuration is always valid.
+		d.HostConns, _ = hostconns.New(hostconns.Config{Clock: d.Clock}, d.Registerer)
 	}
 	return d
 }

@@ -48,6 +48,6 @@ func BenchmarkMeter(b *testing.B) {
 	for b.Loop() {
 		t = t.Add(time.Millisecond)
 		m.arrive(t, t)
-		m.complete(t, t, t.Add(time.Microsecond))
+		m.complete(t, t, t.Add(time.Microsecond), 0)
 	}
 }

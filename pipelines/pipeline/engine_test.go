@@ -118,7 +118,7 @@ func TestMeterMeasuresLittlesLaw(t *testing.T) {
 		// Completions interleave with later arrivals; feed them in time order.
 		if i >= 5 {
 			prev := t0.Add(time.Duration(i-5) * 10 * time.Millisecond)
-			mt.complete(prev, prev.Add(20*time.Millisecond), prev.Add(50*time.Millisecond))
+			mt.complete(prev, prev.Add(20*time.Millisecond), prev.Add(50*time.Millisecond), 0)
 		}
 	}
 	w := mt.take(t0.Add(10 * time.Second))
@@ -164,7 +164,7 @@ func TestDecideSizesThePoolFromTheModel(t *testing.T) {
 	for i := range 5000 {
 		at := t0.Add(time.Duration(i) * time.Millisecond)
 		p.meter.arrive(at, at)
-		p.meter.complete(at, at, at.Add(200*time.Millisecond))
+		p.meter.complete(at, at, at.Add(200*time.Millisecond), 0)
 	}
 	now := t0.Add(5 * time.Second)
 	d := p.decide(cfg, now)
@@ -299,7 +299,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		for i := range rate {
 			at := from.Add(time.Duration(i) * time.Second / time.Duration(rate))
 			p.meter.arrive(at, at)
-			p.meter.complete(at, at, at.Add(service))
+			p.meter.complete(at, at, at.Add(service), 0)
 		}
 		return from.Add(time.Second)
 	}

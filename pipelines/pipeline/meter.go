@@ -80,14 +80,17 @@ func (m *meter) leave(now time.Time) {
 }
 
 // complete records a job that was queued at `at`, started at start and
-// finished at end.
-func (m *meter) complete(at, start, end time.Time) {
+// finished at end, of which it spent local waiting for the agent's own
+// resources: that part is left out of its service time, so the model
+// sizes the pool from the work's own time (the targets'), not from a
+// local cap's queueing.
+func (m *meter) complete(at, start, end time.Time, local time.Duration) {
 	m.mu.Lock()
 	m.advance(end)
 	m.inSystem = max(m.inSystem-1, 0)
 	m.completions++
 	m.sojourn += end.Sub(at).Seconds()
-	m.est.ObserveService(end.Sub(start))
+	m.est.ObserveService(max(end.Sub(start)-local, 0))
 	m.mu.Unlock()
 }
 

@@ -62,12 +62,16 @@ type Pipeline[J, R any] struct {
 	high     int // depth at which backpressure engages
 	low      int // depth at which it lets go
 	work     Work[J, R]
-	ring     *queue.Ring[queued[J]]
-	results  chan R
-	pool     *ants.Pool
-	meter    *meter
-	clock    clock.Clock
-	log      *slog.Logger
+	// localTime, when set, tells how much of a job's time on its worker
+	// went to waiting for the agent's own resources; see SetLocalTime.
+	localTime func(R) time.Duration
+	ring      *queue.Ring[queued[J]]
+	urgent    *queue.Ring[queued[J]] // served before ring; see TrySubmitUrgentAt
+	results   chan R
+	pool      *ants.Pool
+	meter     *meter
+	clock     clock.Clock
+	log       *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -121,6 +125,10 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", cfg.Name, err)
 	}
+	urgent, err := queue.New[queued[J]](max(cfg.QueueCapacity/urgentShare, 1))
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", cfg.Name, err)
+	}
 	start := cfg.MaxWorkers
 	if cfg.Sizing.enabled() {
 		start = cfg.MinWorkers
@@ -137,6 +145,7 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 		low:      int(math.Floor(cfg.LowWater * float64(cfg.QueueCapacity))),
 		work:     work,
 		ring:     ring,
+		urgent:   urgent,
 		results:  make(chan R, cfg.ResultBuffer),
 		pool:     pool,
 		meter:    newMeter(cfg.Clock.Now()),
@@ -170,6 +179,13 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	return p, nil
 }
 
+// SetLocalTime tells the pipeline how much of a job's time on its worker
+// went to waiting for the agent's own resources (a connection slot): the
+// sizing model leaves it out of the service time, so the pool is sized
+// from the work's own time (the targets'), and a local cap's queueing never
+// reads as a slow target. Call it before submitting any job.
+func (p *Pipeline[J, R]) SetLocalTime(f func(R) time.Duration) { p.localTime = f }
+
 // TrySubmit queues job without blocking. It returns false when the queue
 // is at its high water mark (and until it has drained to the low one), or
 // when the pipeline is closing; the caller keeps the job and offers it
@@ -189,12 +205,34 @@ func (p *Pipeline[J, R]) TrySubmitAt(job J, arrived time.Time) bool {
 	if p.closed || !p.admit() {
 		return false
 	}
+	return p.enqueue(p.ring, job, arrived)
+}
+
+// urgentShare: the urgent lane holds a quarter of the queue's capacity.
+const urgentShare = 4
+
+// TrySubmitUrgentAt is TrySubmitAt for a job that must not wait behind
+// routine work: it goes to a lane of its own that the workers empty first,
+// and the water marks do not hold it back (only a full lane refuses it).
+// The agent uses it for checks that confirm or clear an incident, so that
+// detection holds while it catches up on routine checks.
+func (p *Pipeline[J, R]) TrySubmitUrgentAt(job J, arrived time.Time) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return false
+	}
+	return p.enqueue(p.urgent, job, arrived)
+}
+
+// enqueue adds job to lane; callers hold mu for reading.
+func (p *Pipeline[J, R]) enqueue(lane *queue.Ring[queued[J]], job J, arrived time.Time) bool {
 	now := p.clock.Now()
 	if arrived.IsZero() || arrived.After(now) {
 		arrived = now
 	}
 	p.meter.arrive(now, arrived)
-	if !p.ring.TryEnqueue(queued[J]{job: job, at: now}) {
+	if !lane.TryEnqueue(queued[J]{job: job, at: now}) {
 		p.meter.leave(now) // the ring is full: another producer won the race
 		return false
 	}
@@ -255,7 +293,7 @@ func (p *Pipeline[J, R]) Results() <-chan R { return p.results }
 // Stats reports the queue and pool for the metrics collector.
 func (p *Pipeline[J, R]) Stats() telemetry.PipelineStats {
 	return telemetry.PipelineStats{
-		Depth: p.ring.Len(), Capacity: p.capacity,
+		Depth: p.ring.Len() + p.urgent.Len(), Capacity: p.capacity + p.urgent.Cap(),
 		Workers: p.pool.Cap(), Running: p.pool.Running(),
 		Backpressure: p.Backpressure(),
 	}
@@ -266,7 +304,7 @@ func (p *Pipeline[J, R]) Stats() telemetry.PipelineStats {
 func (p *Pipeline[J, R]) feed() {
 	defer close(p.feeder)
 	for {
-		q, err := p.ring.Dequeue(context.Background())
+		q, err := queue.DequeueFirst(context.Background(), p.urgent, p.ring)
 		if err != nil {
 			return // closed and drained
 		}
@@ -297,7 +335,11 @@ func (p *Pipeline[J, R]) run(q queued[J]) {
 	start := p.clock.Now()
 	p.wait.Observe(start.Sub(q.at).Seconds())
 	r := p.work(p.ctx, q.job)
-	p.meter.complete(q.at, start, p.clock.Now())
+	var local time.Duration
+	if p.localTime != nil {
+		local = p.localTime(r)
+	}
+	p.meter.complete(q.at, start, p.clock.Now(), local)
 	p.results <- r
 }
 
@@ -314,6 +356,7 @@ func (p *Pipeline[J, R]) Close(ctx context.Context, drain bool) error {
 	p.closed = true
 	p.discard.Store(!drain)
 	p.ring.Close()
+	p.urgent.Close()
 	p.mu.Unlock()
 	close(p.sizer)
 	<-p.sized

@@ -33,7 +33,7 @@ func TestNoShrinkUnderBackpressure(t *testing.T) {
 	for i := range 300 {
 		at := t0.Add(time.Duration(i) * time.Millisecond)
 		p.meter.arrive(at, at)
-		p.meter.complete(at, at, at.Add(10*time.Millisecond))
+		p.meter.complete(at, at, at.Add(10*time.Millisecond), 0)
 	}
 	clk.Advance(300 * time.Millisecond)
 	loaded := p.decide(cfg, clk.Now())

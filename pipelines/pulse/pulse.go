@@ -57,22 +57,57 @@ type Result struct {
 	// CertExpiry is when the earliest certificate of the TLS chain the
 	// check saw expires, in unix seconds; 0 without TLS.
 	CertExpiry int64
+	// Phases is where the check's time went. Kinds that can tell set the
+	// target's phases (resolve to transfer); PhaseQueued is the agent's
+	// own and is set by the agent.
+	Phases Phases
 }
+
+// Phase is one part of a check's time. The target's phases are
+// blackbox_exporter's probe_http_duration_seconds{phase}.
+type Phase uint8
+
+// The phases, in the order a check goes through them.
+const (
+	// PhaseQueued is the agent's time: from when the check was due until
+	// it reached out (schedule lag, waiting for a worker and for a
+	// connection slot). It is never charged to the target.
+	PhaseQueued Phase = iota
+	PhaseResolve
+	PhaseConnect
+	PhaseTLS
+	// PhaseProcessing runs from the request written until the first
+	// byte of the answer.
+	PhaseProcessing
+	// PhaseTransfer runs from the first byte until the answer was read.
+	PhaseTransfer
+	NumPhases
+)
+
+var phaseNames = [NumPhases]string{"queued", "resolve", "connect", "tls", "processing", "transfer"}
+
+// String is the phase's `phase` label value.
+func (p Phase) String() string {
+	if p < NumPhases {
+		return phaseNames[p]
+	}
+	return "unknown"
+}
+
+// Phases holds one duration per phase; zero for a phase the check did not
+// go through (no TLS, a reused connection).
+type Phases [NumPhases]time.Duration
 
 // The reasons a check is inconclusive.
 const (
-	// InconclusiveLocalPool: the deadline passed while the check waited for
-	// one of the agent's own connection slots (the per-host connection
-	// limit), before anything was sent to the target.
+	// InconclusiveLocalPool: the check got none of the agent's own
+	// connection slots to its host (the per-host connection limit) within
+	// its timeout, so nothing was sent to the target.
 	InconclusiveLocalPool = "local_pool"
 	// InconclusiveStarved: the check's goroutine saw its deadline much
 	// later than it passed, so the process was starved of CPU and the
 	// timeout measured the agent, not the target.
 	InconclusiveStarved = "starved"
-	// InconclusiveSaturated: the check timed out while the agent itself
-	// was saturated (behind schedule or under backpressure), so a timeout
-	// is no evidence about the target.
-	InconclusiveSaturated = "saturated"
 )
 
 // HostDownError reports whether a dial or resolve error says the host is
@@ -98,6 +133,23 @@ func HostDownError(err error) bool {
 // Probe must honour ctx's deadline, which carries the monitor's timeout.
 type Prober interface {
 	Probe(ctx context.Context, t Target) Result
+}
+
+// Gated is a Prober that reaches its target through one of a limited
+// number of the agent's own slots (connections to the target's host, see
+// package hostconns). Run waits for a slot before the check's timeout
+// starts: that wait is the agent's time, never the target's.
+type Gated interface {
+	Prober
+	// Admit waits for a slot for t until ctx ends.
+	Admit(ctx context.Context, t Target) (Slot, error)
+}
+
+// Slot is a held slot of a Gated prober.
+type Slot interface {
+	// Release gives the slot back; inTarget is how long the check spent
+	// in the target.
+	Release(inTarget time.Duration)
 }
 
 // Kind describes a check type for registration.

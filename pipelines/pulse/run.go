@@ -14,15 +14,35 @@ import (
 const StarvationSlack = 250 * time.Millisecond
 
 // Run probes t with the timeout as the context deadline and reports the
-// result and how long it took. A failure that ends more than
-// StarvationSlack past the deadline is inconclusive: the time measured the
-// agent, not the target.
-func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (Result, time.Duration) {
+// result, how long the check spent in the target, and how long it waited
+// for a slot first (a Gated prober's; that wait is in r.Phases too, as
+// PhaseQueued).
+//
+// The timeout measures the target: it starts when the check reaches out,
+// after any wait for a slot. A check that gets no slot within the timeout
+// is inconclusive (InconclusiveLocalPool): the target was never asked. A
+// failure that ends more than StarvationSlack past the deadline is
+// inconclusive too: the time measured the agent, not the target.
+func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (r Result, inTarget, waited time.Duration) {
+	if g, ok := p.(Gated); ok {
+		began := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		slot, err := g.Admit(wctx, t)
+		cancel()
+		waited = time.Since(began)
+		if err != nil {
+			r = Result{Inconclusive: InconclusiveLocalPool, Reason: err.Error()}
+			r.Phases[PhaseQueued] = waited
+			return r, 0, waited
+		}
+		defer func() { slot.Release(inTarget) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	r := p.Probe(ctx, t)
+	r = p.Probe(ctx, t)
 	d := time.Since(start)
+	r.Phases[PhaseQueued] = waited
 	if !r.OK && r.Reason == "" {
 		r.Reason = "check failed"
 	}
@@ -32,7 +52,7 @@ func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (Result
 	if !r.OK && r.Inconclusive == "" && d > timeout+StarvationSlack {
 		r.Inconclusive = InconclusiveStarved
 	}
-	return r, d
+	return r, d, waited
 }
 
 // Retry makes up to 1+retries attempts of one probe within ctx's deadline,

@@ -2,7 +2,10 @@ package pulse
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRetry(t *testing.T) {
@@ -45,4 +48,67 @@ func TestRetry(t *testing.T) {
 			t.Errorf("%d attempts after the context ended", calls)
 		}
 	})
+}
+
+// gated is a Prober behind one slot: Admit waits for it.
+type gated struct {
+	slot    chan struct{}
+	answer  time.Duration // how long the target takes
+	holders atomic.Int32
+}
+
+type heldSlot struct{ g *gated }
+
+func (s heldSlot) Release(time.Duration) { s.g.holders.Add(-1); <-s.g.slot }
+
+func (g *gated) Admit(ctx context.Context, _ Target) (Slot, error) {
+	select {
+	case g.slot <- struct{}{}:
+		g.holders.Add(1)
+		return heldSlot{g}, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no slot: %w", ctx.Err())
+	}
+}
+
+func (g *gated) Probe(ctx context.Context, _ Target) Result {
+	select {
+	case <-time.After(g.answer):
+		return Result{OK: true}
+	case <-ctx.Done():
+		return Result{Reason: "timeout", Unreachable: true}
+	}
+}
+
+// The timeout measures the target: time spent waiting for a slot is the
+// agent's and shows as the queued phase; a slot that never comes makes
+// the check inconclusive; a target that takes longer than the timeout once
+// the check reached it has failed.
+func TestRunChargesOnlyTheTarget(t *testing.T) {
+	g := &gated{slot: make(chan struct{}, 1), answer: 30 * time.Millisecond}
+	g.slot <- struct{}{} // someone else holds the one slot
+	go func() { time.Sleep(40 * time.Millisecond); <-g.slot }()
+	r, inTarget, waited := Run(context.Background(), g, Target{}, 50*time.Millisecond)
+	if !r.OK || r.Inconclusive != "" {
+		t.Errorf("a check that waited %v for its slot, then got its answer in %v of a 50ms timeout: %+v", waited, inTarget, r)
+	}
+	if waited < 40*time.Millisecond || r.Phases[PhaseQueued] != waited {
+		t.Errorf("waited %v, queued phase %v; want the wait for the slot in both", waited, r.Phases[PhaseQueued])
+	}
+	if g.holders.Load() != 0 {
+		t.Error("the slot was not released")
+	}
+
+	g.slot <- struct{}{} // held for good
+	r, _, _ = Run(context.Background(), g, Target{}, 20*time.Millisecond)
+	if r.OK || r.Inconclusive != InconclusiveLocalPool || r.TimedOut {
+		t.Errorf("no slot within the timeout: %+v; want inconclusive %q", r, InconclusiveLocalPool)
+	}
+	<-g.slot
+
+	g.answer = time.Hour // a target that hangs
+	r, _, _ = Run(context.Background(), g, Target{}, 20*time.Millisecond)
+	if r.OK || r.Inconclusive != "" || !r.TimedOut {
+		t.Errorf("a target that got the request and never answered: %+v; want a timed-out failure", r)
+	}
 }

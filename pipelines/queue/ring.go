@@ -205,3 +205,59 @@ func (r *Ring[T]) passOn() {
 		}
 	}
 }
+
+// DequeueFirst removes the oldest item of first, or, while first is empty,
+// of second: two lanes of one queue, the first always served before the
+// second. It blocks while both are empty, and returns ErrClosed once both
+// are closed (close them together) and drained, or ctx's error.
+func DequeueFirst[T any](ctx context.Context, first, second *Ring[T]) (T, error) {
+	var zero T
+	var wokeFirst, wokeSecond bool
+	defer func() {
+		if wokeFirst {
+			first.passOn()
+		}
+		if wokeSecond {
+			second.passOn()
+		}
+	}()
+	take := func() (T, bool) {
+		if v, ok := first.TryDequeue(); ok {
+			return v, true
+		}
+		return second.TryDequeue()
+	}
+	for {
+		if v, ok := take(); ok {
+			return v, nil
+		}
+		if first.closed.Load() && second.closed.Load() {
+			if first.Len() == 0 && second.Len() == 0 {
+				return zero, ErrClosed
+			}
+			runtime.Gosched() // an enqueue that raced Close is mid-publish
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return zero, err
+		}
+		first.waiters.Add(1)
+		second.waiters.Add(1)
+		v, ok := take()
+		if !ok {
+			select {
+			case <-first.wake:
+				wokeFirst = true
+			case <-second.wake:
+				wokeSecond = true
+			case <-second.done:
+			case <-ctx.Done():
+			}
+		}
+		first.waiters.Add(-1)
+		second.waiters.Add(-1)
+		if ok {
+			return v, nil
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -395,4 +396,54 @@ func TestSignalProtocol(t *testing.T) {
 		t.Fatal("token passed on with nothing to take")
 	}
 	r.waiters.Add(-1)
+}
+
+func TestDequeueFirst(t *testing.T) {
+	urgent, _ := New[int](4)
+	routine, _ := New[int](4)
+	for _, v := range []int{1, 2} {
+		routine.TryEnqueue(v)
+	}
+	urgent.TryEnqueue(10)
+	ctx := context.Background()
+	var got []int
+	for range 3 {
+		v, err := DequeueFirst(ctx, urgent, routine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if want := []int{10, 1, 2}; !slices.Equal(got, want) {
+		t.Errorf("dequeued %v, want %v (the first lane before the second)", got, want)
+	}
+
+	// A consumer parked on both empty lanes wakes for an item in either.
+	for _, lane := range []*Ring[int]{urgent, routine} {
+		done := make(chan int)
+		go func() {
+			v, err := DequeueFirst(ctx, urgent, routine)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- v
+		}()
+		for lane.waiters.Load() == 0 { // parked
+			runtime.Gosched()
+		}
+		lane.TryEnqueue(7)
+		if v := <-done; v != 7 {
+			t.Errorf("woke with %d, want 7", v)
+		}
+	}
+
+	urgent.TryEnqueue(3)
+	urgent.Close()
+	routine.Close()
+	if v, err := DequeueFirst(ctx, urgent, routine); err != nil || v != 3 {
+		t.Errorf("after close: %d, %v; want what was left first", v, err)
+	}
+	if _, err := DequeueFirst(ctx, urgent, routine); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed and drained: %v, want ErrClosed", err)
+	}
 }

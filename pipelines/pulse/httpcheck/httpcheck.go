@@ -24,6 +24,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
@@ -36,13 +37,10 @@ const (
 	// to its end lets the connection be reused; past this much it is cheaper
 	// to drop the connection than to keep reading.
 	maxDrain = 1 << 20
-	// maxConnsPerHost bounds the connections one prober opens to one host,
-	// and as many stay open idle: checks of the many monitors behind one
-	// host reuse them instead of dialling (and leaving TIME_WAIT sockets)
-	// whenever more checks run at once than connections are idle. A check
-	// that waits for a slot past its deadline is inconclusive, never a
-	// failure of the target.
-	maxConnsPerHost = 64
+	// idleConnTimeout closes connections unused this long. Idle
+	// connections are bounded by the per-host limits (package hostconns):
+	// a host never has more connections than checks it ran at once.
+	idleConnTimeout = 90 * time.Second
 )
 
 type config struct {
@@ -67,6 +65,10 @@ type config struct {
 	MaxResponseTime            *spec.Duration  `yaml:"max_response_time"`
 	BodySizeLimit              string          `yaml:"body_size_limit"`
 	TLSExpiryWarning           *spec.Duration  `yaml:"tls_expiry_warning"`
+
+	// MaxConnectionsPerHost lowers the agent-wide ceiling of concurrent
+	// connections to this monitor's host (connections.max_per_host).
+	MaxConnectionsPerHost int `yaml:"max_connections_per_host"`
 }
 
 // prober holds everything but the URL, so monitors that differ only in
@@ -80,9 +82,11 @@ type prober struct {
 	retries int
 	assert  assertions
 	client  *http.Client
+	limits  *hostconns.Limits
+	ceiling int // max_connections_per_host; 0: the agent's
 }
 
-func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.
@@ -113,6 +117,9 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 	if cfg.Retries < 0 {
 		errs = append(errs, b.Errorf("retries", "must be 0 or more, got %d", cfg.Retries))
 	}
+	if cfg.MaxConnectionsPerHost < 0 {
+		errs = append(errs, b.Errorf("max_connections_per_host", "must be 0 (the agent's connections.max_per_host) or more, got %d", cfg.MaxConnectionsPerHost))
+	}
 	var proxy *url.URL
 	if cfg.ProxyURL != "" {
 		if proxy, err = parseURL(cfg.ProxyURL, "http", "https", "socks5", "socks5h"); err != nil {
@@ -133,7 +140,14 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 		return nil, "", errors.Join(errs...)
 	}
 
+	deps = deps.WithDefaults()
+	conns, err := registerConnMetrics(deps.Registerer)
+	if err != nil {
+		return nil, "", err
+	}
 	p := &prober{
+		limits:  deps.HostConns,
+		ceiling: cfg.MaxConnectionsPerHost,
 		assert:  assert,
 		method:  cfg.Method,
 		header:  header,
@@ -141,7 +155,7 @@ func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
 		body:    cfg.Body,
 		valid:   cfg.ValidStatusCodes,
 		retries: cfg.Retries,
-		client:  newClient(cfg, proxy, tlsCfg),
+		client:  newClient(cfg, proxy, tlsCfg, deps.HostConns.Config(), conns),
 	}
 	return p, cfg.URL, nil
 }
@@ -164,15 +178,22 @@ func address(b spec.Block) (string, error) {
 	return raw, nil
 }
 
-func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config) *http.Client {
+func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config, limits hostconns.Config, conns *connMetrics) *http.Client {
+	perHost := limits.Max
+	if cfg.MaxConnectionsPerHost > 0 {
+		perHost = min(perHost, cfg.MaxConnectionsPerHost)
+	}
 	tr := &http.Transport{
-		// No timeouts here: the probe's context carries the monitor's.
-		DialContext:           (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     cfg.EnableHTTP2 == nil || *cfg.EnableHTTP2,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   maxConnsPerHost,
-		MaxConnsPerHost:       maxConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
+		// No timeouts here: the probe's context carries the monitor's,
+		// started once the check holds a connection slot.
+		DialContext:       conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext),
+		ForceAttemptHTTP2: cfg.EnableHTTP2 == nil || *cfg.EnableHTTP2,
+		// No MaxConnsPerHost: the per-host limits (Admit) bound the
+		// checks in flight to a host, so the transport never makes a
+		// check wait for a connection inside the target's timeout.
+		MaxIdleConns:          limits.Budget, // 0: no bound beyond the hosts' limits
+		MaxIdleConnsPerHost:   perHost,
+		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       tlsCfg, // no server name: the URL's host
 	}
@@ -186,29 +207,32 @@ func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config) *http.Client {
 	return c
 }
 
+// Admit waits for a connection slot to t's host (pulse.Gated).
+func (p *prober) Admit(ctx context.Context, t pulse.Target) (pulse.Slot, error) {
+	h, err := p.limits.Acquire(ctx, hostconns.Key(t.Address), p.ceiling)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
 // Probe makes up to 1+retries attempts within ctx's deadline.
 func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 	start := time.Now()
 	return pulse.Retry(ctx, p.retries, func(ctx context.Context) pulse.Result { return p.attempt(ctx, t.Address, start) })
 }
 
-func (p *prober) attempt(ctx context.Context, address string, start time.Time) pulse.Result {
-	began := time.Now()
+func (p *prober) attempt(ctx context.Context, address string, start time.Time) (res pulse.Result) {
 	var body io.Reader
 	if p.body != "" {
 		body = strings.NewReader(p.body)
 	}
-	// The trace tells where a failed request stood: waiting for one of the
-	// agent's own connection slots (nothing sent yet: the agent's limit,
-	// not the target), dialling (no answer from the host), or sent. The
-	// first byte of any response, including one a redirect leads away
-	// from, means the target answered.
-	var st attemptTrace
-	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		ConnectStart:         func(string, string) { st.dialing.Store(true) },
-		GotConn:              func(httptrace.GotConnInfo) { st.gotConn.Store(true) },
-		GotFirstResponseByte: func() { st.answered.Store(true) },
-	})
+	// The trace tells where a failed request stood (dialling: no answer
+	// from the host; sent; answered: the first byte of any response,
+	// including one a redirect leads away from) and where the time went.
+	st := newAttemptTrace()
+	defer func() { res.Phases = st.phases(res.Phases) }()
+	tctx := httptrace.WithClientTrace(ctx, &st.trace)
 	req, err := http.NewRequestWithContext(tctx, p.method, address, body)
 	if err != nil {
 		return pulse.Failf("invalid request: %v", err) // nothing was sent
@@ -221,19 +245,14 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		res := pulse.Failf("%s %s: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
+		failed := pulse.Failf("%s %s: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
 		cancel := canceled(ctx, err)
-		res.Unreachable = !st.answered.Load() && !cancel
-		switch {
-		case cancel || st.answered.Load():
-		case !st.gotConn.Load() && !st.dialing.Load() && timedOut(ctx, err):
-			// Queued behind the per-host connection limit until the
-			// deadline: the agent was busy, the target was never asked.
-			res.Inconclusive = pulse.InconclusiveLocalPool
-		case !st.gotConn.Load():
-			res.HostDown = pulse.HostDownError(err) || (st.dialing.Load() && timedOut(ctx, err))
+		answered := st.at[evFirstByte].Load() != 0
+		failed.Unreachable = !answered && !cancel
+		if !cancel && !answered && st.at[evGotConn].Load() == 0 {
+			failed.HostDown = pulse.HostDownError(err) || (st.at[evConnectStart].Load() != 0 && timedOut(ctx, err))
 		}
-		return res
+		return failed
 	}
 	defer resp.Body.Close()
 	a := &p.assert
@@ -254,10 +273,10 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 		// A server that stalls or breaks mid-body is not healthy.
 		return pulse.Failf("%s %s: reading body: %s", p.method, shortURL(req.URL), describe(ctx, err, start))
 	}
-	took := time.Since(began)
+	took := time.Since(st.began)
 	earliest, tlsFailure := certs.Expiry(resp.TLS, a.tlsWarning, time.Now())
 	expiry := certs.Unix(earliest)
-	res := pulse.Result{OK: true, CertExpiry: expiry}
+	passed := pulse.Result{OK: true, CertExpiry: expiry}
 	fail := func(msg string) pulse.Result {
 		r := pulse.Failf("%s", msg)
 		r.CertExpiry = expiry
@@ -278,12 +297,76 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) p
 	if a.maxResponseTime > 0 && took > a.maxResponseTime {
 		return fail(fmt.Sprintf("response took %v, more than max_response_time %v", took.Round(time.Millisecond), a.maxResponseTime))
 	}
-	return res
+	return passed
 }
 
-// attemptTrace records how far one request got.
+// The events of one request that attemptTrace times.
+const (
+	evDNSStart = iota
+	evDNSDone
+	evConnectStart
+	evConnectDone
+	evTLSStart
+	evTLSDone
+	evGotConn
+	evWrote
+	evFirstByte
+	numEvents
+)
+
+// attemptTrace records how far one request got and when, in nanoseconds
+// since it began (0: not reached). Its hooks may run on the transport's
+// dialling goroutine, hence the atomics.
 type attemptTrace struct {
-	dialing, gotConn, answered atomic.Bool
+	began time.Time
+	at    [numEvents]atomic.Int64
+	trace httptrace.ClientTrace
+}
+
+func newAttemptTrace() *attemptTrace {
+	st := &attemptTrace{began: time.Now()}
+	st.trace = httptrace.ClientTrace{
+		DNSStart:             func(httptrace.DNSStartInfo) { st.mark(evDNSStart) },
+		DNSDone:              func(httptrace.DNSDoneInfo) { st.mark(evDNSDone) },
+		ConnectStart:         func(string, string) { st.mark(evConnectStart) },
+		ConnectDone:          func(string, string, error) { st.mark(evConnectDone) },
+		TLSHandshakeStart:    func() { st.mark(evTLSStart) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { st.mark(evTLSDone) },
+		GotConn:              func(httptrace.GotConnInfo) { st.mark(evGotConn) },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { st.mark(evWrote) },
+		GotFirstResponseByte: func() { st.mark(evFirstByte) },
+	}
+	return st
+}
+
+// mark records the first time of an event (a redirect's request repeats
+// them; the first request's connection phases are the ones that count).
+func (st *attemptTrace) mark(ev int) {
+	st.at[ev].CompareAndSwap(0, max(int64(time.Since(st.began)), 1))
+}
+
+// phases fills the target's phases into ph, blackbox_exporter's way: a
+// phase that started and did not end ran until now.
+func (st *attemptTrace) phases(ph pulse.Phases) pulse.Phases {
+	end := max(int64(time.Since(st.began)), 1)
+	span := func(from, to int) time.Duration {
+		a, b := st.at[from].Load(), st.at[to].Load()
+		switch {
+		case a == 0:
+			return 0
+		case b == 0:
+			b = end
+		}
+		return time.Duration(max(b-a, 0))
+	}
+	ph[pulse.PhaseResolve] = span(evDNSStart, evDNSDone)
+	ph[pulse.PhaseConnect] = span(evConnectStart, evConnectDone)
+	ph[pulse.PhaseTLS] = span(evTLSStart, evTLSDone)
+	ph[pulse.PhaseProcessing] = span(evWrote, evFirstByte)
+	if first := st.at[evFirstByte].Load(); first != 0 {
+		ph[pulse.PhaseTransfer] = time.Duration(max(end-first, 0))
+	}
+	return ph
 }
 
 func timedOut(ctx context.Context, err error) bool {

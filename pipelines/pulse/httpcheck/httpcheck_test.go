@@ -62,7 +62,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad proxy", "url: http://127.0.0.1/\nproxy_url: ftp://127.0.0.1:21\n",
 			`line 2: proxy_url: scheme must be http, https, socks5 or socks5h, got "ftp"`},
 		{"unknown key", "url: http://127.0.0.1/\ntimeout: 5s\n",
-			"line 2: timeout: unknown field (known: authorization, basic_auth, body, body_size_limit, enable_http2, fail_if_body_json_not_matches, fail_if_body_matches_regexp, fail_if_body_not_matches_regexp, fail_if_header_matches, fail_if_header_not_matches, follow_redirects, headers, max_response_time, method, oauth2, proxy_url, retries, tls_config, tls_expiry_warning, url, valid_status_codes)"},
+			"line 2: timeout: unknown field (known: authorization, basic_auth, body, body_size_limit, enable_http2, fail_if_body_json_not_matches, fail_if_body_matches_regexp, fail_if_body_not_matches_regexp, fail_if_header_matches, fail_if_header_not_matches, follow_redirects, headers, max_connections_per_host, max_response_time, method, oauth2, proxy_url, retries, tls_config, tls_expiry_warning, url, valid_status_codes)"},
 		{"unknown tls key", "url: http://127.0.0.1/\ntls_config:\n  cipher: x\n",
 			"line 3: tls_config.cipher: unknown field (known: ca_file, cert_file, insecure_skip_verify, key_file, min_version, server_name)"},
 		{"missing CA file", "url: https://127.0.0.1/\ntls_config:\n  ca_file: /nonexistent/ca.pem\n",

@@ -1,0 +1,99 @@
+package httpcheck
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/kind"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
+	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
+)
+
+// Many monitors behind one slow host, with a connection ceiling below the
+// checks running at once: a check waits for a slot on the agent's time and
+// then gets the whole timeout for the target, so a healthy slow host is
+// never charged with the agent's queueing; a check that gets no slot
+// within its timeout is inconclusive, never a failure. The connections
+// stay within the ceiling and are reused.
+func TestCrowdedHostIsNotChargedForTheWait(t *testing.T) {
+	const (
+		checks  = 12
+		ceiling = 4
+		latency = 40 * time.Millisecond
+		timeout = 100 * time.Millisecond // < checks/ceiling × latency: the last ones wait and answer past it
+	)
+	var inFlight, most atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(latency)
+		inFlight.Add(-1)
+	}))
+	t.Cleanup(srv.Close)
+
+	reg := prometheus.NewRegistry()
+	limits, err := hostconns.New(hostconns.Config{Min: 1, Max: 64}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, addr, err := Kind.New(spectest.Block(t, "url: "+srv.URL+"/m\nmax_connections_per_host: 4\n"),
+		kind.Deps{Registerer: reg, HostConns: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	results := make([]pulse.Result, checks)
+	for i := range checks {
+		wg.Go(func() {
+			results[i], _, _ = pulse.Run(t.Context(), p, pulse.Target{Monitor: "m", Address: addr}, timeout)
+		})
+	}
+	wg.Wait()
+	late := 0 // passed although the wait and the answer took longer than the timeout
+	for i, r := range results {
+		switch {
+		case r.Inconclusive == pulse.InconclusiveLocalPool: // a slow machine: no slot in time
+		case !r.OK:
+			t.Errorf("check %d: %+v; want success (the target answers in %v of %v)", i, r, latency, timeout)
+		case r.Phases[pulse.PhaseProcessing] < latency/2:
+			t.Errorf("check %d: processing phase %v, want about %v", i, r.Phases[pulse.PhaseProcessing], latency)
+		case r.Phases[pulse.PhaseQueued]+r.Phases[pulse.PhaseProcessing] > timeout:
+			late++
+		}
+	}
+	if late == 0 {
+		t.Errorf("no check passed after waiting for its slot longer than the timeout allows in all: %+v", results)
+	}
+	if m := most.Load(); m > ceiling {
+		t.Errorf("the target saw %d requests at once, above max_connections_per_host %d", m, ceiling)
+	}
+	if dialed := testutil.ToFloat64(must(t, reg, "cpra_http_connections_dialed_total")); dialed > ceiling {
+		t.Errorf("%v connections dialled for %d checks under a ceiling of %d: not reused", dialed, checks, ceiling)
+	}
+}
+
+func must(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			})
+		}
+	}
+	t.Fatalf("no family %s", name)
+	return nil
+}
