@@ -31,6 +31,14 @@ WARMUP    ?= 2m
 MEASURE   ?= 10m
 BLACKBOX  ?= 60s
 EACH      ?= 20s
+# The latency target instead of nginx (MEDIAN > 0): log-normal delay with
+# median MEDIAN and shape SHAPE, a HANG and a FAIL share of the monitors,
+# over HOSTS loopback addresses.
+MEDIAN    ?= 0
+SHAPE     ?= 0.6
+HANG      ?= 0
+FAIL      ?= 0
+HOSTS     ?= 16
 
 .DEFAULT_GOAL := help
 
@@ -151,10 +159,12 @@ bench-conn-floor: ## CPU per request on a new connection: net/http, net.Dialer a
 	$(GO) run ./cmd/cpra-scalebench -conn-floor $(EACH)
 
 .PHONY: bench-scale
-bench-scale: build ## The real binary at scale against nginx on loopback, beside blackbox_exporter (N, INTERVAL, KEEPALIVE, WARMUP, MEASURE, BLACKBOX).
+bench-scale: build ## The real binary at scale against nginx or the latency target on loopback, beside blackbox_exporter (N, INTERVAL, KEEPALIVE, WARMUP, MEASURE, BLACKBOX; MEDIAN, SHAPE, HANG, FAIL, HOSTS).
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+	$(GO) build -o bin/cpra-benchtarget ./cmd/cpra-benchtarget
 	$(GO) run ./cmd/cpra-scalebench -agent $(BIN) -n $(N) -interval $(INTERVAL) -timeout $(TIMEOUT) \
-		-keepalive=$(KEEPALIVE) -warmup $(WARMUP) -measure $(MEASURE) -blackbox $(BLACKBOX)
+		-keepalive=$(KEEPALIVE) -warmup $(WARMUP) -measure $(MEASURE) -blackbox $(BLACKBOX) -hosts $(HOSTS) \
+		-latency-median $(MEDIAN) -latency-shape $(SHAPE) -hang $(HANG) -fail $(FAIL) -target-bin bin/cpra-benchtarget
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -25,6 +25,7 @@ func run() error {
 	var cfg scalebench.Config
 	var agentArgs string
 	var blackbox, connFloor time.Duration
+	var lat scalebench.Latency
 	flag.StringVar(&cfg.Agent, "agent", "bin/cpra-agent", "cpra-agent binary")
 	flag.IntVar(&cfg.Monitors, "n", 1_000_000, "HTTP monitors")
 	flag.DurationVar(&cfg.Interval, "interval", 60*time.Second, "monitor interval")
@@ -38,9 +39,17 @@ func run() error {
 	flag.StringVar(&agentArgs, "agent-args", "", "extra agent flags, space-separated")
 	flag.DurationVar(&blackbox, "blackbox", 0, "also drive blackbox_exporter with wrk for this long (0: skip)")
 	flag.DurationVar(&connFloor, "conn-floor", 0, "instead of a run: measure the CPU per request on a new connection of three clients, from net/http to bare system calls, this long each")
+	flag.DurationVar(&lat.Median, "latency-median", 0, "instead of nginx, the latency target: the median of its log-normal answer delay (0: nginx)")
+	flag.Float64Var(&lat.Shape, "latency-shape", 0.6, "the latency target: σ of its log-normal answer delay")
+	flag.Float64Var(&lat.HangShare, "hang", 0, "the latency target: share of monitors never answered")
+	flag.Float64Var(&lat.FailShare, "fail", 0, "the latency target: share of monitors answered 503")
+	flag.StringVar(&cfg.TargetBin, "target-bin", "bin/cpra-benchtarget", "the latency target's binary (cmd/cpra-benchtarget)")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")
 	flag.Parse()
 	cfg.AgentArgs = strings.Fields(agentArgs)
+	if lat.Median > 0 {
+		cfg.Latency = &lat
+	}
 	cfg.Out = os.Stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,7 +73,8 @@ func run() error {
 			defer os.RemoveAll(d)
 			dir = d
 		}
-		bb, err := scalebench.RunBlackbox(ctx, scalebench.BlackboxConfig{Dir: dir, KeepAlive: cfg.KeepAlive, Duration: blackbox, Out: os.Stdout})
+		bb, err := scalebench.RunBlackbox(ctx, scalebench.BlackboxConfig{Dir: dir, KeepAlive: cfg.KeepAlive, Duration: blackbox, Out: os.Stdout,
+			Latency: cfg.Latency, TargetBin: cfg.TargetBin})
 		if err != nil {
 			return err
 		}

@@ -27,8 +27,12 @@ type BlackboxConfig struct {
 	Dir         string
 	KeepAlive   bool          // nginx keep-alive (blackbox dials anew for every probe either way)
 	Duration    time.Duration // how long wrk drives it
-	Connections int           // wrk connections; default 32
+	Connections int           // wrk connections; default 32, 256 against the latency target
 	Out         io.Writer
+	// Latency, when set, puts blackbox_exporter against the latency target
+	// (TargetBin) instead of nginx, probing one of its healthy monitors.
+	Latency   *Latency
+	TargetBin string
 }
 
 // RunBlackbox starts nginx and Debian's prometheus-blackbox-exporter on
@@ -36,6 +40,9 @@ type BlackboxConfig struct {
 func RunBlackbox(ctx context.Context, cfg BlackboxConfig) (*BlackboxResult, error) {
 	if cfg.Connections == 0 {
 		cfg.Connections = 32
+		if cfg.Latency != nil {
+			cfg.Connections = 256 // probes wait on the target: more in flight
+		}
 	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
@@ -52,7 +59,18 @@ func RunBlackbox(ctx context.Context, cfg BlackboxConfig) (*BlackboxResult, erro
 	if err != nil {
 		return nil, err
 	}
-	ng, err := StartNginx(ctx, filepath.Join(cfg.Dir, "nginx-blackbox"), 1, port, cfg.KeepAlive)
+	var ng target
+	path := "/health"
+	if cfg.Latency != nil {
+		ng, err = StartLatencyTarget(ctx, cfg.TargetBin, *cfg.Latency, 1, port)
+		i := 0
+		for cfg.Latency.Verdict(i) != Healthy {
+			i++
+		}
+		path = fmt.Sprintf("/health/%07d", i)
+	} else {
+		ng, err = StartNginx(ctx, filepath.Join(cfg.Dir, "nginx-blackbox"), 1, port, cfg.KeepAlive)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +91,7 @@ func RunBlackbox(ctx context.Context, cfg BlackboxConfig) (*BlackboxResult, erro
 		return nil, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	probe := fmt.Sprintf("http://%s/probe?module=http_2xx&target=%s", addr, "http://"+ng.Addrs[0]+"/health")
+	probe := fmt.Sprintf("http://%s/probe?module=http_2xx&target=%s", addr, "http://"+ng.addrs()[0]+path)
 	if err := waitProbe(ctx, probe); err != nil {
 		return nil, err
 	}

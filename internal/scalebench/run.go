@@ -25,6 +25,11 @@ type Config struct {
 	Timeout   time.Duration // their timeout
 	Hosts     int           // loopback addresses nginx listens on (127.0.0.1…); default 16
 	KeepAlive bool          // false: nginx closes every connection
+	// Latency, when set, replaces nginx with the latency target (the
+	// binary TargetBin, cmd/cpra-benchtarget), and the report judges the
+	// alarms against its bad set.
+	Latency   *Latency
+	TargetBin string
 	Warmup    time.Duration // not measured
 	Measure   time.Duration // measured, after the warm-up
 	Window    time.Duration // one report line per window
@@ -47,7 +52,7 @@ type Window struct {
 	LagMean      float64
 	CPUPerCheck  float64 // agent CPU milliseconds per served check
 	AgentCores   float64 // agent CPU seconds per second
-	NginxCores   float64 // nginx's (master and worker)
+	TargetCores  float64 // the target's (nginx's master and worker, or the latency target)
 	Steal        float64 // percent of the machine's CPU time stolen by the hypervisor
 	RSS          int64
 	States       map[string]float64
@@ -72,6 +77,7 @@ type Report struct {
 	Summary     Summary
 	AgentStderr int // lines the agent logged
 	CodeLines   int // lines the log notifier wrote (codes)
+	Alarms      Alarms
 }
 
 // Summary covers the measured windows as one period.
@@ -94,6 +100,8 @@ type Summary struct {
 	Inconclusive   float64
 	Codes          float64
 	MaxSockets     int
+	AgentCores     float64 // agent CPU seconds per second, over the period
+	TargetCores    float64
 }
 
 // Run starts nginx and the agent, measures, and stops both.
@@ -119,7 +127,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ng, err := StartNginx(ctx, filepath.Join(cfg.Dir, "nginx"), cfg.Hosts, port, cfg.KeepAlive)
+	var ng target
+	if cfg.Latency != nil {
+		if cfg.TargetBin == "" {
+			return nil, ErrNoTarget
+		}
+		ng, err = StartLatencyTarget(ctx, cfg.TargetBin, *cfg.Latency, cfg.Hosts, port)
+	} else {
+		ng, err = StartNginx(ctx, filepath.Join(cfg.Dir, "nginx"), cfg.Hosts, port, cfg.KeepAlive)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	codes := filepath.Join(cfg.Dir, "codes.log")
 	monitors := filepath.Join(cfg.Dir, "monitors.yaml")
-	if err := WriteMonitorFile(monitors, cfg.Monitors, ng.Addrs, cfg.Interval, cfg.Timeout, codes, 0); err != nil {
+	if err := WriteMonitorFile(monitors, cfg.Monitors, ng.addrs(), cfg.Interval, cfg.Timeout, codes, 0); err != nil {
 		return nil, fmt.Errorf("monitor file: %w", err)
 	}
 	webPort, err := FreePort()
@@ -165,8 +181,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{Config: cfg}
 	client := &http.Client{Timeout: 10 * time.Second}
-	fmt.Fprintf(cfg.Out, "# %d monitors every %v (%.0f checks/s due) on %d loopback addresses, keep-alive %v; warm-up %v, measured %v\n",
-		cfg.Monitors, cfg.Interval, dueRate(cfg), cfg.Hosts, cfg.KeepAlive, cfg.Warmup, cfg.Measure)
+	what := fmt.Sprintf("nginx, keep-alive %v", cfg.KeepAlive)
+	if cfg.Latency != nil {
+		what = "the latency target: " + cfg.Latency.String()
+	}
+	fmt.Fprintf(cfg.Out, "# %d monitors every %v, timeout %v (%.0f checks/s due) on %d loopback addresses of %s; warm-up %v, measured %v\n",
+		cfg.Monitors, cfg.Interval, cfg.Timeout, dueRate(cfg), cfg.Hosts, what, cfg.Warmup, cfg.Measure)
 	if err := waitStarted(ctx, client, base, start, exited, rep); err != nil {
 		stop()
 		return rep, fmt.Errorf("%w\n%s", err, tail(stderrFile, 20))
@@ -216,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if cfg.ReloadAt > 0 && measuring && !reloadStarted && time.Since(measureAt) >= cfg.ReloadAt {
 			reloadStarted = true
 			fmt.Fprintln(cfg.Out, "# reloading: one monitor changed")
-			go func() { reloaded <- reload(client, base, monitors, cfg, ng.Addrs, codes, rep) }()
+			go func() { reloaded <- reload(client, base, monitors, cfg, ng.addrs(), codes, rep) }()
 		}
 		s, err := ScrapeAgent(ctx, client, base+"/metrics")
 		if err != nil {
@@ -249,6 +269,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	stopErr := stop()
 	rep.AgentStderr = countLines(stderrFile)
 	rep.CodeLines = countLines(codes)
+	var l Latency // nginx: every monitor healthy
+	if cfg.Latency != nil {
+		l = *cfg.Latency
+	}
+	alarms, err := JudgeAlarms(codes, cfg.Monitors, l, start.Add(rep.Ready), cfg.Interval)
+	if err != nil {
+		return rep, err
+	}
+	rep.Alarms = alarms
 	fmt.Fprintln(cfg.Out, rep.Summary.text(cfg, rep))
 	if stopErr != nil {
 		var ee *exec.ExitError
@@ -321,16 +350,26 @@ func waitStarted(ctx context.Context, c *http.Client, base string, start time.Ti
 	return nil
 }
 
-// procs is one sample of the processes and the machine a window compares.
-type procs struct {
-	agent ProcSample
-	nginx time.Duration // CPU so far
-	host  HostSample
+// target is what the agent checks: nginx or the latency target.
+type target interface {
+	Pids() []int
+	Stop()
+	addrs() []string
 }
 
-func sampleProcs(agent int, ng *Nginx) procs {
+func (n *Nginx) addrs() []string  { return n.Addrs }
+func (t *Target) addrs() []string { return t.Addrs }
+
+// procs is one sample of the processes and the machine a window compares.
+type procs struct {
+	agent  ProcSample
+	target time.Duration // CPU so far
+	host   HostSample
+}
+
+func sampleProcs(agent int, t target) procs {
 	h, _ := ReadHost()
-	return procs{agent: mustProc(agent), nginx: cpuOf(ng.Pids()), host: h}
+	return procs{agent: mustProc(agent), target: cpuOf(t.Pids()), host: h}
 }
 
 func window(cfg Config, a, b Scrape, p, q procs, d time.Duration) Window {
@@ -347,7 +386,7 @@ func window(cfg Config, a, b Scrape, p, q procs, d time.Duration) Window {
 		LagMean:      safeDiv(b.LagSum-a.LagSum, b.LagCount-a.LagCount),
 		CPUPerCheck:  safeDiv(float64(pb.CPU-pa.CPU)/float64(time.Millisecond), served),
 		AgentCores:   (pb.CPU - pa.CPU).Seconds() / secs,
-		NginxCores:   (q.nginx - p.nginx).Seconds() / secs,
+		TargetCores:  (q.target - p.target).Seconds() / secs,
 		Steal:        stealPercent(p.host, q.host),
 		RSS:          pb.RSS,
 		States:       b.States,
@@ -363,7 +402,7 @@ func window(cfg Config, a, b Scrape, p, q procs, d time.Duration) Window {
 	return w
 }
 
-const header = "#   time  served/s     due/s  fail/s  incon/s  lag_p50  lag_p99  lag_mean  cpu_ms/chk  rss_MiB  healthy  other  workers  running  rejected  deferred  codes  sockets  sizing_λ  sizing_S  agent_cores  nginx_cores  steal_%"
+const header = "#   time  served/s     due/s  fail/s  incon/s  lag_p50  lag_p99  lag_mean  cpu_ms/chk  rss_MiB  healthy  other  workers  running  rejected  deferred  codes  sockets  sizing_λ  sizing_S  agent_cores  target_cores  steal_%"
 
 func (w Window) line() string {
 	healthy := w.States["healthy"]
@@ -373,10 +412,10 @@ func (w Window) line() string {
 			other += n
 		}
 	}
-	return fmt.Sprintf("%7.0fs  %8.0f  %8.0f  %6.0f  %7.0f  %7s  %7s  %8s  %10.4f  %7.0f  %7.0f  %5.0f  %7.0f  %7.0f  %8.0f  %8.0f  %5.0f  %7d  %8.0f  %8s  %11.2f  %11.2f  %7.1f",
+	return fmt.Sprintf("%7.0fs  %8.0f  %8.0f  %6.0f  %7.0f  %7s  %7s  %8s  %10.4f  %7.0f  %7.0f  %5.0f  %7.0f  %7.0f  %8.0f  %8.0f  %5.0f  %7d  %8.0f  %8s  %11.2f  %12.2f  %7.1f",
 		w.At.Seconds(), w.Served, w.Due, w.Failures, w.Inconclusive,
 		dur(w.LagP50), dur(w.LagP99), dur(w.LagMean), w.CPUPerCheck, float64(w.RSS)/(1<<20),
-		healthy, other, w.Workers, w.Running, w.Rejected, w.Deferred, w.Codes, w.Sockets, w.Arrival, dur(w.ServiceTime), w.AgentCores, w.NginxCores, w.Steal)
+		healthy, other, w.Workers, w.Running, w.Rejected, w.Deferred, w.Codes, w.Sockets, w.Arrival, dur(w.ServiceTime), w.AgentCores, w.TargetCores, w.Steal)
 }
 
 func summarise(cfg Config, ws []Window, a, b Scrape, p, q procs, d time.Duration) Summary {
@@ -397,6 +436,10 @@ func summarise(cfg Config, ws []Window, a, b Scrape, p, q procs, d time.Duration
 	s.ServedRatio = safeDiv(s.Served, s.Due)
 	s.CPUPerCheck = safeDiv(float64(pb.CPU-pa.CPU)/float64(time.Millisecond), s.Served)
 	s.Steal = stealPercent(p.host, q.host)
+	if secs := d.Seconds(); secs > 0 {
+		s.AgentCores = (pb.CPU - pa.CPU).Seconds() / secs
+		s.TargetCores = (q.target - p.target).Seconds() / secs
+	}
 	// The resource maxima and the alarms cover every window, warm-up
 	// included: a monitor that went yellow during warm-up is a false alarm
 	// too. Monitors not checked yet (unknown) are expected during the
@@ -428,6 +471,8 @@ func (s Summary) text(cfg Config, r *Report) string {
 		s.Period.Round(time.Second), s.Served, s.Due, 100*s.ServedRatio, dur(s.LagP50), dur(s.LagP99), dur(s.LagMean), s.CPUPerCheck)
 	fmt.Fprintf(&b, "# whole run: max RSS %.0f MiB, max pulse workers %.0f, max sockets %d, most monitors alarmed %.0f; measured: most not healthy %.0f, %.0f failed and %.0f inconclusive checks, %.0f breaker rejections, %.0f deferrals, %.0f codes; CPU steal %.1f %% (worst window %.1f %%)\n",
 		float64(s.MaxRSS)/(1<<20), s.MaxWorkers, s.MaxSockets, s.MaxAlarmed, s.MaxNotHealthy, s.Failures, s.Inconclusive, s.Rejected, s.Deferred, s.Codes, s.Steal, s.MaxSteal)
+	fmt.Fprintf(&b, "# cores: agent %.2f, target %.2f\n", s.AgentCores, s.TargetCores)
+	fmt.Fprintf(&b, "# alarms: %s\n", r.Alarms)
 	fmt.Fprintf(&b, "# start-up: /metrics after %v, ready after %v, %.0f heap bytes per monitor; agent log %d lines, code log %d lines",
 		r.MetricsUp.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.HeapPerMon, r.AgentStderr, r.CodeLines)
 	if r.Reloaded > 0 {
