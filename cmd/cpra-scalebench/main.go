@@ -24,7 +24,8 @@ func main() {
 func run() error {
 	var cfg scalebench.Config
 	var agentArgs string
-	var blackbox, connFloor time.Duration
+	var blackbox, connFloor, keepFloor time.Duration
+	var floorRate int
 	var lat scalebench.Latency
 	flag.StringVar(&cfg.Agent, "agent", "bin/cpra-agent", "cpra-agent binary")
 	flag.IntVar(&cfg.Monitors, "n", 1_000_000, "HTTP monitors")
@@ -44,6 +45,8 @@ func run() error {
 	flag.Float64Var(&lat.HangShare, "hang", 0, "the latency target: share of monitors never answered")
 	flag.Float64Var(&lat.FailShare, "fail", 0, "the latency target: share of monitors answered 503")
 	flag.StringVar(&cfg.TargetBin, "target-bin", "bin/cpra-benchtarget", "the latency target's binary (cmd/cpra-benchtarget)")
+	flag.DurationVar(&keepFloor, "keep-floor", 0, "instead of a run: measure the CPU per request on kept-alive connections to the latency target (-latency-median, default 50ms) of three clients, net/http, fasthttp and a bare net.Conn, this long each")
+	flag.IntVar(&floorRate, "floor-rate", 4000, "requests per second of -keep-floor")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")
 	flag.Parse()
 	cfg.AgentArgs = strings.Fields(agentArgs)
@@ -58,6 +61,23 @@ func run() error {
 	fmt.Printf("# cpra-scalebench %s on %s: %d CPUs, %s, %s\n", time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpuModel(), runtime.Version())
 	if connFloor > 0 {
 		return runConnFloor(ctx, cfg.Dir, connFloor)
+	}
+	if keepFloor > 0 {
+		if lat.Median == 0 {
+			lat.Median = 50 * time.Millisecond
+		}
+		lat.HangShare, lat.FailShare = 0, 0
+		// Enough goroutines for the requests in flight (λ × the delay's
+		// mean, which σ 0.6 puts 20 % above the median), four times over.
+		workers := max(64, int(4*float64(floorRate)*lat.Median.Seconds()*1.2))
+		fmt.Printf("# CPU per request on kept-alive connections, %d requests/s from %d goroutines, the latency target: %s\n", floorRate, workers, lat)
+		port, err := scalebench.FreePort()
+		if err != nil {
+			return err
+		}
+		_, err = scalebench.KeepFloor(ctx, scalebench.KeepFloorConfig{TargetBin: cfg.TargetBin, Latency: lat, Port: port,
+			Rate: floorRate, Workers: workers, Duration: keepFloor, Out: os.Stdout})
+		return err
 	}
 	rep, err := scalebench.Run(ctx, cfg)
 	if err != nil {
