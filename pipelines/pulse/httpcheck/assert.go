@@ -56,6 +56,11 @@ func (a *assertions) readsBody() bool {
 	return len(a.bodyMatches)+len(a.bodyNotMatches)+len(a.json) > 0
 }
 
+// hasHeaderRules reports whether the assertions look at the headers.
+func (a *assertions) hasHeaderRules() bool {
+	return len(a.headerMatches)+len(a.headerNotMatches) > 0
+}
+
 // parseAssertions validates the assertion keys of the check's block.
 func parseAssertions(b spec.Block, cfg config) (assertions, []error) {
 	var a assertions

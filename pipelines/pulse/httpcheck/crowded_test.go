@@ -97,3 +97,41 @@ func must(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collec
 	t.Fatalf("no family %s", name)
 	return nil
 }
+
+// A kept connection the server closed while it was idle is not a failure
+// of the target: the check asks again on a new connection.
+func TestStaleKeptConnection(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.IdleTimeout = 20 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	reg := prometheus.NewRegistry()
+	p, addr, err := Kind.New(spectest.Block(t, "url: "+srv.URL+"/x"), kind.Deps{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if r := probe(t, p, addr); !r.OK {
+			t.Fatalf("check %d: %+v", i, r)
+		}
+		time.Sleep(60 * time.Millisecond) // the server closes the idle connection
+	}
+	if dialed := testutil.ToFloat64(must(t, reg, "cpra_http_connections_dialed_total")); dialed != 3 {
+		t.Errorf("%v connections dialled for 3 checks each after the server closed the last: want 3", dialed)
+	}
+}
+
+// A server that closes every connection after its answer (Connection:
+// close) is answered on a new connection each time.
+func TestConnectionClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "close")
+	}))
+	t.Cleanup(srv.Close)
+	p, addr := newFromYAML(t, "url: "+srv.URL+"/x")
+	for i := range 3 {
+		if r := probe(t, p, addr); !r.OK {
+			t.Fatalf("check %d: %+v", i, r)
+		}
+	}
+}

@@ -84,6 +84,10 @@ type prober struct {
 	client  *http.Client
 	limits  *hostconns.Limits
 	ceiling int // max_connections_per_host; 0: the agent's
+	// fast, when set, runs plain-HTTP checks on the worker's goroutine
+	// (fast.go): the prober has no proxy and no authentication.
+	fast            *fastPool
+	followRedirects bool
 }
 
 func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
@@ -156,6 +160,11 @@ func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 		valid:   cfg.ValidStatusCodes,
 		retries: cfg.Retries,
 		client:  newClient(cfg, proxy, tlsCfg, deps.HostConns.Config(), conns),
+
+		followRedirects: cfg.FollowRedirects == nil || *cfg.FollowRedirects,
+	}
+	if proxy == nil && !cfg.Auth.Set() {
+		p.fast = newFastPool(conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext))
 	}
 	return p, cfg.URL, nil
 }
@@ -223,6 +232,18 @@ func (p *prober) Probe(ctx context.Context, t pulse.Target) pulse.Result {
 }
 
 func (p *prober) attempt(ctx context.Context, address string, start time.Time) (res pulse.Result) {
+	if p.fastEligible(address) {
+		r, err := p.fastAttempt(ctx, address, start)
+		if err == nil {
+			return r
+		}
+		// A redirect to follow: net/http follows it, wherever it leads.
+	}
+	return p.netAttempt(ctx, address, start)
+}
+
+// netAttempt is one attempt through net/http.
+func (p *prober) netAttempt(ctx context.Context, address string, start time.Time) (res pulse.Result) {
 	var body io.Reader
 	if p.body != "" {
 		body = strings.NewReader(p.body)

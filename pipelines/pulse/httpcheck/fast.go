@@ -1,0 +1,319 @@
+package httpcheck
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
+)
+
+// The fast path: plain-HTTP checks without a proxy or authentication run
+// on the worker's own goroutine, on connections the prober keeps itself,
+// with fasthttp writing the request and parsing the answer. net/http hands
+// every request to two goroutines of its connection and back; against
+// targets that take tens of milliseconds, those hand-offs (each a wake-up
+// of an idle thread) cost twice what the request itself does
+// (make bench-scale's -keep-floor, docs/performance.md). Everything else
+// (https, HTTP/2, proxies, authentication, a redirect the check follows)
+// goes through net/http.
+
+// fastConn is one kept-alive connection of the fast path. Its Read marks
+// when the first byte of an answer arrived, for the phases.
+type fastConn struct {
+	net.Conn
+	r         *bufio.Reader
+	w         *bufio.Writer
+	idleSince time.Time
+	firstByte time.Time // zero until a byte of the current answer arrived
+}
+
+func (c *fastConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.firstByte.IsZero() {
+		c.firstByte = time.Now()
+	}
+	return n, err
+}
+
+// fastPool keeps the idle connections of one prober, per host and port.
+// The per-host limits (hostconns) bound the connections in use; the idle
+// ones are at most as many, and close after idleConnTimeout.
+type fastPool struct {
+	mu        sync.Mutex
+	idle      map[string][]*fastConn
+	lastSweep time.Time
+	dial      dialFunc
+}
+
+func newFastPool(dial dialFunc) *fastPool {
+	return &fastPool{idle: map[string][]*fastConn{}, lastSweep: time.Now(), dial: dial}
+}
+
+// get returns an idle connection to key, newest first, or nil.
+func (p *fastPool) get(key string, now time.Time) *fastConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for cs := p.idle[key]; len(cs) > 0; cs = p.idle[key] {
+		c := cs[len(cs)-1]
+		cs[len(cs)-1] = nil
+		if len(cs) == 1 {
+			delete(p.idle, key)
+		} else {
+			p.idle[key] = cs[:len(cs)-1]
+		}
+		if now.Sub(c.idleSince) < idleConnTimeout {
+			return c
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// put keeps c for reuse, and now and then closes connections idle too
+// long.
+func (p *fastPool) put(key string, c *fastConn, now time.Time) {
+	c.idleSince = now
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle[key] = append(p.idle[key], c)
+	if now.Sub(p.lastSweep) < idleConnTimeout/3 {
+		return
+	}
+	p.lastSweep = now
+	for k, cs := range p.idle {
+		kept := cs[:0]
+		for _, c := range cs {
+			if now.Sub(c.idleSince) < idleConnTimeout {
+				kept = append(kept, c)
+			} else {
+				c.Close()
+			}
+		}
+		clear(cs[len(kept):])
+		if len(kept) == 0 {
+			delete(p.idle, k)
+		} else {
+			p.idle[k] = kept
+		}
+	}
+}
+
+func (p *fastPool) open(ctx context.Context, addr string) (*fastConn, error) {
+	nc, err := p.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &fastConn{Conn: nc}
+	c.r = bufio.NewReaderSize(c, 4096)
+	c.w = bufio.NewWriterSize(nc, 4096)
+	return c, nil
+}
+
+// fastEligible reports whether address goes through the fast path.
+func (p *prober) fastEligible(address string) bool {
+	return p.fast != nil && strings.HasPrefix(address, "http://")
+}
+
+// errRedirect says the answer was a redirect the check follows: the
+// check runs again through net/http, which follows it.
+var errRedirect = errors.New("redirect")
+
+// fastAttempt is attempt on the fast path. It returns errRedirect when
+// the answer is a redirect to follow.
+func (p *prober) fastAttempt(ctx context.Context, address string, start time.Time) (pulse.Result, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(address)
+	req.Header.SetMethod(p.method)
+	for name, values := range p.header {
+		for _, v := range values {
+			req.Header.Add(name, v)
+		}
+	}
+	if p.host != "" {
+		// The Host header, and the request line stays in origin form
+		// (fasthttp's UseHostHeader writes it absolute); the connection
+		// goes to the URL's host all the same (key below).
+		req.URI().SetHost(p.host)
+	}
+	if p.body != "" {
+		req.SetBodyString(p.body)
+	}
+	resp.SkipBody = p.method == http.MethodHead
+	key := hostconns.Key(address)
+	dialAddr := key
+	if _, _, err := net.SplitHostPort(key); err != nil {
+		dialAddr = net.JoinHostPort(strings.Trim(key, "[]"), "80") // no port: http's
+	}
+
+	var ph pulse.Phases
+	began := time.Now()
+	deadline, _ := ctx.Deadline()
+	c, reused := p.fast.get(key, began), true
+	for attempt := 0; ; attempt++ {
+		if c == nil {
+			reused = false
+			dialStart := time.Now()
+			var err error
+			c, err = p.fast.open(ctx, dialAddr)
+			ph[pulse.PhaseConnect] = time.Since(dialStart)
+			if err != nil {
+				r := pulse.Failf("%s %s: %s", p.method, shortAddress(address), describe(ctx, err, start))
+				r.Unreachable = !canceled(ctx, err)
+				r.HostDown = r.Unreachable && (pulse.HostDownError(err) || timedOut(ctx, err))
+				r.Phases = ph
+				return r, nil
+			}
+		}
+		r, keep, retry := p.exchange(ctx, c, req, resp, address, deadline, reused, start, &ph)
+		if keep {
+			p.fast.put(key, c, time.Now())
+		} else {
+			c.Close()
+		}
+		if retry && attempt == 0 {
+			c = nil // a kept connection the server had closed: once more, on a new one
+			continue
+		}
+		if r.OK || r.Reason != "" {
+			return r, nil
+		}
+		return r, errRedirect
+	}
+}
+
+// exchange writes req on c and reads the answer into resp. keep says c may
+// be reused; retry that c was a kept connection the server had already
+// closed, so nothing was asked of the target. A zero Result with keep
+// means the answer was a redirect to follow.
+func (p *prober) exchange(ctx context.Context, c *fastConn, req *fasthttp.Request, resp *fasthttp.Response,
+	address string, deadline time.Time, reused bool, start time.Time, ph *pulse.Phases) (r pulse.Result, keep, retry bool) {
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) }) // the agent stopping
+	defer stop()
+	if err := c.SetDeadline(deadline); err != nil {
+		return pulse.Failf("%s %s: %v", p.method, shortAddress(address), err), false, false
+	}
+	c.firstByte = time.Time{}
+	wrote := time.Now()
+	err := req.Write(c.w)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	a := &p.assert
+	limit := maxDrain
+	if a.bodyLimit > 0 {
+		limit = int(a.bodyLimit)
+	}
+	if err == nil {
+		err = resp.ReadLimitBody(c.r, limit)
+	}
+	end := time.Now()
+	answered := !c.firstByte.IsZero()
+	if answered {
+		ph[pulse.PhaseProcessing] = c.firstByte.Sub(wrote)
+		ph[pulse.PhaseTransfer] = end.Sub(c.firstByte)
+	} else {
+		ph[pulse.PhaseProcessing] = end.Sub(wrote)
+	}
+	tooLarge := errors.Is(err, fasthttp.ErrBodyTooLarge)
+	if err != nil && !tooLarge {
+		if reused && !answered && stale(err) {
+			return pulse.Result{}, false, true
+		}
+		res := pulse.Failf("%s %s: %s", p.method, shortAddress(address), describeFast(ctx, err, start, answered))
+		res.Unreachable = !answered && !canceled(ctx, err)
+		res.Phases = *ph
+		return res, false, false
+	}
+	keep = !tooLarge && !resp.ConnectionClose() && !req.ConnectionClose()
+	status := resp.StatusCode()
+	if p.followRedirects && isRedirect(status) && len(resp.Header.Peek("Location")) > 0 {
+		return pulse.Result{}, keep, false
+	}
+	fail := func(msg string) pulse.Result {
+		res := pulse.Failf("%s", msg)
+		res.Phases = *ph
+		return res
+	}
+	if !p.validStatus(status) {
+		return fail(fmt.Sprintf("status %d", status)), keep, false
+	}
+	if tooLarge && a.bodyLimit > 0 {
+		return fail(fmt.Sprintf("body larger than %d bytes (body_size_limit)", a.bodyLimit)), false, false
+	}
+	if a.hasHeaderRules() {
+		h := http.Header{}
+		for k, v := range resp.Header.All() {
+			h.Add(string(k), string(v))
+		}
+		if msg := a.checkHeaders(h); msg != "" {
+			return fail(msg), keep, false
+		}
+	}
+	if a.readsBody() {
+		if msg := a.checkBody(resp.Body()); msg != "" {
+			return fail(msg), keep, false
+		}
+	}
+	if took := end.Sub(wrote) + ph[pulse.PhaseConnect]; a.maxResponseTime > 0 && took > a.maxResponseTime {
+		return fail(fmt.Sprintf("response took %v, more than max_response_time %v", took.Round(time.Millisecond), a.maxResponseTime)), keep, false
+	}
+	return pulse.Result{OK: true, Phases: *ph}, keep, false
+}
+
+// shortAddress is shortURL of an address, for a failure's reason.
+func shortAddress(address string) string {
+	u, err := url.Parse(address)
+	if err != nil {
+		return address
+	}
+	return shortURL(u)
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// stale reports whether err on a kept connection, before any byte of an
+// answer, says the server had closed it while idle.
+func stale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "server closed connection before returning the first response byte")
+}
+
+// describeFast is describe for the fast path's errors: a connection
+// deadline is the check's timeout.
+func describeFast(ctx context.Context, err error, start time.Time, answered bool) string {
+	timeout := errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, fasthttp.ErrTimeout)
+	reason := describe(ctx, err, start)
+	if timeout && !canceled(ctx, err) {
+		if deadline, ok := ctx.Deadline(); ok {
+			reason = "timeout after " + deadline.Sub(start).Round(time.Millisecond).String()
+		}
+	}
+	if answered {
+		return "reading body: " + reason // as net/http's path words it
+	}
+	return reason
+}
