@@ -344,4 +344,30 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 			t.Fatalf(`decisions{direction="hold",reason="no_gain"} = %v, want 1`, got)
 		}
 	})
+
+	// The same slowdown, all of it spent waiting for the agent's own
+	// connection slots (the work reports it as local time): the targets
+	// are as fast as before, so it is no reason to stop growing, and the
+	// model sizes from the targets' 10 ms, not the 40 ms on the worker.
+	t.Run("a local cap is not a saturated target", func(t *testing.T) {
+		p, m := start(t)
+		setCPUWait(p, 0)
+		now := load(p, time.Now(), 1000, 10*time.Millisecond)
+		if d := p.decide(cfg, now); d.Direction != sizing.Up {
+			t.Fatalf("first window: %s, want up (model)", d.Direction)
+		}
+		for i := range 1000 {
+			at := now.Add(time.Duration(i) * time.Millisecond)
+			p.meter.arrive(at, at)
+			p.meter.complete(at, at, at.Add(40*time.Millisecond), 30*time.Millisecond)
+		}
+		now = now.Add(time.Second)
+		d := p.decide(cfg, now)
+		if got := decisions(m, "hold", "no_gain"); got != 0 {
+			t.Errorf("a slot wait read as a saturated target: %v no_gain decisions (%s)", got, d.Direction)
+		}
+		if s := p.meter.est.Snapshot().MeanService; s < 9*time.Millisecond || s > 11*time.Millisecond {
+			t.Errorf("service time %v, want the targets' 10ms", s)
+		}
+	})
 }
