@@ -69,24 +69,21 @@ func (o *Owner) offerCheck(j world.CheckJob) world.Offer {
 	return world.Accepted
 }
 
-// applyChecks applies out and whatever else is already waiting, in one
-// batch.
-func (o *Owner) applyChecks(out world.CheckOutcome) {
-	now := time.Now()
-	o.applyCheck(out, now)
-drain:
-	for range maxResultBatch - 1 {
-		select {
-		case out, ok := <-o.pulse.Results():
-			if !ok {
-				break drain
-			}
-			o.applyCheck(out, now)
-		default:
-			break drain
+// drainChecks applies the outcomes waiting in the pulse pipeline, in
+// batches of at most maxResultBatch between flushes of their effects, and
+// no more than were waiting when it began: workers that keep delivering
+// do not hold the owner here.
+func (o *Owner) drainChecks() {
+	results := o.pulse.Results()
+	for left := len(results); left > 0; {
+		now := time.Now()
+		n := min(left, maxResultBatch)
+		for range n {
+			o.applyCheck(<-results, now)
 		}
+		left -= n
+		o.flushEffects()
 	}
-	o.flushEffects()
 }
 
 // applyCheck applies one check outcome: it decides whether the check was

@@ -119,8 +119,6 @@ func (o *Owner) Run(ctx context.Context) error {
 			return o.shutdown()
 		case now := <-ticker.C:
 			o.tick(now)
-		case out := <-o.pulse.Results():
-			o.applyChecks(out)
 		case out := <-o.remedy.Results():
 			o.applyRemedy(out, time.Now())
 			o.flushEffects()
@@ -130,8 +128,16 @@ func (o *Owner) Run(ctx context.Context) error {
 	}
 }
 
-// tick offers the due checks and publishes what changed.
+// tick applies the check outcomes that arrived since the last tick, offers
+// the due checks and publishes what changed.
+//
+// Outcomes wait in the pulse pipeline's buffered result channel for the
+// next tick rather than waking the owner one by one: at thousands of
+// checks a second, a wake-up of the owner per check cost more CPU than
+// applying the outcome, and a tick (10 ms) is the scheduler's resolution
+// anyway.
 func (o *Owner) tick(now time.Time) {
+	o.drainChecks()
 	o.submitRemedies(now)
 	if o.world.Offer(now, o.offerCheck) {
 		// The pulse queue is at its high water mark: the rest stay due

@@ -3,6 +3,7 @@ package httpcheck
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -133,5 +134,24 @@ func TestConnectionClose(t *testing.T) {
 		if r := probe(t, p, addr); !r.OK {
 			t.Fatalf("check %d: %+v", i, r)
 		}
+	}
+}
+
+// User information in the URL is basic authentication, as net/http sends
+// it, whichever path the check takes.
+func TestUserInfoInURL(t *testing.T) {
+	seen := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		u, pw, _ := r.BasicAuth()
+		seen <- u + ":" + pw
+	}))
+	t.Cleanup(srv.Close)
+	url := strings.Replace(srv.URL, "http://", "http://alice:s3cret@", 1) + "/x?y=@z"
+	p, addr := newFromYAML(t, "url: "+url)
+	if r := probe(t, p, addr); !r.OK {
+		t.Fatalf("%+v", r)
+	}
+	if got := <-seen; got != "alice:s3cret" {
+		t.Errorf("server saw basic auth %q, want alice:s3cret", got)
 	}
 }

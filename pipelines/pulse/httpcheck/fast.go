@@ -123,9 +123,19 @@ func (p *fastPool) open(ctx context.Context, addr string) (*fastConn, error) {
 	return c, nil
 }
 
-// fastEligible reports whether address goes through the fast path.
+// fastEligible reports whether address goes through the fast path: plain
+// HTTP without user information in the URL (net/http turns that into
+// basic authentication).
 func (p *prober) fastEligible(address string) bool {
-	return p.fast != nil && strings.HasPrefix(address, "http://")
+	rest, ok := strings.CutPrefix(address, "http://")
+	if p.fast == nil || !ok {
+		return false
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	return !strings.Contains(authority, "@")
 }
 
 // errRedirect says the answer was a redirect the check follows: the
@@ -232,7 +242,7 @@ func (p *prober) exchange(ctx context.Context, c *fastConn, req *fasthttp.Reques
 	}
 	tooLarge := errors.Is(err, fasthttp.ErrBodyTooLarge)
 	if err != nil && !tooLarge {
-		if reused && !answered && stale(err) {
+		if reused && !answered && idempotent(p.method) && stale(err) {
 			return pulse.Result{}, false, true
 		}
 		res := pulse.Failf("%s %s: %s", p.method, shortAddress(address), describeFast(ctx, err, start, answered))
@@ -292,6 +302,16 @@ func isRedirect(status int) bool {
 		return true
 	}
 	return false
+}
+
+// idempotent reports whether a request may be sent again when its kept
+// connection turns out closed (RFC 9110, 9.2.2), as net/http does.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPatch, http.MethodConnect:
+		return false
+	}
+	return true
 }
 
 // stale reports whether err on a kept connection, before any byte of an
