@@ -345,6 +345,30 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		}
 	})
 
+	// Under backpressure only urgent work gets in (it bypasses the water
+	// marks), slow work at that (checks of hanging targets): a window that
+	// sees only that must not shrink the pool, or the backlog it refuses
+	// is never served (a 1M run fell from 16k to 180 checks a second).
+	t.Run("a backlog never shrinks the pool", func(t *testing.T) {
+		p, m := start(t)
+		setCPUWait(p, 0)
+		now := load(p, time.Now(), 1000, 100*time.Millisecond)
+		if d := p.decide(cfg, now); d.Direction != sizing.Up {
+			t.Fatalf("first window: %s, want up (model)", d.Direction)
+		}
+		grown := p.Stats().Workers
+		p.pressed.Store(true)
+		p.pressedInWindow.Store(true)
+		now = load(p, now, 10, 2*time.Second)
+		d := p.decide(cfg, now)
+		if d.Direction == sizing.Down || p.Stats().Workers < grown {
+			t.Errorf("with a backlog: %s to %d workers, want at least %d", d.Direction, p.Stats().Workers, grown)
+		}
+		if lambda := testutil.ToFloat64(m.SizingArrivalRate.WithLabelValues("pulse")); lambda < 900 {
+			t.Errorf("arrival rate %v under backpressure; want the last window's (about 1000/s) to stand", lambda)
+		}
+	})
+
 	// The same slowdown, all of it spent waiting for the agent's own
 	// connection slots (the work reports it as local time): the targets
 	// are as fast as before, so it is no reason to stop growing, and the

@@ -36,6 +36,7 @@ const (
 	reasonNoGain       = "no_gain"
 	reasonMax          = "max"
 	reasonFDLimit      = "fd_limit"
+	reasonBacklog      = "backlog"
 )
 
 // cpuSaturatedWait is the goroutine scheduling latency (time runnable,
@@ -57,6 +58,7 @@ type controller struct {
 	minService float64    // seconds; the smallest recent window mean, drifting up slowly
 	lastUp     bool       // the previous decision grew the pool
 	lastRate   float64    // completions per second in the previous window
+	lastLambda float64    // the arrival rate the last decision used
 	sched      schedLatency
 	// cpuWait is the CPU gauge, sched.p90 in production: how long runnable
 	// goroutines waited for a CPU since the last decision, in seconds.
@@ -100,6 +102,12 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 		// wait: then the last rate stands.)
 		in.Lambda = 0
 	}
+	if pressed && in.Lambda < p.ctl.lastLambda {
+		// While work is refused, what arrives is only what bypasses the
+		// water marks (urgent checks): it undercounts the demand, which
+		// waits as a backlog. The last rate stands.
+		in.Lambda = p.ctl.lastLambda
+	}
 	if cfg.MaxOpenFiles > 0 && in.Max > cfg.MaxOpenFiles {
 		in.Max = max(cfg.MaxOpenFiles, in.Min)
 	}
@@ -108,7 +116,13 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 		p.log.Error("sizing input rejected; keeping the pool size", "err", d.Err, "workers", in.Current)
 		return d
 	}
+	p.ctl.lastLambda = in.Lambda
 	reason := p.guard(cfg, w, in, &d)
+	if pressed && d.Direction == sizing.Down {
+		// Never shrink with a backlog waiting: the window's service times
+		// are the mix that got through, not the work that waits.
+		d.Target, d.Direction, reason = in.Current, sizing.Hold, reasonBacklog
+	}
 	if d.Target != in.Current {
 		p.pool.Tune(d.Target)
 	}

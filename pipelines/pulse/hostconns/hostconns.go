@@ -2,7 +2,6 @@ package hostconns
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -60,9 +59,6 @@ const smoothing = 0.5
 // entry (its learned limit) before it is forgotten.
 const idleAfter = 2 * time.Minute
 
-// ErrClosed is returned by Acquire after Close.
-var ErrClosed = errors.New("hostconns: closed")
-
 // The reasons of a limit change (the `reason` label).
 const (
 	ReasonDemand  = "demand"   // Little's law, or checks waiting
@@ -81,7 +77,6 @@ type Limits struct {
 	sumLimits int // Σ limit over hosts
 	inUse     int // Σ inFlight
 	lastSweep time.Time
-	closed    bool
 
 	m metrics
 }
@@ -148,10 +143,6 @@ func (l *Limits) Config() Config { return l.cfg }
 func (l *Limits) Acquire(ctx context.Context, key string, ceiling int) (*Host, error) {
 	now := l.clock.Now()
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil, ErrClosed
-	}
 	h := l.hosts[key]
 	if h == nil {
 		h = l.newHost(key, now)
@@ -238,14 +229,6 @@ func (l *Limits) Limit(key string) int {
 		return h.limit
 	}
 	return 0
-}
-
-// Close wakes nothing and refuses new slots; checks in flight release as
-// usual.
-func (l *Limits) Close() {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
 }
 
 func (l *Limits) newHost(key string, now time.Time) *Host {
