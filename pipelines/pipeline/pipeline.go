@@ -46,6 +46,9 @@ type Config struct {
 	Clock clock.Clock
 }
 
+// ctxShards is how many children of its context a pipeline hands out.
+const ctxShards = 16
+
 // Work runs one job. It must honour ctx, which is cancelled when the
 // pipeline is closed without draining.
 type Work[J, R any] func(ctx context.Context, job J) R
@@ -75,6 +78,12 @@ type Pipeline[J, R any] struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	// shards are children of ctx that jobs get in turn, so that the
+	// contexts work derives from them (a check's deadline) register with
+	// one of several parents instead of all with one, under one lock.
+	shards      [ctxShards]context.Context
+	shardCancel [ctxShards]context.CancelFunc
+	nextShard   atomic.Uint32
 
 	mu      sync.RWMutex // guards closed against enqueues after Close
 	closed  bool
@@ -168,6 +177,9 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 	m.BackpressureLow.WithLabelValues(cfg.Name).Set(float64(p.low))
 	m.PoolMinWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MinWorkers))
 	m.PoolMaxWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MaxWorkers))
+	for i := range p.shards {
+		p.shards[i], p.shardCancel[i] = context.WithCancel(ctx)
+	}
 	go p.feed()
 	p.ctl.sched.init()
 	p.ctl.cpuWait = p.ctl.sched.p90
@@ -334,7 +346,7 @@ func (p *Pipeline[J, R]) run(q queued[J]) {
 	defer p.inflight.Done()
 	start := p.clock.Now()
 	p.wait.Observe(start.Sub(q.at).Seconds())
-	r := p.work(p.ctx, q.job)
+	r := p.work(p.shards[p.nextShard.Add(1)%ctxShards], q.job)
 	var local time.Duration
 	if p.localTime != nil {
 		local = p.localTime(r)
@@ -376,6 +388,9 @@ func (p *Pipeline[J, R]) Close(ctx context.Context, drain bool) error {
 		err = fmt.Errorf("pipeline %s: drain cut short: %w", p.name, ctx.Err())
 	}
 	p.cancel()
+	for _, cancel := range p.shardCancel {
+		cancel()
+	}
 	if rerr := p.pool.ReleaseTimeout(time.Second); rerr != nil && !errors.Is(rerr, ants.ErrPoolClosed) {
 		err = errors.Join(err, rerr)
 	}

@@ -155,3 +155,49 @@ func TestUserInfoInURL(t *testing.T) {
 		t.Errorf("server saw basic auth %q, want alice:s3cret", got)
 	}
 }
+
+func TestRequestTarget(t *testing.T) {
+	for _, tt := range []struct {
+		address, target, authority string
+		ok                         bool
+	}{
+		{"http://h:8080/health?deep=1", "/health?deep=1", "h:8080", true},
+		{"http://h", "/", "h", true},
+		{"http://h?x=1", "?x=1", "h", true},
+		{"http://h/a#frag", "/a", "h", true},
+		{"http://[::1]:80/x", "/x", "[::1]:80", true},
+		{"http://h/a b", "", "", false},
+		{"http://h/caf\u00e9", "", "", false},
+	} {
+		target, authority, ok := requestTarget(tt.address)
+		if target != tt.target || authority != tt.authority || ok != tt.ok {
+			t.Errorf("requestTarget(%q) = %q, %q, %v; want %q, %q, %v", tt.address, target, authority, ok, tt.target, tt.authority, tt.ok)
+		}
+	}
+}
+
+// What the fast path sends is what net/http sends: a query without a
+// path asks for the root, a fragment stays home, a path net/http must
+// escape goes through net/http, and a POST without a body says so.
+func TestFastRequestLine(t *testing.T) {
+	type seen struct{ uri, length string }
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got <- seen{r.RequestURI, r.Header.Get("Content-Length")}
+	}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct{ yaml, uri, length string }{
+		{"url: " + srv.URL + "?x=1", "/?x=1", ""},
+		{"url: " + srv.URL + "/a#frag", "/a", ""},
+		{"url: '" + srv.URL + "/a b'", "/a%20b", ""},
+		{"url: " + srv.URL + "/p\nmethod: POST", "/p", "0"},
+	} {
+		p, addr := newFromYAML(t, tt.yaml)
+		if r := probe(t, p, addr); !r.OK {
+			t.Fatalf("%s: %+v", tt.yaml, r)
+		}
+		if s := <-got; s.uri != tt.uri || s.length != tt.length {
+			t.Errorf("%s: server saw %q with Content-Length %q, want %q and %q", tt.yaml, s.uri, s.length, tt.uri, tt.length)
+		}
+	}
+}

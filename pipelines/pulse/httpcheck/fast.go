@@ -2,14 +2,17 @@ package httpcheck
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,22 +52,43 @@ func (c *fastConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// fastPool keeps the idle connections of one prober, per host and port.
-// The per-host limits (hostconns) bound the connections in use; the idle
-// ones are at most as many, and close after idleConnTimeout.
-type fastPool struct {
+// fastClient is one prober's fast path: its idle connections, per host
+// and port, and its request prebuilt but for the request line and the
+// Host header. The per-host limits (hostconns) bound the connections in
+// use; the idle ones are at most as many, and close after idleConnTimeout.
+type fastClient struct {
 	mu        sync.Mutex
 	idle      map[string][]*fastConn
 	lastSweep time.Time
 	dial      dialFunc
+
+	tail  []byte // the other header lines, the blank line and the body
+	close bool   // a Connection: close header is configured
 }
 
-func newFastPool(dial dialFunc) *fastPool {
-	return &fastPool{idle: map[string][]*fastConn{}, lastSweep: time.Now(), dial: dial}
+func newFastClient(dial dialFunc, method string, header http.Header, body string) *fastClient {
+	var tail bytes.Buffer
+	for _, name := range slices.Sorted(maps.Keys(header)) {
+		if name == "Content-Length" || name == "Transfer-Encoding" {
+			continue // the body's own length is sent, as net/http does
+		}
+		for _, v := range header[name] {
+			tail.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	switch {
+	case body != "", method == http.MethodPost, method == http.MethodPut, method == http.MethodPatch:
+		fmt.Fprintf(&tail, "Content-Length: %d\r\n", len(body))
+	}
+	tail.WriteString("\r\n" + body)
+	return &fastClient{
+		idle: map[string][]*fastConn{}, lastSweep: time.Now(), dial: dial,
+		tail: tail.Bytes(), close: strings.EqualFold(header.Get("Connection"), "close"),
+	}
 }
 
 // get returns an idle connection to key, newest first, or nil.
-func (p *fastPool) get(key string, now time.Time) *fastConn {
+func (p *fastClient) get(key string, now time.Time) *fastConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for cs := p.idle[key]; len(cs) > 0; cs = p.idle[key] {
@@ -85,7 +109,7 @@ func (p *fastPool) get(key string, now time.Time) *fastConn {
 
 // put keeps c for reuse, and now and then closes connections idle too
 // long.
-func (p *fastPool) put(key string, c *fastConn, now time.Time) {
+func (p *fastClient) put(key string, c *fastConn, now time.Time) {
 	c.idleSince = now
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -112,7 +136,7 @@ func (p *fastPool) put(key string, c *fastConn, now time.Time) {
 	}
 }
 
-func (p *fastPool) open(ctx context.Context, addr string) (*fastConn, error) {
+func (p *fastClient) open(ctx context.Context, addr string) (*fastConn, error) {
 	nc, err := p.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -138,37 +162,66 @@ func (p *prober) fastEligible(address string) bool {
 	return !strings.Contains(authority, "@")
 }
 
-// errRedirect says the answer was a redirect the check follows: the
-// check runs again through net/http, which follows it.
-var errRedirect = errors.New("redirect")
+// errUseNetHTTP says the check goes through net/http after all: the answer
+// was a redirect the check follows (net/http follows it, wherever it
+// leads), or the URL's path has characters only net/http escapes.
+var errUseNetHTTP = errors.New("use net/http")
 
-// fastAttempt is attempt on the fast path. It returns errRedirect when
-// the answer is a redirect to follow.
-func (p *prober) fastAttempt(ctx context.Context, address string, start time.Time) (pulse.Result, error) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(address)
-	req.Header.SetMethod(p.method)
-	for name, values := range p.header {
-		for _, v := range values {
-			req.Header.Add(name, v)
+// requestTarget splits a plain-HTTP address into the request line's target
+// (its path and query, without a fragment; "" for none) and its
+// authority. It reports false when the target has bytes that must be
+// escaped on the wire.
+func requestTarget(address string) (target, authority string, ok bool) {
+	rest := strings.TrimPrefix(address, "http://")
+	authority, target = rest, "/"
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, target = rest[:i], rest[i:]
+	}
+	if j := strings.IndexByte(target, '#'); j >= 0 {
+		target = target[:j]
+	}
+	if target == "" {
+		target = "/"
+	}
+	for i := range len(target) {
+		if c := target[i]; c <= ' ' || c >= 0x7f {
+			return "", "", false
 		}
 	}
-	if p.host != "" {
-		// The Host header, and the request line stays in origin form
-		// (fasthttp's UseHostHeader writes it absolute); the connection
-		// goes to the URL's host all the same (key below).
-		req.URI().SetHost(p.host)
+	return target, authority, true
+}
+
+// fastAttempt is attempt on the fast path. It returns errUseNetHTTP when
+// the check must go through net/http instead.
+func (p *prober) fastAttempt(ctx context.Context, address string, start time.Time) (pulse.Result, error) {
+	target, authority, ok := requestTarget(address)
+	if !ok {
+		return pulse.Result{}, errUseNetHTTP
 	}
-	if p.body != "" {
-		req.SetBodyString(p.body)
-	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = p.method == http.MethodHead
 	key := hostconns.Key(address)
 	dialAddr := key
 	if _, _, err := net.SplitHostPort(key); err != nil {
 		dialAddr = net.JoinHostPort(strings.Trim(key, "[]"), "80") // no port: http's
+	}
+	host := p.host
+	if host == "" {
+		host = authority
+	}
+	send := func(w *bufio.Writer) error {
+		w.WriteString(p.method)
+		w.WriteByte(' ')
+		if target[0] != '/' {
+			w.WriteByte('/') // "?q" alone: the root's query
+		}
+		w.WriteString(target)
+		w.WriteString(" HTTP/1.1\r\nHost: ")
+		w.WriteString(host)
+		w.WriteString("\r\n")
+		w.Write(p.fast.tail)
+		return w.Flush()
 	}
 
 	var ph pulse.Phases
@@ -190,7 +243,7 @@ func (p *prober) fastAttempt(ctx context.Context, address string, start time.Tim
 				return r, nil
 			}
 		}
-		r, keep, retry := p.exchange(ctx, c, req, resp, address, deadline, reused, start, &ph)
+		r, keep, retry := p.exchange(ctx, c, send, resp, address, deadline, reused, start, &ph)
 		if keep {
 			p.fast.put(key, c, time.Now())
 		} else {
@@ -203,15 +256,15 @@ func (p *prober) fastAttempt(ctx context.Context, address string, start time.Tim
 		if r.OK || r.Reason != "" {
 			return r, nil
 		}
-		return r, errRedirect
+		return r, errUseNetHTTP
 	}
 }
 
-// exchange writes req on c and reads the answer into resp. keep says c may
+// exchange sends the request on c and reads the answer into resp. keep says c may
 // be reused; retry that c was a kept connection the server had already
 // closed, so nothing was asked of the target. A zero Result with keep
 // means the answer was a redirect to follow.
-func (p *prober) exchange(ctx context.Context, c *fastConn, req *fasthttp.Request, resp *fasthttp.Response,
+func (p *prober) exchange(ctx context.Context, c *fastConn, send func(*bufio.Writer) error, resp *fasthttp.Response,
 	address string, deadline time.Time, reused bool, start time.Time, ph *pulse.Phases) (r pulse.Result, keep, retry bool) {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) }) // the agent stopping
 	defer stop()
@@ -220,10 +273,7 @@ func (p *prober) exchange(ctx context.Context, c *fastConn, req *fasthttp.Reques
 	}
 	c.firstByte = time.Time{}
 	wrote := time.Now()
-	err := req.Write(c.w)
-	if err == nil {
-		err = c.w.Flush()
-	}
+	err := send(c.w)
 	a := &p.assert
 	limit := maxDrain
 	if a.bodyLimit > 0 {
@@ -250,7 +300,7 @@ func (p *prober) exchange(ctx context.Context, c *fastConn, req *fasthttp.Reques
 		res.Phases = *ph
 		return res, false, false
 	}
-	keep = !tooLarge && !resp.ConnectionClose() && !req.ConnectionClose()
+	keep = !tooLarge && !resp.ConnectionClose() && !p.fast.close
 	status := resp.StatusCode()
 	if p.followRedirects && isRedirect(status) && len(resp.Header.Peek("Location")) > 0 {
 		return pulse.Result{}, keep, false

@@ -86,7 +86,7 @@ type prober struct {
 	ceiling int // max_connections_per_host; 0: the agent's
 	// fast, when set, runs plain-HTTP checks on the worker's goroutine
 	// (fast.go): the prober has no proxy and no authentication.
-	fast            *fastPool
+	fast            *fastClient
 	followRedirects bool
 }
 
@@ -164,7 +164,7 @@ func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 		followRedirects: cfg.FollowRedirects == nil || *cfg.FollowRedirects,
 	}
 	if proxy == nil && !cfg.Auth.Set() {
-		p.fast = newFastPool(conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext))
+		p.fast = newFastClient(conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext), p.method, p.header, p.body)
 	}
 	return p, cfg.URL, nil
 }
@@ -237,7 +237,7 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) (
 		if err == nil {
 			return r
 		}
-		// A redirect to follow: net/http follows it, wherever it leads.
+		// errUseNetHTTP: a redirect to follow, or a path to escape.
 	}
 	return p.netAttempt(ctx, address, start)
 }
