@@ -14,11 +14,20 @@
 //	  server_name: api.example.com         # SNI and verification name
 //	retries: 0                             # extra attempts within the timeout
 //	proxy_url: http://proxy:3128           # default no proxy (environment ignored)
+//	max_connections_per_host: 0            # default the agent's connections.max_per_host
 //
 // The url is the monitor's address; every other key configures a Prober
 // shared by all monitors with the same values, so those monitors share one
 // connection pool. The monitor's timeout comes from the probe's context and
-// covers every attempt, including the pauses between them.
+// covers every attempt, including the pauses between them. The prober is
+// pulse.Gated: a check first waits for a connection slot to its host (the
+// agent's per-host limits, package hostconns), and the timeout starts only
+// once it holds one.
+//
+// Plain-HTTP checks without a proxy, authentication or user information in
+// the URL run on the worker's own goroutine over connections the prober
+// keeps (fast.go); the rest, and a redirect to follow, go through net/http.
+// Both record where the time went (pulse.Result.Phases).
 //
 // A failed check's reason is short: "status 503",
 // "GET http://10.0.0.1:8080/health: connection refused" or

@@ -26,13 +26,14 @@ import (
 
 // The fast path: plain-HTTP checks without a proxy or authentication run
 // on the worker's own goroutine, on connections the prober keeps itself,
-// with fasthttp writing the request and parsing the answer. net/http hands
+// sending a request prebuilt per prober and parsing the answer with
+// fasthttp. net/http hands
 // every request to two goroutines of its connection and back; against
 // targets that take tens of milliseconds, those hand-offs (each a wake-up
 // of an idle thread) cost twice what the request itself does
-// (make bench-scale's -keep-floor, docs/performance.md). Everything else
-// (https, HTTP/2, proxies, authentication, a redirect the check follows)
-// goes through net/http.
+// (cpra-scalebench -keep-floor, docs/performance.md). Everything else
+// (https, HTTP/2, proxies, authentication, user information in the URL, a
+// path to escape, a redirect the check follows) goes through net/http.
 
 // fastConn is one kept-alive connection of the fast path. Its Read marks
 // when the first byte of an answer arrived, for the phases.
