@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -75,34 +73,8 @@ func floorRun(ctx context.Context, cfg ConnFloorConfig, addrs []string, client s
 	if err != nil {
 		return ConnFloorResult{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	tokens := make(chan struct{}, cfg.Rate)
-	go pace(ctx, cfg.Rate, tokens)
-	var done, failed atomic.Int64
-	var wg sync.WaitGroup
-	cpu0, t0 := selfCPU(), time.Now()
-	for w := range cfg.Workers {
-		wg.Go(func() {
-			for i := w; ; i++ {
-				if _, ok := <-tokens; !ok {
-					return
-				}
-				if err := send(addrs[i%len(addrs)]); err != nil {
-					failed.Add(1)
-				}
-				done.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed, cpu := time.Since(t0), selfCPU()-cpu0
-	n := done.Load()
-	return ConnFloorResult{
-		Client: client, Requests: n, Failures: failed.Load(),
-		PerSecond: float64(n) / elapsed.Seconds(),
-		CPUPerReq: safeDiv(float64(cpu)/float64(time.Millisecond), float64(n)),
-	}, nil
+	return paced(ctx, client, cfg.Rate, cfg.Workers, cfg.Duration, addrs,
+		func(_ int, _ string, i int) error { return send(addrs[i%len(addrs)]) })
 }
 
 // pace puts rate tokens a second into tokens, a hundredth at a time, and

@@ -17,18 +17,7 @@ import "strings"
 // by it, so every monitor of one host shares one breaker whatever its kind,
 // port or path. Malformed input gives a best-effort substring, never a panic.
 func HostOf(address string) string {
-	s := address
-	if i := strings.Index(s, "://"); i >= 0 {
-		// A URL: the authority ends at the path, query or fragment, and
-		// the host follows any userinfo.
-		s = s[i+3:]
-		if j := strings.IndexAny(s, "/?#"); j >= 0 {
-			s = s[:j]
-		}
-		if j := strings.LastIndexByte(s, '@'); j >= 0 {
-			s = s[j+1:]
-		}
-	}
+	s := AuthorityOf(address)
 	if strings.HasPrefix(s, "[") {
 		// A bracketed IPv6 literal, with or without a port.
 		s = s[1:]
@@ -40,6 +29,32 @@ func HostOf(address string) string {
 	// One colon separates a port; more make a bare IPv6 literal.
 	if j := strings.IndexByte(s, ':'); j >= 0 && strings.LastIndexByte(s, ':') == j {
 		s = s[:j]
+	}
+	return s
+}
+
+// AuthorityOf returns the host and port of a URL, without user
+// information, or the address itself when it is not a URL, as a substring
+// of it:
+//
+//	https://user:pw@Example.com:8443/x?y  Example.com:8443
+//	http://[::1]/                         [::1]
+//	db.internal:5432                      db.internal:5432
+//
+// One connection pool serves one authority: the per-host connection limits
+// (package hostconns) are keyed by it.
+func AuthorityOf(address string) string {
+	s := address
+	if i := strings.Index(s, "://"); i >= 0 {
+		// A URL: the authority ends at the path, query or fragment, and
+		// the host follows any userinfo.
+		s = s[i+3:]
+		if j := strings.IndexAny(s, "/?#"); j >= 0 {
+			s = s[:j]
+		}
+		if j := strings.LastIndexByte(s, '@'); j >= 0 {
+			s = s[j+1:]
+		}
 	}
 	return s
 }

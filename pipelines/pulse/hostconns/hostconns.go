@@ -136,7 +136,8 @@ func New(cfg Config, reg prometheus.Registerer) (*Limits, error) {
 // Config returns the configuration in force, defaults filled in.
 func (l *Limits) Config() Config { return l.cfg }
 
-// Acquire waits until key (a host and port, see Key) has a free slot, or
+// Acquire waits until key (a host and port: pulse.AuthorityOf of a
+// check's address) has a free slot, or
 // ctx ends. ceiling, when positive, lowers the host's ceiling (a monitor's
 // own max_connections_per_host). The returned Host must be released with
 // Release once the check is done.
@@ -372,23 +373,6 @@ func (l *Limits) sweep(now time.Time) {
 	for _, h := range l.hosts {
 		l.forget(h, now)
 	}
-}
-
-// Key is the part of a check address that names one connection pool: the
-// host and port of a URL (without user info), or the address itself. It is
-// a substring of address.
-func Key(address string) string {
-	s := address
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-		if j := strings.IndexAny(s, "/?#"); j >= 0 {
-			s = s[:j]
-		}
-		if j := strings.LastIndexByte(s, '@'); j >= 0 {
-			s = s[j+1:]
-		}
-	}
-	return s
 }
 
 // stats is what the gauges read.

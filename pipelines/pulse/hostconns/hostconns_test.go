@@ -219,16 +219,3 @@ func TestIdleHostsAreForgotten(t *testing.T) {
 		t.Errorf("an idle grown host kept limit %d after %v", got, idleAfter)
 	}
 }
-
-func TestKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://api.example:8080/health?x=1": "api.example:8080",
-		"https://user:pw@[::1]:443/":         "[::1]:443",
-		"http://host":                        "host",
-		"db:5432":                            "db:5432",
-	} {
-		if got := Key(in); got != want {
-			t.Errorf("Key(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

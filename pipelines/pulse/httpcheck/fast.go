@@ -21,7 +21,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
 )
 
 // The fast path: plain-HTTP checks without a proxy or authentication run
@@ -202,7 +201,7 @@ func (p *prober) fastAttempt(ctx context.Context, address string, start time.Tim
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = p.method == http.MethodHead
-	key := hostconns.Key(address)
+	key := pulse.AuthorityOf(address)
 	dialAddr := key
 	if _, _, err := net.SplitHostPort(key); err != nil {
 		dialAddr = net.JoinHostPort(strings.Trim(key, "[]"), "80") // no port: http's

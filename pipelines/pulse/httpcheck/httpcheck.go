@@ -218,7 +218,7 @@ func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config, limits hostconns.
 
 // Admit waits for a connection slot to t's host (pulse.Gated).
 func (p *prober) Admit(ctx context.Context, t pulse.Target) (pulse.Slot, error) {
-	h, err := p.limits.Acquire(ctx, hostconns.Key(t.Address), p.ceiling)
+	h, err := p.limits.Acquire(ctx, pulse.AuthorityOf(t.Address), p.ceiling)
 	if err != nil {
 		return nil, err
 	}
