@@ -67,10 +67,10 @@ func TestHostOfDoesNotAllocate(t *testing.T) {
 func TestAuthorityOf(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://api.example:8080/health?x=1": "api.example:8080",
-		"https://user:pw@[::1]:443/":          "[::1]:443",
-		"http://host":                         "host",
-		"http://host?q#f":                     "host",
-		"db:5432":                             "db:5432",
+		"https://user:pw@[::1]:443/":         "[::1]:443",
+		"http://host":                        "host",
+		"http://host?q#f":                    "host",
+		"db:5432":                            "db:5432",
 	} {
 		if got := AuthorityOf(in); got != want {
 			t.Errorf("AuthorityOf(%q) = %q, want %q", in, got, want)
