@@ -135,14 +135,28 @@ type Prober interface {
 	Probe(ctx context.Context, t Target) Result
 }
 
+// DeadlineKeeper is a Prober that, for some targets, bounds every blocking
+// step of a check by ctx.Deadline() itself (socket deadlines), so Run need
+// not arm a timer per check: at thousands of checks a second the timer and
+// the cancellation bookkeeping of context.WithTimeout are a measurable
+// share of the agent's CPU. For such a target Run passes a context that
+// carries the deadline and reports DeadlineExceeded from Err once it has
+// passed, but is not done at it; it is done when the agent stops. Any step
+// that relies on ctx being done at the deadline must first wrap ctx with
+// Enforced.
+type DeadlineKeeper interface {
+	Prober
+	KeepsDeadline(t Target) bool
+}
+
 // Gated is a Prober that reaches its target through one of a limited
 // number of the agent's own slots (connections to the target's host, see
 // package hostconns). Run waits for a slot before the check's timeout
 // starts: that wait is the agent's time, never the target's.
 type Gated interface {
 	Prober
-	// Admit waits for a slot for t until ctx ends.
-	Admit(ctx context.Context, t Target) (Slot, error)
+	// Admit waits for a slot for t until ctx ends or the time by passes.
+	Admit(ctx context.Context, t Target, by time.Time) (Slot, error)
 }
 
 // Slot is a held slot of a Gated prober.

@@ -26,9 +26,7 @@ const StarvationSlack = 250 * time.Millisecond
 func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (r Result, inTarget, waited time.Duration) {
 	if g, ok := p.(Gated); ok {
 		began := time.Now()
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		slot, err := g.Admit(wctx, t)
-		cancel()
+		slot, err := g.Admit(ctx, t, began.Add(timeout))
 		waited = time.Since(began)
 		if err != nil {
 			r = Result{Inconclusive: InconclusiveLocalPool, Reason: err.Error()}
@@ -37,9 +35,15 @@ func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (r Resu
 		}
 		defer func() { slot.Release(inTarget) }()
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	start := time.Now()
+	deadline := start.Add(timeout)
+	if k, ok := p.(DeadlineKeeper); ok && k.KeepsDeadline(t) {
+		ctx = keptDeadline{ctx, deadline}
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	r = p.Probe(ctx, t)
 	d := time.Since(start)
 	r.Phases[PhaseQueued] = waited
@@ -53,6 +57,35 @@ func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (r Resu
 		r.Inconclusive = InconclusiveStarved
 	}
 	return r, d, waited
+}
+
+// keptDeadline is the context Run gives a DeadlineKeeper: the parent's
+// cancellation and values, and a deadline the prober keeps itself.
+type keptDeadline struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c keptDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c keptDeadline) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Enforced returns ctx made done at its deadline: ctx itself unless it is
+// the kept-deadline context Run gives a DeadlineKeeper, which is not. A
+// DeadlineKeeper calls it before any step it does not bound itself.
+func Enforced(ctx context.Context) (context.Context, context.CancelFunc) {
+	if k, ok := ctx.(keptDeadline); ok {
+		return context.WithDeadline(k.Context, k.deadline)
+	}
+	return ctx, func() {}
 }
 
 // Retry makes up to 1+retries attempts of one probe within ctx's deadline,

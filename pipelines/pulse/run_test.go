@@ -2,6 +2,7 @@ package pulse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -61,13 +62,15 @@ type heldSlot struct{ g *gated }
 
 func (s heldSlot) Release(time.Duration) { s.g.holders.Add(-1); <-s.g.slot }
 
-func (g *gated) Admit(ctx context.Context, _ Target) (Slot, error) {
+func (g *gated) Admit(ctx context.Context, _ Target, by time.Time) (Slot, error) {
 	select {
 	case g.slot <- struct{}{}:
 		g.holders.Add(1)
 		return heldSlot{g}, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("no slot: %w", ctx.Err())
+	case <-time.After(time.Until(by)):
+		return nil, fmt.Errorf("no slot: %w", context.DeadlineExceeded)
 	}
 }
 
@@ -110,5 +113,64 @@ func TestRunChargesOnlyTheTarget(t *testing.T) {
 	r, _, _ = Run(context.Background(), g, Target{}, 20*time.Millisecond)
 	if r.OK || r.Inconclusive != "" || !r.TimedOut {
 		t.Errorf("a target that got the request and never answered: %+v; want a timed-out failure", r)
+	}
+}
+
+// keeper keeps its deadline itself: it waits for its context past the
+// deadline (a socket deadline would end it there) and reports what the
+// context said.
+type keeper struct {
+	keeps                 bool
+	doneAtDeadline        bool
+	errAfter, enforcedErr error
+}
+
+func (k *keeper) KeepsDeadline(Target) bool { return k.keeps }
+
+func (k *keeper) Probe(ctx context.Context, _ Target) Result {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return Result{Reason: "no deadline"}
+	}
+	select {
+	case <-ctx.Done():
+		k.doneAtDeadline = true
+	case <-time.After(time.Until(deadline) + 30*time.Millisecond):
+	}
+	k.errAfter = ctx.Err()
+	enforced, cancel := Enforced(ctx)
+	defer cancel()
+	<-enforced.Done() // past the deadline already: at once
+	k.enforcedErr = enforced.Err()
+	return Result{Reason: "timeout"}
+}
+
+// A DeadlineKeeper gets a context that carries the deadline and says it
+// passed, without a timer behind it; Enforced gives one that ends there.
+// A prober that does not keep its deadline gets a context done at it.
+func TestRunDeadlineKeeper(t *testing.T) {
+	k := &keeper{keeps: true}
+	r, _, _ := Run(context.Background(), k, Target{}, 20*time.Millisecond)
+	if !r.TimedOut {
+		t.Errorf("a keeper past its deadline: %+v, want timed out", r)
+	}
+	if k.doneAtDeadline {
+		t.Error("the keeper's context was done at the deadline: a timer was armed")
+	}
+	if !errors.Is(k.errAfter, context.DeadlineExceeded) || !errors.Is(k.enforcedErr, context.DeadlineExceeded) {
+		t.Errorf("after the deadline: Err %v, enforced %v; want deadline exceeded from both", k.errAfter, k.enforcedErr)
+	}
+
+	k = &keeper{keeps: false}
+	if r, _, _ = Run(context.Background(), k, Target{}, 20*time.Millisecond); !r.TimedOut || !k.doneAtDeadline {
+		t.Errorf("a prober that does not keep its deadline: %+v, done at the deadline %v; want both", r, k.doneAtDeadline)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	k = &keeper{keeps: true}
+	Run(ctx, k, Target{}, 20*time.Millisecond)
+	if !errors.Is(k.errAfter, context.Canceled) {
+		t.Errorf("a keeper whose agent stopped: Err %v, want canceled", k.errAfter)
 	}
 }

@@ -137,11 +137,11 @@ func New(cfg Config, reg prometheus.Registerer) (*Limits, error) {
 func (l *Limits) Config() Config { return l.cfg }
 
 // Acquire waits until key (a host and port: pulse.AuthorityOf of a
-// check's address) has a free slot, or
-// ctx ends. ceiling, when positive, lowers the host's ceiling (a monitor's
+// check's address) has a free slot, ctx ends, or the time by passes (zero:
+// no limit). A timer is armed only when the check has to wait. ceiling, when positive, lowers the host's ceiling (a monitor's
 // own max_connections_per_host). The returned Host must be released with
 // Release once the check is done.
-func (l *Limits) Acquire(ctx context.Context, key string, ceiling int) (*Host, error) {
+func (l *Limits) Acquire(ctx context.Context, key string, ceiling int, by time.Time) (*Host, error) {
 	now := l.clock.Now()
 	l.mu.Lock()
 	h := l.hosts[key]
@@ -181,11 +181,20 @@ func (l *Limits) Acquire(ctx context.Context, key string, ceiling int) (*Host, e
 	l.mu.Unlock()
 	l.m.waits.Inc()
 
+	var expired <-chan time.Time
+	if !by.IsZero() {
+		timer := time.NewTimer(time.Until(by))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	cause := context.DeadlineExceeded
 	select {
 	case <-ready:
 		l.m.waited.Observe(l.clock.Now().Sub(now).Seconds())
 		return h, nil
 	case <-ctx.Done():
+		cause = context.Cause(ctx)
+	case <-expired:
 	}
 	l.mu.Lock()
 	for i, c := range h.waiters {
@@ -195,10 +204,10 @@ func (l *Limits) Acquire(ctx context.Context, key string, ceiling int) (*Host, e
 			l.mu.Unlock()
 			l.m.waitTimeouts.Inc()
 			l.m.waited.Observe(l.clock.Now().Sub(now).Seconds())
-			return nil, fmt.Errorf("no connection slot for %s: %w (%d in flight, limit %d)", key, context.Cause(ctx), h.inFlight, h.limit)
+			return nil, fmt.Errorf("no connection slot for %s: %w (%d in flight, limit %d)", key, cause, h.inFlight, h.limit)
 		}
 	}
-	// Admitted as ctx ended: the slot is ours.
+	// Admitted as the wait ended: the slot is ours.
 	l.mu.Unlock()
 	return h, nil
 }

@@ -33,7 +33,7 @@ func acquire(t *testing.T, l *Limits, key string, n, ceiling int) []*Host {
 	cancel() // a slot that is not free at once fails instead of waiting
 	var hs []*Host
 	for i := range n {
-		h, err := l.Acquire(ctx, key, ceiling)
+		h, err := l.Acquire(ctx, key, ceiling, time.Time{})
 		if err != nil {
 			t.Fatalf("slot %d of %d for %s: %v", i+1, n, key, err)
 		}
@@ -67,7 +67,7 @@ func TestBurstGrowsToTheCeiling(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if _, err := l.Acquire(ctx, "api:443", 0); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := l.Acquire(ctx, "api:443", 0, time.Time{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the 101st check at the ceiling: %v, want it to wait until its context ends", err)
 	}
 	if n := testutil.ToFloat64(l.m.waitTimeouts); n != 1 {
@@ -83,7 +83,7 @@ func TestWaitersAreServedInOrder(t *testing.T) {
 	got := make(chan int, 2)
 	for i := range 2 {
 		go func() {
-			h, err := l.Acquire(context.Background(), "h:80", 0)
+			h, err := l.Acquire(context.Background(), "h:80", 0, time.Time{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -164,7 +164,7 @@ func TestBudgetBoundsAllHosts(t *testing.T) {
 	b := acquire(t, l, "b:80", 10, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	if _, err := l.Acquire(ctx, "b:80", 0); err == nil {
+	if _, err := l.Acquire(ctx, "b:80", 0, time.Time{}); err == nil {
 		t.Error("a check beyond the budget got a slot")
 	}
 	_, sum, inUse, _ := l.stats()
@@ -185,7 +185,7 @@ func TestMonitorCeiling(t *testing.T) {
 	hs := acquire(t, l, "db:5432", 3, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	if _, err := l.Acquire(ctx, "db:5432", 3); err == nil {
+	if _, err := l.Acquire(ctx, "db:5432", 3, time.Time{}); err == nil {
 		t.Error("a fourth check got a slot under max_connections_per_host 3")
 	}
 	release(hs, time.Millisecond)

@@ -94,11 +94,7 @@ func (p *fastClient) get(key string, now time.Time) *fastConn {
 	for cs := p.idle[key]; len(cs) > 0; cs = p.idle[key] {
 		c := cs[len(cs)-1]
 		cs[len(cs)-1] = nil
-		if len(cs) == 1 {
-			delete(p.idle, key)
-		} else {
-			p.idle[key] = cs[:len(cs)-1]
-		}
+		p.idle[key] = cs[:len(cs)-1] // an emptied list stays until the sweep: no map churn per check
 		if now.Sub(c.idleSince) < idleConnTimeout {
 			return c
 		}
@@ -233,7 +229,9 @@ func (p *prober) fastAttempt(ctx context.Context, address string, start time.Tim
 			reused = false
 			dialStart := time.Now()
 			var err error
-			c, err = p.fast.open(ctx, dialAddr)
+			dctx, cancel := pulse.Enforced(ctx) // name resolution need not keep the deadline
+			c, err = p.fast.open(dctx, dialAddr)
+			cancel()
 			ph[pulse.PhaseConnect] = time.Since(dialStart)
 			if err != nil {
 				r := pulse.Failf("%s %s: %s", p.method, shortAddress(address), describe(ctx, err, start))

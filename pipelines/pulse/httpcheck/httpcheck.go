@@ -217,12 +217,19 @@ func newClient(cfg config, proxy *url.URL, tlsCfg *tls.Config, limits hostconns.
 }
 
 // Admit waits for a connection slot to t's host (pulse.Gated).
-func (p *prober) Admit(ctx context.Context, t pulse.Target) (pulse.Slot, error) {
-	h, err := p.limits.Acquire(ctx, pulse.AuthorityOf(t.Address), p.ceiling)
+func (p *prober) Admit(ctx context.Context, t pulse.Target, by time.Time) (pulse.Slot, error) {
+	h, err := p.limits.Acquire(ctx, pulse.AuthorityOf(t.Address), p.ceiling, by)
 	if err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// KeepsDeadline says a check of t bounds each step by its deadline itself
+// (pulse.DeadlineKeeper): one attempt on the fast path, whose socket
+// deadlines are the timeout.
+func (p *prober) KeepsDeadline(t pulse.Target) bool {
+	return p.retries == 0 && p.fastEligible(t.Address)
 }
 
 // Probe makes up to 1+retries attempts within ctx's deadline.
@@ -238,6 +245,9 @@ func (p *prober) attempt(ctx context.Context, address string, start time.Time) (
 			return r
 		}
 		// errUseNetHTTP: a redirect to follow, or a path to escape.
+		var cancel context.CancelFunc
+		ctx, cancel = pulse.Enforced(ctx)
+		defer cancel()
 	}
 	return p.netAttempt(ctx, address, start)
 }

@@ -537,6 +537,8 @@ func TestUnreachable(t *testing.T) {
 	t.Cleanup(untrusted.Close)
 	redirect := httptest.NewServer(http.RedirectHandler(closedURL(t), http.StatusFound))
 	t.Cleanup(redirect.Close)
+	toSilent := httptest.NewServer(http.RedirectHandler(silent.URL, http.StatusFound))
+	t.Cleanup(toSilent.Close)
 
 	tests := []struct {
 		name, url, extra string
@@ -547,22 +549,22 @@ func TestUnreachable(t *testing.T) {
 		{"connection refused", closedURL(t), "", 10 * time.Second, true, "GET http://127.0.0.1:"},
 		{"name does not resolve", "http://cpra-agent-test.-invalid/", "", 2 * time.Second, true, "GET http://cpra-agent-test.-invalid/: "},
 		{"hang-up before a response", scriptedServer(t, hangUp).URL, "", 10 * time.Second, true, "GET http://"},
-		{"no response before the deadline", silent.URL, "", 200 * time.Millisecond, true, "GET " + silent.URL + ": timeout after "},
+		{"no response before the deadline", silent.URL, "", 200 * time.Millisecond, true, "GET " + silent.URL + ": timeout after 200ms"},
 		{"TLS handshake fails", untrusted.URL, "", 10 * time.Second, true, "GET " + untrusted.URL + ": "},
 		{"status 500", statusServer(t, 500).URL, "", 10 * time.Second, false, "status 500"},
 		{"status 404", statusServer(t, 404).URL, "", 10 * time.Second, false, "status 404"},
 		{"not HTTP", garbage.URL, "", 10 * time.Second, false, "GET " + garbage.URL + ": "},
 		{"body cut short", shortBody.URL, "", 10 * time.Second, false, "GET " + shortBody.URL + ": reading body: "},
 		{"redirect to a closed port", redirect.URL, "", 10 * time.Second, false, "GET " + redirect.URL + ": "},
+		{"redirect to a silent target", toSilent.URL, "", 200 * time.Millisecond, false, "GET " + toSilent.URL + ": timeout after 200ms"},
 		{"last attempt answers", scriptedServer(t, hangUp, hangUp, answer(503)).URL, "retries: 2", 10 * time.Second, false, "status 503 (3 attempts)"},
 		{"last attempt hangs up", scriptedServer(t, answer(503), answer(503), hangUp).URL, "retries: 2", 10 * time.Second, true, "GET http://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := newFromYAML(t, "url: http://127.0.0.1/\n"+tt.extra+"\n")
-			ctx, cancel := context.WithTimeout(t.Context(), tt.timeout)
-			defer cancel()
-			res := p.Probe(ctx, pulse.Target{Address: tt.url})
+			// As the agent runs it: the fast path keeps the deadline itself.
+			res, _, _ := pulse.Run(t.Context(), p, pulse.Target{Address: tt.url}, tt.timeout)
 			if res.OK || res.Unreachable != tt.want || !strings.HasPrefix(res.Reason, tt.reason) {
 				t.Errorf("got %+v, want Unreachable=%v and a reason starting %q", res, tt.want, tt.reason)
 			}
@@ -575,7 +577,7 @@ func TestCanceledIsNotUnreachable(t *testing.T) {
 	p, _ := newFromYAML(t, "url: http://127.0.0.1/\n")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	res := p.Probe(ctx, pulse.Target{Address: closedURL(t)})
+	res, _, _ := pulse.Run(ctx, p, pulse.Target{Address: closedURL(t)}, 10*time.Second)
 	if res.OK || res.Unreachable || !strings.HasSuffix(res.Reason, ": canceled") {
 		t.Errorf("got %+v, want a canceled failure that is not unreachable", res)
 	}
