@@ -23,6 +23,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/amwebhook"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/example"
+	"github.com/cpra-agent/cpra-agent/agent/state"
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
@@ -120,6 +121,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	if tracing.Enabled {
 		log.Info("tracing enabled: one trace per incident", "routine_check_sample_ratio", cfg.Tracing.RoutineCheckSampleRatio)
+	}
+	if cfg.Storage.Path != "" {
+		// One agent per state directory: a second one would load the
+		// first's incidents and resolve its alerts.
+		dir, err := state.Lock(cfg.Storage.Path)
+		if err != nil {
+			return err
+		}
+		defer dir.Release()
 	}
 	a, err := New(cfg, kinds, source, m, tracing, log)
 	if err != nil {

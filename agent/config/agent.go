@@ -181,6 +181,10 @@ type CodeDelivery struct {
 	MaxBackoff     time.Duration `koanf:"max_backoff"`
 	MaxAge         time.Duration `koanf:"max_age"`
 	AttemptTimeout time.Duration `koanf:"attempt_timeout"`
+	// PerDestination bounds one receiver's deliveries in the code pipeline
+	// (queued or running): its share of the workers and of the queue, so a
+	// hung receiver holds only that many workers.
+	PerDestination int `koanf:"max_in_flight_per_destination"`
 }
 
 // Metrics configures the agent's own metrics.
@@ -228,7 +232,9 @@ func DefaultAgent() Agent {
 			// a target that keeps alerts prompt.
 			Code: Pipeline{
 				Queue:   Queue{Capacity: 8192, HighWater: 0.8, LowWater: 0.5},
-				Workers: Workers{Min: 2, Max: 256},
+				// The floor is twice a destination's share: a hung receiver
+				// leaves the others at least half the workers.
+				Workers: Workers{Min: 64, Max: 256},
 				Sizing:  Sizing{SLO: 500 * time.Millisecond, Quantile: 0.95, Headroom: 0.25, Interval: 5 * time.Second},
 				Breaker: Breaker{FailureThreshold: 5, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1},
 			},
@@ -239,6 +245,7 @@ func DefaultAgent() Agent {
 			MaxBackoff:     time.Minute,
 			MaxAge:         time.Hour,
 			AttemptTimeout: 30 * time.Second,
+			PerDestination: 32,
 		},
 		Tracing: Tracing{RoutineCheckSampleRatio: 0.01},
 		Metrics: Metrics{PerMonitorLimit: DefaultPerMonitorLimit},
@@ -597,6 +604,9 @@ func (a *Agent) Validate() []error {
 	}
 	if c.AttemptTimeout <= 0 {
 		bad("codes.attempt_timeout", "must be greater than zero")
+	}
+	if max := a.Pipelines.Code.Workers.Max; c.PerDestination < 1 || c.PerDestination > max {
+		bad("codes.max_in_flight_per_destination", "must be between 1 and pipelines.code.workers.max (%d), got %d", max, c.PerDestination)
 	}
 	if a.Metrics.PerMonitorLimit < 0 {
 		bad("metrics.per_monitor_limit", "must be at least 0 (0 turns per-monitor series off), got %d", a.Metrics.PerMonitorLimit)

@@ -126,7 +126,7 @@ scheduler: {tick: 20ms}
 			a.Pipelines.Pulse.Workers = config.Workers{Min: 2, Max: 10}
 			a.Pipelines.Code.Workers.Max = 200
 			a.Pipelines.Intervention.Workers.Max = 16
-			a.Codes = config.CodeDelivery{InitialBackoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Minute, MaxAge: 2 * time.Hour, AttemptTimeout: 10 * time.Second}
+			a.Codes = config.CodeDelivery{InitialBackoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Minute, MaxAge: 2 * time.Hour, AttemptTimeout: 10 * time.Second, PerDestination: 32}
 			a.Scheduler.Tick = 20 * time.Millisecond
 		}},
 		{"the engine keys of the issue's example", `

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -896,8 +897,30 @@ func checkName(name string) string {
 		return "must not start or end with spaces"
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return "must not contain control characters"
+	case !utf8.ValidString(name):
+		return "is not valid UTF-8"
+	}
+	if i := strings.IndexFunc(name, invisible); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Sprintf("must not contain invisible or bidirectional control characters (U+%04X at byte %d): the name could pose as another", r, i)
 	}
 	return ""
+}
+
+// invisible reports characters that show as nothing, as a plain space, or
+// reorder the text around them: format characters (zero-width space and
+// joiners, bidirectional overrides and isolates, the byte-order mark, the
+// soft hyphen), spaces other than U+0020, and the Hangul fillers.
+func invisible(r rune) bool {
+	switch {
+	case unicode.Is(unicode.Cf, r), unicode.IsSpace(r) && r != ' ':
+		return true
+	}
+	switch r {
+	case '\u115F', '\u1160', '\u3164', '\uFFA0':
+		return true
+	}
+	return false
 }
 
 func normalizeGroups(g spec.StringList) []string {

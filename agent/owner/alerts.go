@@ -79,8 +79,11 @@ func (o *Owner) routeAlert(in *Alert, now time.Time) string {
 		}
 		// Not a monitor of this agent, or one that sends codes nowhere.
 	}
+	// Relayed: an alert of its own, apart from every monitor, whatever
+	// its name.
+	n.About = domain.AboutAlert
 	if targets := o.alertRoutes.Targets(n.Code); len(targets) > 0 {
-		o.fx.Codes = append(o.fx.Codes, world.Dispatch{Notification: n, Targets: targets, Foreign: true})
+		o.fx.Codes = append(o.fx.Codes, world.Dispatch{Notification: n, Targets: targets})
 		return telemetry.AlertDefault
 	}
 	if o.alertRoutes[n.Code].Configured {

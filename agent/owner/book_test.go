@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // amPost is one alert an Alertmanager received.
@@ -84,7 +87,7 @@ func TestHeldCodeIsResentEachInterval(t *testing.T) {
 	first := am.await(t, 1)[0]
 
 	sentAt := func() time.Time {
-		for _, hd := range o.book.open["api"].held {
+		for _, hd := range o.book.open[domain.Subject{Name: "api"}].held {
 			return hd.sent
 		}
 		t.Fatal("the book holds nothing for api")
@@ -127,5 +130,52 @@ func TestClosingResolvesWhatIsHeld(t *testing.T) {
 	}
 	if len(o.book.open) != 0 {
 		t.Errorf("the book still holds %v", o.book.open)
+	}
+}
+
+// A host's code and a monitor named like it are different subjects: the
+// host's red and green fire and resolve the host's alert (cpra_subject
+// "host"), and the monitor's red stays held and firing (issue #22, item 2).
+func TestHostCodeNeverTouchesAMonitorOfTheSameName(t *testing.T) {
+	am := newRecordingAM(t)
+	o := newTestOwner(t, nil)
+	now := time.Now()
+	applyAt(t, o, fmt.Sprintf(`monitors:
+  - name: "host:127.0.1.1"
+    pulse_check: {type: http, interval: 1m, max_failures: 1, healthy_threshold: 1, config: {url: "http://127.0.0.1:1/"}}
+    codes:
+      red: {notify: alertmanager, config: {url: %q, resend_interval: 1m}}
+      yellow: {dispatch: false}
+      green: {dispatch: false}
+`, am.url), now)
+	job := takeDue(t, o, now.Add(2*time.Minute))
+	o.applyCheck(outcome(job, false, now), now)
+	o.flushEffects()
+	am.await(t, 1)
+	monitor := domain.Subject{Name: "host:127.0.1.1"}
+	var targets []code.Notifier
+	for h := range o.book.open[monitor].held {
+		targets = append(targets, h)
+	}
+
+	o.sendHostCode("127.0.1.1", domain.Red, "host down", targets, now)
+	o.sendHostCode("127.0.1.1", domain.Green, "host answers again", targets, now.Add(time.Second))
+	got := am.await(t, 3)
+	if len(got) != 3 {
+		t.Fatalf("alerts %+v, want the monitor's red, the host's red and its resolution", got)
+	}
+	for i, a := range got[1:] {
+		if a.Labels["cpra_subject"] != "host" || a.Labels["monitor"] != "host:127.0.1.1" {
+			t.Errorf("alert %d: %v, want the host's (cpra_subject host)", i+2, a.Labels)
+		}
+	}
+	if !got[2].EndsAt.Before(time.Now().Add(time.Second)) {
+		t.Errorf("the host's green did not resolve its alert: %+v", got[2])
+	}
+	if e := o.book.open[monitor]; e == nil || len(e.held) != 1 || e.id == 0 {
+		t.Fatalf("the monitor's entry after its host's codes: %+v; want its incident and its held red", e)
+	}
+	if _, ok := o.book.open[domain.Subject{About: domain.AboutHost, Name: "host:127.0.1.1"}]; ok {
+		t.Error("the host's entry outlived its green")
 	}
 }

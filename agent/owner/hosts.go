@@ -120,6 +120,6 @@ func (o *Owner) flushHosts(now time.Time) {
 func (o *Owner) sendHostCode(host string, c domain.Code, msg string, targets []code.Notifier, now time.Time) {
 	labels := map[string]string{"host": host}
 	maps.Copy(labels, o.labels)
-	o.send(world.Dispatch{Notification: domain.Notification{Time: now, Monitor: hostCodeName(host), Code: c, Message: msg, Labels: labels},
-		Targets: targets, Foreign: true}, now)
+	o.send(world.Dispatch{Notification: domain.Notification{Time: now, Monitor: hostCodeName(host), About: domain.AboutHost,
+		Code: c, Message: msg, Labels: labels}, Targets: targets}, now)
 }

@@ -33,8 +33,8 @@ type book struct {
 	t          *telemetry.Tracing
 	log        *slog.Logger
 	lastID     uint64
-	open       map[string]*openIncident // by subject
-	closing    []world.IncidentChange   // closed; finished after their codes went out
+	open       map[domain.Subject]*openIncident
+	closing    []world.IncidentChange // closed; finished after their codes went out
 	lastResend time.Time
 }
 
@@ -58,11 +58,11 @@ type held struct {
 }
 
 func newBook(t *telemetry.Tracing, log *slog.Logger) *book {
-	return &book{t: t, log: log, open: map[string]*openIncident{}}
+	return &book{t: t, log: log, open: map[domain.Subject]*openIncident{}}
 }
 
 // entry returns the subject's entry, creating it.
-func (b *book) entry(subject string) *openIncident {
+func (b *book) entry(subject domain.Subject) *openIncident {
 	e := b.open[subject]
 	if e == nil {
 		e = &openIncident{held: map[code.Holder]held{}}
@@ -72,7 +72,7 @@ func (b *book) entry(subject string) *openIncident {
 }
 
 // forget drops an entry that holds nothing any more.
-func (b *book) forget(subject string, e *openIncident) {
+func (b *book) forget(subject domain.Subject, e *openIncident) {
 	if e.id == 0 && len(e.held) == 0 {
 		delete(b.open, subject)
 	}
@@ -90,9 +90,10 @@ func (b *book) newID(now time.Time) uint64 {
 // wait in closing for finishClosed, after the step's codes went out.
 func (b *book) take(changes []world.IncidentChange) {
 	for _, c := range changes {
+		monitor := domain.Subject{Name: c.Monitor}
 		switch c.Change {
 		case incident.Opened:
-			e := b.entry(c.Monitor)
+			e := b.entry(monitor)
 			e.id, e.start, e.state = b.newID(c.At), c.At, c.State
 			e.root = trace.SpanContext{}
 			if b.t.Enabled {
@@ -102,7 +103,7 @@ func (b *book) take(changes []world.IncidentChange) {
 			}
 			b.log.Info("incident opened", b.attrs(c.Monitor, e, "state", c.State.String(), "cause", c.Cause)...)
 		case incident.Changed:
-			if e := b.open[c.Monitor]; e != nil && e.id != 0 {
+			if e := b.open[monitor]; e != nil && e.id != 0 {
 				e.state = c.State
 			}
 		case incident.Closed:
@@ -119,10 +120,10 @@ func (b *book) attrs(subject string, e *openIncident, more ...any) []any {
 	return append(attrs, more...)
 }
 
-// incident returns the subject's open incident ID and trace (0 and an
+// incident returns the monitor's open incident ID and trace (0 and an
 // invalid context when none).
-func (b *book) incident(subject string) (uint64, trace.SpanContext) {
-	if e := b.open[subject]; e != nil {
+func (b *book) incident(monitor string) (uint64, trace.SpanContext) {
+	if e := b.open[domain.Subject{Name: monitor}]; e != nil {
 		return e.id, e.root
 	}
 	return 0, trace.SpanContext{}
@@ -135,7 +136,8 @@ func (b *book) incident(subject string) (uint64, trace.SpanContext) {
 // fired: a reload may have moved the monitor's codes since.
 func (b *book) dispatch(n domain.Notification, targets []code.Notifier, now time.Time, send func(domain.Notification, []code.Notifier)) {
 	var plain []code.Notifier
-	e := b.open[n.Monitor]
+	subject := n.Subject()
+	e := b.open[subject]
 	for _, t := range targets {
 		h, ok := t.(code.Holder)
 		if !ok {
@@ -146,7 +148,7 @@ func (b *book) dispatch(n domain.Notification, targets []code.Notifier, now time
 			if !n.Code.Firing() {
 				continue // holds nothing of the subject: nothing to resolve
 			}
-			e = b.entry(n.Monitor)
+			e = b.entry(subject)
 		}
 		b.sendHeld(n, e, h, now, send)
 	}
@@ -154,7 +156,7 @@ func (b *book) dispatch(n domain.Notification, targets []code.Notifier, now time
 		for _, h := range slices.Collect(maps.Keys(e.held)) { // sendHeld deletes
 			b.sendHeld(n, e, h, now, send)
 		}
-		b.forget(n.Monitor, e)
+		b.forget(subject, e)
 	}
 	if len(plain) > 0 {
 		send(n, plain)
@@ -192,7 +194,8 @@ func (e *openIncident) resolution(c domain.Code, state, msg string, at time.Time
 // monitor sends no green there, or a reload moved its codes), and logs.
 func (b *book) finishClosed(now time.Time, send func(domain.Notification, []code.Notifier)) {
 	for _, c := range b.closing {
-		e := b.open[c.Monitor]
+		monitor := domain.Subject{Name: c.Monitor}
+		e := b.open[monitor]
 		if e == nil || e.id == 0 {
 			continue
 		}
@@ -207,7 +210,7 @@ func (b *book) finishClosed(now time.Time, send func(domain.Notification, []code
 			b.dispatch(e.resolution(end, c.State.String(), "incident closed: "+c.Cause, c.At), nil, now, send)
 		}
 		e.id, e.root = 0, trace.SpanContext{}
-		b.forget(c.Monitor, e)
+		b.forget(monitor, e)
 	}
 	clear(b.closing)
 	b.closing = b.closing[:0]
@@ -236,12 +239,12 @@ func (b *book) resend(now time.Time, send func(domain.Notification, []code.Notif
 
 // reconcile makes what holders hold follow the configuration after a
 // reload. targets says where a monitor's codes of a colour go now (false
-// for a subject that is no monitor). A holder that no longer gets the
+// for a monitor no longer configured). A holder that no longer gets the
 // subject's code has it resolved, unless a new instance for the same
 // destination takes it over (a changed timeout: the same Alertmanager
 // keeps the same alert); a holder that newly gets it has it fired.
 // retired are notifiers the configuration no longer uses at all.
-func (b *book) reconcile(targets func(subject string, c domain.Code) ([]code.Notifier, bool), retired map[code.Notifier]bool, now time.Time, send func(domain.Notification, []code.Notifier)) {
+func (b *book) reconcile(targets func(monitor string, c domain.Code) ([]code.Notifier, bool), retired map[code.Notifier]bool, now time.Time, send func(domain.Notification, []code.Notifier)) {
 	for subject, e := range b.open {
 		if len(e.held) == 0 {
 			continue
@@ -249,7 +252,10 @@ func (b *book) reconcile(targets func(subject string, c domain.Code) ([]code.Not
 		want := map[code.Holder]domain.Code{}
 		isMonitor := false
 		for _, hd := range e.held {
-			ts, ok := targets(subject, hd.fired.Code)
+			if subject.About != domain.AboutMonitor {
+				break // hosts and relayed alerts follow no monitor's routes
+			}
+			ts, ok := targets(subject.Name, hd.fired.Code)
 			isMonitor = ok
 			for _, t := range ts {
 				if h, ok := t.(code.Holder); ok {
@@ -353,9 +359,9 @@ func (b *book) writeTrace(monitor string, e *openIncident, outcome string, at ti
 // writeOpenTraces ends the traces of incidents still open at shutdown, so
 // they are complete in the backend. The incidents themselves stay open.
 func (b *book) writeOpenTraces(at time.Time) {
-	for m, e := range b.open {
+	for s, e := range b.open {
 		if e.id != 0 {
-			b.writeTrace(m, e, "open at shutdown", at)
+			b.writeTrace(s.Name, e, "open at shutdown", at)
 		}
 	}
 }
@@ -364,14 +370,18 @@ func (b *book) writeOpenTraces(at time.Time) {
 func (b *book) save(f *state.File) {
 	for subject, e := range b.open {
 		if e.id != 0 {
-			oi := state.OpenIncident{Monitor: subject, ID: e.id, Start: e.start}
+			oi := state.OpenIncident{Monitor: subject.Name, ID: e.id, Start: e.start}
 			if e.root.IsValid() {
 				oi.TraceID, oi.SpanID = e.root.TraceID().String(), e.root.SpanID().String()
 			}
 			f.Open = append(f.Open, oi)
 		}
 		for h, hd := range e.held {
-			f.Held = append(f.Held, state.Held{Subject: subject, Destination: h.Destination(), Code: hd.fired.Code.String(),
+			about := ""
+			if subject.About != domain.AboutMonitor {
+				about = subject.About.String()
+			}
+			f.Held = append(f.Held, state.Held{Subject: subject.Name, About: about, Destination: h.Destination(), Code: hd.fired.Code.String(),
 				At: hd.fired.At, Sent: hd.sent, Firing: state.FromNotification(e.firing)})
 		}
 	}
@@ -388,20 +398,22 @@ func (b *book) restore(f *state.File, byDest map[string]code.Notifier, open func
 		if !open(oi.Monitor) {
 			continue
 		}
-		e := b.entry(oi.Monitor)
+		e := b.entry(domain.Subject{Name: oi.Monitor})
 		e.id, e.start, e.root = oi.ID, oi.Start, state.SpanContext(oi.TraceID, oi.SpanID)
 	}
 	for _, h := range f.Held {
 		holder, isHolder := byDest[h.Destination].(code.Holder)
 		firing, err := h.Firing.Domain()
 		c := codeOf(h.Code)
-		if !isHolder || err != nil || !c.Firing() {
+		about, known := state.AboutOf(h.About)
+		if !isHolder || err != nil || !c.Firing() || !known {
 			b.log.Warn("state: a held alert cannot be tracked: its receiver is no longer configured; it expires there on its own",
 				"subject", h.Subject, "destination", h.Destination, "code", h.Code)
 			continue
 		}
-		e := b.entry(h.Subject)
+		e := b.entry(domain.Subject{About: about, Name: h.Subject})
 		e.held[holder] = held{fired: domain.Fired{Code: c, At: h.At}, sent: h.Sent}
+		firing.Monitor, firing.About = h.Subject, about // the entry's key, whatever the copy says
 		if firing.Time.After(e.firing.Time) {
 			e.firing = firing
 		}

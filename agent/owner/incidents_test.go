@@ -8,6 +8,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 func httpMonitor(name string) string {
@@ -25,7 +26,7 @@ func TestRenamedMonitorClosesItsIncident(t *testing.T) {
 		applyAt(t, o, httpMonitor(name), now)
 		job := takeDue(t, o, now.Add(2*time.Minute))
 		o.applyCheck(outcome(job, false, now), now)
-		if _, open := o.book.open[name]; !open || len(o.book.open) != 1 {
+		if _, open := o.book.open[domain.Subject{Name: name}]; !open || len(o.book.open) != 1 {
 			t.Fatalf("after %s failed: open incidents %v, want only its own", name, o.book.open)
 		}
 		if i > 0 {
@@ -76,7 +77,7 @@ func TestReaddedMonitorStartsANewIncident(t *testing.T) {
 	if len(r) != 1 || !r[0].EndTime.Equal(removedAt) {
 		t.Fatalf("roots %+v, want one: the removed monitor's, ending at its removal", r)
 	}
-	if open, ok := o.book.open["api"]; !ok || open.root.TraceID() == r[0].SpanContext.TraceID() || !open.start.Equal(failedAt) {
+	if open, ok := o.book.open[domain.Subject{Name: "api"}]; !ok || open.root.TraceID() == r[0].SpanContext.TraceID() || !open.start.Equal(failedAt) {
 		t.Errorf("the re-added monitor's failure did not start an incident of its own: %+v", open)
 	}
 }

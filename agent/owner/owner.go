@@ -13,6 +13,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -102,7 +103,7 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	o.codes, err = code.NewDispatcher(pipelineConfig(telemetry.PipelineCode, p.Code, log, tracing), code.RetryPolicy{
 		InitialBackoff: cfg.Codes.InitialBackoff, MaxBackoff: cfg.Codes.MaxBackoff,
 		MaxAge: cfg.Codes.MaxAge, AttemptTimeout: cfg.Codes.AttemptTimeout,
-	}, breakerConfig(p.Code), m, log.With("component", "code"))
+	}, breakerConfig(p.Code), m, log.With("component", "code"), code.WithDestinationLimit(cfg.Codes.PerDestination))
 	if err != nil {
 		return nil, err
 	}
@@ -182,10 +183,14 @@ func (o *Owner) takeChanges() {
 // send logs a code and hands it to the dispatcher, through the book.
 func (o *Owner) send(d world.Dispatch, now time.Time) {
 	n := d.Notification
-	if !d.Foreign {
+	if n.About == domain.AboutMonitor {
 		n.Incident, n.Trace = o.book.incident(n.Monitor)
 	}
-	attrs := []any{"monitor", n.Monitor, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets)}
+	attrs := []any{"monitor", n.Monitor}
+	if n.About != domain.AboutMonitor {
+		attrs = append(attrs, "about", n.About.String())
+	}
+	attrs = append(attrs, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets))
 	if n.Incident != 0 {
 		attrs = append(attrs, "incident", n.Incident)
 	}

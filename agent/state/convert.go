@@ -44,6 +44,9 @@ func (m Monitor) Status() (incident.Status, error) {
 func FromNotification(n domain.Notification) Notification {
 	out := Notification{Time: n.Time, Monitor: n.Monitor, Code: n.Code.String(), State: n.State, Message: n.Message,
 		Groups: n.Groups, Labels: n.Labels, Incident: n.Incident}
+	if n.About != domain.AboutMonitor {
+		out.About = n.About.String()
+	}
 	if n.Replaces.Code != 0 {
 		out.ReplacesCode, out.ReplacesAt = n.Replaces.Code.String(), n.Replaces.At
 	}
@@ -59,7 +62,11 @@ func (n Notification) Domain() (domain.Notification, error) {
 	if !ok {
 		return domain.Notification{}, fmt.Errorf("notification for %q: unknown code %q", n.Monitor, n.Code)
 	}
-	out := domain.Notification{Time: n.Time, Monitor: n.Monitor, Code: c, State: n.State, Message: n.Message,
+	about, ok := AboutOf(n.About)
+	if !ok {
+		return domain.Notification{}, fmt.Errorf("notification for %q: unknown subject kind %q", n.Monitor, n.About)
+	}
+	out := domain.Notification{Time: n.Time, Monitor: n.Monitor, About: about, Code: c, State: n.State, Message: n.Message,
 		Groups: n.Groups, Labels: n.Labels, Incident: n.Incident}
 	if n.ReplacesCode != "" {
 		rc, ok := domain.CodeNamed(n.ReplacesCode)
@@ -70,6 +77,15 @@ func (n Notification) Domain() (domain.Notification, error) {
 	}
 	out.Trace = SpanContext(n.TraceID, n.SpanID)
 	return out, nil
+}
+
+// AboutOf parses a stored subject kind: empty (files before it was
+// stored) is a monitor.
+func AboutOf(s string) (domain.About, bool) {
+	if s == "" {
+		return domain.AboutMonitor, true
+	}
+	return domain.AboutNamed(s)
 }
 
 // SpanContext rebuilds a stored trace context; invalid when there is none.

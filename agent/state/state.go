@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -70,6 +72,7 @@ type OpenIncident struct {
 // code, a relayed alert).
 type Held struct {
 	Subject     string       `json:"subject"`
+	About       string       `json:"about,omitempty"` // host, alert; empty for a monitor
 	Destination string       `json:"destination"`
 	Code        string       `json:"code"`
 	At          time.Time    `json:"at"`   // the alert's start
@@ -89,6 +92,7 @@ type Pending struct {
 type Notification struct {
 	Time         time.Time         `json:"time"`
 	Monitor      string            `json:"monitor"`
+	About        string            `json:"about,omitempty"` // host, alert; empty for a monitor
 	Code         string            `json:"code"`
 	State        string            `json:"state,omitempty"`
 	Message      string            `json:"message,omitempty"`
@@ -166,6 +170,21 @@ func Write(dir string, f *File) (int, error) {
 	return buf.Len(), nil
 }
 
+// readRegular reads path if it is a regular file; anything else (a named
+// pipe would block the start for ever) is a reason to set it aside.
+func readRegular(path string) (data []byte, reason, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if reason := regular(f); reason != nil {
+		return nil, reason, nil
+	}
+	data, err = io.ReadAll(f)
+	return data, nil, err
+}
+
 // SetAsideError says why a state file was not used and where it went.
 type SetAsideError struct {
 	Path, MovedTo string
@@ -184,7 +203,7 @@ func (e *SetAsideError) Unwrap() error { return e.Reason }
 // *SetAsideError: the agent starts without it.
 func Read(dir string, shard Shard) (*File, error) {
 	path := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(path)
+	data, reason, err := readRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -192,11 +211,14 @@ func Read(dir string, shard Shard) (*File, error) {
 		return nil, fmt.Errorf("read the state: %w", err)
 	}
 	var f File
-	dec := json.NewDecoder(bytes.NewReader(data))
-	reason := dec.Decode(&f)
+	if reason == nil {
+		reason = json.NewDecoder(bytes.NewReader(data)).Decode(&f)
+		if reason != nil {
+			reason = fmt.Errorf("does not parse: %w", reason)
+		}
+	}
 	switch {
 	case reason != nil:
-		reason = fmt.Errorf("does not parse: %w", reason)
 	case f.Program != program:
 		reason = fmt.Errorf("written by %q, not %s", f.Program, program)
 	case f.Version != Version:

@@ -136,9 +136,6 @@ type RemedyOutcome struct {
 type Dispatch struct {
 	Notification domain.Notification
 	Targets      []code.Notifier
-	// Foreign codes come from outside the world (the Alertmanager
-	// webhook's default route) and belong to no monitor's incident.
-	Foreign bool
 }
 
 // IncidentChange is a step that opened, changed or closed a monitor's

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,4 +60,45 @@ func TestServesMetricsWhileLoading(t *testing.T) {
 		status, body := a.get("/probe?monitor=loadtest")
 		return status == http.StatusOK && strings.Contains(body, "probe_success 1"), body
 	})
+}
+
+// One agent per state directory (issue #22, item 3): a second agent on a
+// directory in use refuses to start and names the directory and the first
+// agent's process; the first clears the temporary files a killed write
+// left, and a named pipe where state.json should be is set aside at once
+// instead of hanging the start.
+func TestOneAgentPerStateDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "state.json.tmp-4242")
+	if err := os.WriteFile(stale, []byte(`{"program":"cpra-agent",`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "state.json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	valid, err := filepath.Abs("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := startAgent(t, "--yaml="+valid, "--storage.path="+dir)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a killed write's temporary file survived the start: %v", err)
+	}
+	if e := first.logEntries("state file set aside; starting without it"); len(e) != 1 ||
+		!strings.Contains(e[0]["err"].(string), "not a regular file but a named pipe") {
+		t.Errorf("state.json a named pipe: logged %v; want it set aside as not a regular file", e)
+	}
+
+	_, stderr, err := runAgent(t, "--yaml="+valid, "--storage.path="+dir, "--web.listen-address=127.0.0.1:0")
+	want := "state directory " + dir + " is in use by process " + strconv.Itoa(first.cmd.Process.Pid)
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Fatalf("a second agent on the same state directory: %v, stderr:\n%s\nwant it refused, saying %q", err, stderr, want)
+	}
+	if strings.Contains(stderr, "starting cpra-agent") {
+		t.Errorf("the second agent said it was starting before refusing:\n%s", stderr)
+	}
 }

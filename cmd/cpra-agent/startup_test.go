@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -51,5 +53,24 @@ func TestConfigCheckReportsShard(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--config.check output lacks %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// A monitor name with an invisible or bidirectional control character
+// cannot pose as another (issue #22, item 7): "api" followed by a
+// zero-width space is a load error, not a second "api".
+func TestInvisibleNameIsALoadError(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "monitors.yaml")
+	data := "monitors:\n" +
+		"  - name: api\n    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 9}}\n" +
+		"  - name: \"api\\u200b\"\n    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 9}}\n"
+	if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runAgent(t, "--config.check", "--yaml="+file)
+	want := file + `:4: monitor "api\u200b": name: must not contain invisible or bidirectional control characters (U+200B at byte 3)`
+	if err == nil || !strings.Contains(stderr, want) {
+		t.Fatalf("--config.check of a name with a zero-width space: %v, stderr:\n%s\nwant %q", err, stderr, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -52,6 +53,9 @@ type delivery struct {
 type outcome struct {
 	d   *delivery
 	err error
+	// parked: the worker found the destination's breaker open and made no
+	// attempt (the delivery was queued before it opened).
+	parked bool
 }
 
 // flushRequest asks the loop to report when nothing more can be delivered
@@ -77,18 +81,25 @@ type Undelivered struct {
 // timeout) keeps the order between what the old and the new one send.
 type key struct {
 	dest    string
-	monitor string
+	subject domain.Subject
 }
 
 // Dispatcher is the code pipeline. Send never blocks and never drops: a
 // code waits in memory while its receiver is slow or down, is retried with
 // backoff, and is counted as undeliverable only after RetryPolicy.MaxAge.
 //
+// Destinations are bulkheads: each has at most a bounded number of
+// deliveries in the pipeline (queued or running, see WithDestinationLimit),
+// and destinations take turns at the queue, so a slow or hung receiver
+// holds only its own share of the workers and delays only its own codes.
+//
 // Each notifier destination has a circuit breaker. While it is open, codes
-// for that destination are held (in order, per monitor) instead of being
-// tried, so a dead receiver costs no workers; after the open timeout one
-// held code goes as the trial, and when the breaker closes every held code
-// is released. Other destinations are unaffected.
+// for that destination are held (in order, per subject) instead of being
+// tried, so a dead receiver costs no workers: deliveries already queued
+// when it opens are parked by the worker that picks them up, untried.
+// After the open timeout one held code goes as the trial, and when the
+// breaker closes every held code is released. Other destinations are
+// unaffected.
 type Dispatcher struct {
 	pl       *pipeline.Pipeline[*delivery, outcome]
 	policy   RetryPolicy
@@ -105,7 +116,10 @@ type Dispatcher struct {
 
 	// Owned by the loop goroutine.
 	lines    map[key][]*delivery // head is in flight or waiting to retry
-	ready    []*delivery         // heads that could not be queued yet
+	dests    map[string]*destination
+	turns    []string // destinations with ready deliveries, in turn order
+	ready    int      // ready deliveries over all destinations
+	limit    int      // deliveries per destination in the pipeline at once
 	retries  retryHeap
 	held     map[string][]*delivery // by destination, while its breaker is open
 	pending  int                    // deliveries not yet finished
@@ -114,6 +128,9 @@ type Dispatcher struct {
 	retired  map[Notifier]bool      // closed once their last delivery finishes
 
 	undelivered []Undelivered // what Close found still pending
+	// leftStalled: the last flush ended with codes only stalled
+	// destinations hold, so Close cancels their attempts at once.
+	leftStalled atomic.Bool
 
 	flush      chan flushRequest
 	pendingReq chan chan []Undelivered
@@ -121,12 +138,36 @@ type Dispatcher struct {
 	done       chan struct{}
 }
 
+// destination is one receiver's bulkhead, kept by the loop.
+type destination struct {
+	ready      []*delivery // heads waiting for the destination's turn
+	inPipeline int         // queued or running
+	pending    int         // deliveries not yet finished
+	failed     bool        // its last attempt failed
+	progress   time.Time   // last attempt finished, or work arrived while idle
+}
+
+// stallAfter is how long a destination may have deliveries in the
+// pipeline without one finishing before shutdown stops waiting for it.
+const stallAfter = 5 * time.Second
+
 // DispatcherOption changes how NewDispatcher builds the dispatcher.
 type DispatcherOption func(*Dispatcher)
 
 // WithClock makes the dispatcher take time (backoff, breakers, ages) from
 // c instead of the wall clock; tests move a clock.Fake.
 func WithClock(c clock.Clock) DispatcherOption { return func(d *Dispatcher) { d.clock = c } }
+
+// WithDestinationLimit bounds each destination's deliveries in the
+// pipeline (queued or running) to n: its share of the workers and of the
+// queue. The default is a quarter of the pool's maximum, at least 1.
+func WithDestinationLimit(n int) DispatcherOption {
+	return func(d *Dispatcher) {
+		if n > 0 {
+			d.limit = n
+		}
+	}
+}
 
 // NewDispatcher starts the code pipeline.
 func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger, opts ...DispatcherOption) (*Dispatcher, error) {
@@ -137,6 +178,7 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 		clock:      clock.Real,
 		wake:       make(chan struct{}, 1),
 		lines:      map[key][]*delivery{},
+		dests:      map[string]*destination{},
 		held:       map[string][]*delivery{},
 		users:      map[Notifier]int{},
 		retired:    map[Notifier]bool{},
@@ -147,6 +189,9 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 	}
 	for _, o := range opts {
 		o(d)
+	}
+	if d.limit == 0 {
+		d.limit = max(1, cfg.MaxWorkers/4)
 	}
 	cfg.Name = telemetry.PipelineCode
 	if cfg.Log == nil {
@@ -210,6 +255,9 @@ func (d *Dispatcher) closeNotifier(n Notifier) {
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
+	if !dl.trial && d.breakers.State(dl.to.Destination()) == breaker.Open {
+		return outcome{d: dl, parked: true} // opened while this waited in the queue
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.policy.AttemptTimeout)
 	defer cancel()
 	dl.attempt++
@@ -245,15 +293,17 @@ func (d *Dispatcher) loop() {
 			timer.Reset(next)
 		}
 		flushing = slices.DeleteFunc(flushing, func(f flushRequest) bool {
-			// Done when everything is delivered, or when nothing is in
-			// flight and nothing may be tried again before the deadline
-			// (backoff and breakers hold for shutdown too).
-			if d.pending == 0 || (d.inflight == 0 && len(d.ready) == 0 && (!waiting || next.After(f.deadline))) {
+			if d.flushed(now, f.deadline, next, waiting) {
+				d.leftStalled.Store(d.pending > 0)
 				close(f.done)
 				return true
 			}
 			return false
 		})
+		if len(flushing) > 0 && (!waiting || next.After(now.Add(time.Second))) {
+			// A destination may stall while nothing else wakes the loop.
+			timer.Reset(now.Add(time.Second))
+		}
 		select {
 		case <-d.wake:
 		case o := <-d.pl.Results():
@@ -272,16 +322,68 @@ func (d *Dispatcher) loop() {
 	}
 }
 
+// flushed reports whether a flush with this deadline is over: everything
+// is delivered, or every destination with codes left is stalled (its
+// breaker is not closed, its last attempt failed, or nothing it had in the
+// pipeline finished for stallAfter) and has no attempt to make before the
+// deadline. Healthy destinations are drained first; the rest is saved.
+func (d *Dispatcher) flushed(now, deadline, next time.Time, waiting bool) bool {
+	for dest, ds := range d.dests {
+		switch {
+		case ds.pending == 0:
+		case !d.stalled(dest, ds, now):
+			return false
+		case len(ds.ready) > 0 && ds.inPipeline < d.limit:
+			return false // goes now
+		}
+	}
+	// A retry or a breaker's trial due before the deadline still goes.
+	return d.pending == 0 || !waiting || next.After(deadline)
+}
+
+// stalled reports whether a destination is not getting its codes through.
+func (d *Dispatcher) stalled(dest string, ds *destination, now time.Time) bool {
+	switch {
+	case d.breakers.State(dest) != breaker.Closed, ds.failed:
+		return true
+	case ds.inPipeline > 0:
+		return now.Sub(ds.progress) >= stallAfter
+	}
+	return false
+}
+
+// dest returns a destination's bulkhead, creating it.
+func (d *Dispatcher) dest(name string) *destination {
+	ds := d.dests[name]
+	if ds == nil {
+		ds = &destination{}
+		d.dests[name] = ds
+	}
+	return ds
+}
+
+// makeReady puts a line's head in its destination's turn.
+func (d *Dispatcher) makeReady(dl *delivery) {
+	name := dl.to.Destination()
+	ds := d.dest(name)
+	if len(ds.ready) == 0 {
+		d.turns = append(d.turns, name)
+	}
+	ds.ready = append(ds.ready, dl)
+	d.ready++
+}
+
 func (d *Dispatcher) takeIntake() {
 	d.mu.Lock()
 	in, retiring := d.intake, d.retiring
 	d.intake, d.retiring = nil, nil
 	d.mu.Unlock()
+	now := d.clock.Now()
 	for _, dl := range in {
-		k := key{dl.to.Destination(), dl.n.Monitor}
+		k := key{dl.to.Destination(), dl.n.Subject()}
 		line := d.lines[k]
 		if dl.n.Resend && len(line) > 0 {
-			// A code for the monitor is still on its way there: it keeps
+			// A code for the subject is still on its way there: it keeps
 			// the receiver's alert up to date, and a resend behind it
 			// would only repeat it.
 			d.countResend(dl, "skipped")
@@ -289,9 +391,14 @@ func (d *Dispatcher) takeIntake() {
 		}
 		d.pending++
 		d.users[dl.to]++
+		ds := d.dest(k.dest)
+		if ds.pending == 0 {
+			ds.progress = now
+		}
+		ds.pending++
 		d.lines[k] = append(line, dl)
 		if len(line) == 0 { // the key was idle: this one goes now
-			d.ready = append(d.ready, dl)
+			d.makeReady(dl)
 		}
 	}
 	for _, n := range retiring {
@@ -308,39 +415,82 @@ func (d *Dispatcher) countResend(dl *delivery, result string) {
 	d.m.CodeResends.WithLabelValues(KindOf(dl.to), result).Inc()
 }
 
-// submitReady queues the deliveries that may go: those whose breaker is
-// open are held, and when the queue refuses one (backpressure) it and the
-// rest wait for results to free room.
+// submitReady queues ready deliveries, one destination after another in
+// turn, each up to its limit in the pipeline. Those whose breaker is open
+// are held; when the queue refuses one (backpressure) it and the rest wait
+// for results to free room.
 func (d *Dispatcher) submitReady(now time.Time) {
-	kept := d.ready[:0]
-	for i, dl := range d.ready {
-		dest := dl.to.Destination()
-		allowed, trial := d.breakers.Allow(dest, now)
-		if !allowed {
-			d.breakers.Rejected(dest)
-			if dl.n.Resend {
-				// Not held: the next resend supersedes it.
-				d.countResend(dl, "skipped")
-				d.advance(dl)
-				continue
+	for progress := true; progress && d.ready > 0; {
+		progress = false
+		turns := d.turns[:0]
+		for i, name := range d.turns {
+			ds := d.dests[name]
+			if len(ds.ready) > 0 && ds.inPipeline < d.limit {
+				switch d.submitOne(name, ds, now) {
+				case refused:
+					turns = append(turns, d.turns[i:]...)
+					clear(d.turns[len(turns):])
+					d.turns = turns
+					return
+				default: // submitted or held back: either way, one fewer waits
+					progress = true
+				}
 			}
-			d.held[dest] = append(d.held[dest], dl)
-			continue
-		}
-		dl.trial = trial
-		if !d.pl.TrySubmit(dl) {
-			d.breakers.Release(dest, dl.trial)
-			if !dl.deferred {
-				dl.deferred = true
-				d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
+			if len(ds.ready) > 0 {
+				turns = append(turns, name)
 			}
-			kept = append(kept, d.ready[i:]...)
-			break
 		}
-		d.inflight++
+		clear(d.turns[len(turns):])
+		d.turns = turns
 	}
-	clear(d.ready[len(kept):])
-	d.ready = kept
+}
+
+type submitResult int
+
+const (
+	submitted submitResult = iota
+	heldBack               // the breaker is open: held, or a resend dropped
+	refused                // the queue is full
+)
+
+// submitOne offers the destination's first ready delivery to the pipeline.
+func (d *Dispatcher) submitOne(name string, ds *destination, now time.Time) submitResult {
+	dl := ds.ready[0]
+	allowed, trial := d.breakers.Allow(name, now)
+	if !allowed {
+		d.breakers.Rejected(name)
+		d.popReady(ds)
+		if dl.n.Resend {
+			// Not held: the next resend supersedes it.
+			d.countResend(dl, "skipped")
+			d.advance(dl)
+		} else {
+			d.held[name] = append(d.held[name], dl)
+		}
+		return heldBack
+	}
+	dl.trial = trial
+	if !d.pl.TrySubmit(dl) {
+		d.breakers.Release(name, dl.trial)
+		if !dl.deferred {
+			dl.deferred = true
+			d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
+		}
+		return refused
+	}
+	d.popReady(ds)
+	if ds.inPipeline == 0 {
+		ds.progress = now
+	}
+	ds.inPipeline++
+	d.inflight++
+	return submitted
+}
+
+func (d *Dispatcher) popReady(ds *destination) {
+	ds.ready[0] = nil
+	ds.ready = ds.ready[1:]
+	d.ready--
 }
 
 // nextWake is when the loop must look again without being woken: the
@@ -364,9 +514,10 @@ func (d *Dispatcher) nextWake(now time.Time) (time.Time, bool) {
 	return next, ok
 }
 
-// probeHeld moves held codes whose breaker lets calls through back to the
-// ready list: the first few as trials while half-open, all once closed.
-// Held codes older than MaxAge are given up, as failed ones are.
+// probeHeld moves held codes whose breaker lets calls through back to
+// their destination's turn: the first few as trials while half-open, all
+// once closed. Held codes older than MaxAge are given up, as failed ones
+// are.
 func (d *Dispatcher) probeHeld(now time.Time) {
 	for dest, line := range d.held {
 		line = d.expireHeld(line, now)
@@ -383,7 +534,9 @@ func (d *Dispatcher) probeHeld(now time.Time) {
 			// being offered (and refused) again and again.
 		}
 		n = min(n, len(line))
-		d.ready = append(d.ready, line[:n]...)
+		for _, dl := range line[:n] {
+			d.makeReady(dl)
+		}
 		if line = line[n:]; len(line) == 0 {
 			delete(d.held, dest)
 		} else {
@@ -413,6 +566,15 @@ func (d *Dispatcher) finish(o outcome) {
 	dl := o.d
 	now := d.clock.Now()
 	dest := dl.to.Destination()
+	ds := d.dest(dest)
+	ds.inPipeline--
+	if o.parked {
+		// Queued before the breaker opened: held with the rest, untried.
+		d.breakers.Rejected(dest)
+		d.held[dest] = append(d.held[dest], dl)
+		return
+	}
+	ds.progress, ds.failed = now, o.err != nil
 	d.breakers.Record(dest, dl.trial, o.err == nil, now)
 	if o.err == nil && len(d.held[dest]) > 0 && d.breakers.State(dest) == breaker.Closed {
 		d.probeHeld(now) // the destination is back: release what it held
@@ -463,14 +625,19 @@ func (d *Dispatcher) advance(dl *delivery) {
 			d.closeNotifier(dl.to)
 		}
 	}
-	k := key{dl.to.Destination(), dl.n.Monitor}
+	k := key{dl.to.Destination(), dl.n.Subject()}
+	if ds := d.dests[k.dest]; ds != nil {
+		if ds.pending--; ds.pending <= 0 && ds.inPipeline == 0 && len(ds.ready) == 0 {
+			delete(d.dests, k.dest) // a new delivery starts it afresh
+		}
+	}
 	line := d.lines[k][1:]
 	if len(line) == 0 {
 		delete(d.lines, k)
 		return
 	}
 	d.lines[k] = line
-	d.ready = append(d.ready, line[0])
+	d.makeReady(line[0])
 }
 
 func (d *Dispatcher) retryDue(now time.Time) {
@@ -479,7 +646,7 @@ func (d *Dispatcher) retryDue(now time.Time) {
 		if !ok || next.After(now) {
 			return
 		}
-		d.ready = append(d.ready, heap.Pop(&d.retries).(*delivery))
+		d.makeReady(heap.Pop(&d.retries).(*delivery))
 	}
 }
 
@@ -536,8 +703,10 @@ func (d *Dispatcher) undeliveredNow() []Undelivered {
 // First). Resends are not among them.
 func (d *Dispatcher) Undelivered() []Undelivered { return d.undelivered }
 
-// Close stops the dispatcher. Deliveries still pending are counted and
-// logged as undeliverable.
+// Close stops the dispatcher. Deliveries still running finish until ctx
+// ends, unless the last Flush left only stalled destinations: then they are
+// cancelled at once. Deliveries still pending are counted and logged as
+// undeliverable, and Undelivered returns them.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	close(d.stop)
 	<-d.done
@@ -553,10 +722,21 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 			finished = append(finished, o)
 		}
 	}()
-	err := d.pl.Close(ctx, false)
+	closeCtx := ctx
+	if d.leftStalled.Load() {
+		// Flush gave up on these receivers: waiting for their attempts
+		// would only spend the shutdown on them. Their codes are saved.
+		var cancel context.CancelFunc
+		closeCtx, cancel = context.WithCancel(ctx)
+		cancel()
+	}
+	err := d.pl.Close(closeCtx, false)
+	if closeCtx != ctx && ctx.Err() == nil {
+		err = nil // cut short on purpose; what was cut is undelivered, below
+	}
 	<-collected
 	for _, o := range finished {
-		if o.err == nil {
+		if o.err == nil && !o.parked {
 			d.m.Codes.WithLabelValues(o.d.n.Code.String(), KindOf(o.d.to), "success").Inc()
 			d.advance(o.d)
 		}

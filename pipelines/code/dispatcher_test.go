@@ -3,6 +3,7 @@ package code
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -225,22 +226,24 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 		return testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open"))
 	}
 	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", down.dest)) }
-	// Every head's first attempt failed (one per monitor), and no time passed.
-	waitFor(t, "the five first attempts", func() bool { return down.attempts() == 5 })
+	// One delivery at a time in the pipeline (its share of 4 workers): the
+	// first three heads failed, which opened the breaker; the other two
+	// were held untried. No time passed, so no retry came due.
+	waitFor(t, "the three first attempts", func() bool { return down.attempts() == 3 })
 
 	// Their retries come due while the breaker is open: they are held, and
 	// the dead receiver is not called.
 	clk.Advance(b.OpenTimeout / 2)
 	waitFor(t, "the retries held", func() bool { return rejected() >= 1 })
-	if n := down.attempts(); n != 5 {
-		t.Fatalf("the dead receiver got %d calls while its breaker was open, want the 5 before it opened", n)
+	if n := down.attempts(); n != 3 {
+		t.Fatalf("the dead receiver got %d calls while its breaker was open, want the 3 that opened it", n)
 	}
 	// At the open timeout exactly one trial goes; it fails and the breaker
 	// opens again, holding the rest.
 	clk.Advance(b.OpenTimeout / 2)
 	waitFor(t, "the trial fails and the breaker opens again", func() bool { return opened() == 2 })
-	if n := down.attempts(); n != 6 {
-		t.Fatalf("%d calls after one open timeout, want the 5 and one trial", n)
+	if n := down.attempts(); n != 4 {
+		t.Fatalf("%d calls after one open timeout, want the 3 and one trial", n)
 	}
 	if n := testutil.CollectAndCount(m.Registry, "cpra_breaker_state"); n != 1 {
 		t.Fatalf("%d cpra_breaker_state series, want 1 (only the failing destination)", n)
@@ -300,5 +303,95 @@ func TestFlushRespectsOpenBreakers(t *testing.T) {
 	}
 	if got := len(d.Undelivered()); got != 2 {
 		t.Fatalf("%d undelivered, want both codes", got)
+	}
+}
+
+// hung is a receiver that accepts and never answers: each call waits for
+// its context.
+type hung struct {
+	mu            sync.Mutex
+	running, most int
+	calls         int
+}
+
+func (h *hung) Notify(ctx context.Context, _ domain.Notification) error {
+	h.mu.Lock()
+	h.calls++
+	h.running++
+	h.most = max(h.most, h.running)
+	h.mu.Unlock()
+	<-ctx.Done()
+	h.mu.Lock()
+	h.running--
+	h.mu.Unlock()
+	return ctx.Err()
+}
+func (h *hung) Destination() string         { return "webhook:hung" }
+func (h *hung) Close(context.Context) error { return nil }
+func (h *hung) stats() (calls, most int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls, h.most
+}
+
+// Bulkheads (issue #22, item 1): a receiver that never answers holds at
+// most its destination's share of the workers; every code to a healthy
+// receiver gets through meanwhile. At shutdown the healthy receiver is
+// drained, Flush stops waiting once the hung one has stalled, and Close
+// cancels its attempts at once and hands its codes back.
+func TestHungReceiverDelaysOnlyItsOwnCodes(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	m := telemetry.NewMetrics()
+	policy := RetryPolicy{InitialBackoff: time.Second, MaxBackoff: time.Minute, MaxAge: time.Hour, AttemptTimeout: time.Hour}
+	d, err := NewDispatcher(pipeline.Config{QueueCapacity: 64, MaxWorkers: 8}, policy, lenient, m,
+		slog.New(slog.NewTextHandler(io.Discard, nil)), WithClock(clk), WithDestinationLimit(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := &hung{}
+	ok := &recorder{dest: "alertmanager:ok"}
+	const n = 200
+	for i := range n {
+		d.Send(domain.Notification{Monitor: fmt.Sprint(i), Code: domain.Red}, []Notifier{stuck, ok})
+	}
+	waitFor(t, "every code to the healthy receiver", func() bool { return len(ok.received()) == n })
+	calls, most := stuck.stats()
+	if most > 2 || calls > 2 {
+		t.Fatalf("the hung receiver got %d calls, %d at once; want at most its share of 2", calls, most)
+	}
+
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d.Flush(ctx)
+	}()
+	waitFor(t, "Flush to give up on the stalled receiver", func() bool {
+		clk.Advance(time.Second)
+		select {
+		case <-flushed:
+			return true
+		default:
+			return false
+		}
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close(context.Background()) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited on the hung receiver's attempts")
+	}
+	if left := d.Undelivered(); len(left) != n {
+		t.Fatalf("%d codes handed back, want the hung receiver's %d", len(left), n)
+	}
+	for _, u := range d.Undelivered() {
+		if u.To != Notifier(stuck) {
+			t.Fatalf("handed back a code for %s, want only the hung receiver's", u.To.Destination())
+		}
 	}
 }

@@ -71,10 +71,59 @@ type Fired struct {
 	At   time.Time // the Time of the notification that carried it
 }
 
-// Notification is one code for one monitor.
+// About is the kind of subject a code is about. Subjects of different
+// kinds never share a key, whatever their names: a monitor named
+// "host:10.0.0.1" is not that host, and an alert relayed from Alertmanager
+// named "api" is not the monitor api.
+type About uint8
+
+const (
+	AboutMonitor About = iota // a monitor of this agent: Monitor is its name
+	AboutHost                 // a host whose breaker opened: Monitor is "host:" and the host
+	AboutAlert                // an alert relayed from Alertmanager: Monitor is its alertname
+)
+
+var aboutNames = [...]string{"monitor", "host", "alert"}
+
+func (a About) String() string {
+	if int(a) < len(aboutNames) {
+		return aboutNames[a]
+	}
+	return "unknown"
+}
+
+// AboutNamed parses About.String.
+func AboutNamed(s string) (About, bool) {
+	for i, n := range aboutNames {
+		if n == s {
+			return About(i), true
+		}
+	}
+	return 0, false
+}
+
+// Subject is what a code is about, the key of everything kept per subject
+// (incidents, what receivers hold, the order of deliveries).
+type Subject struct {
+	About About
+	Name  string
+}
+
+func (s Subject) String() string {
+	if s.About == AboutMonitor {
+		return s.Name
+	}
+	return s.About.String() + " " + s.Name
+}
+
+// Notification is one code for one subject: a monitor, a host, a relayed
+// alert.
 type Notification struct {
-	Time    time.Time
+	Time time.Time
+	// Monitor names the subject: the monitor's name for a monitor (the
+	// `monitor` field and label of every receiver).
 	Monitor string
+	About   About // what Monitor names
 	Code    Code
 	// State is the monitor's incident state after the transition, e.g.
 	// "down"; empty for codes about no monitor of this agent (a host, an
@@ -99,6 +148,9 @@ type Notification struct {
 	// field, annotation) so a receiver can jump from the alert to the trace.
 	Trace trace.SpanContext
 }
+
+// Subject is what n is about.
+func (n Notification) Subject() Subject { return Subject{About: n.About, Name: n.Monitor} }
 
 // Firing reports whether the code raises an alert (yellow, red, cyan).
 func (c Code) Firing() bool { return c.Severity() != "" }

@@ -28,7 +28,11 @@ var Kind = code.Kind{Name: "alertmanager", New: New}
 
 const (
 	Alertname = "CPRAMonitor" // the alertname of every code sent to Alertmanager
-	userAgent = "cpra-agent"
+	// SubjectLabel says what an alert that is not about a monitor is
+	// about: "host" (a host's breaker opened) or "alert" (relayed from
+	// Alertmanager). Monitors' alerts do not have it.
+	SubjectLabel = "cpra_subject"
+	userAgent    = "cpra-agent"
 	// endsAtFactor × resend_interval is how far ahead a firing alert ends:
 	// three resends may be lost before Alertmanager expires it.
 	endsAtFactor   = 4
@@ -125,6 +129,11 @@ func (n *Notifier) alertFor(note domain.Notification, c domain.Code, at time.Tim
 	}
 	labels["alertname"] = Alertname
 	labels["monitor"] = note.Monitor
+	if note.About != domain.AboutMonitor {
+		// A host or a relayed alert is never the same alert as a monitor
+		// of the same name.
+		labels[SubjectLabel] = note.About.String()
+	}
 	labels["code"] = c.String()
 	labels["severity"] = c.Severity()
 	if len(note.Groups) > 0 {

@@ -117,7 +117,7 @@ func parseLabels(b spec.Block, in map[string]string) (map[string]string, error) 
 // builtinLabel reports whether the notifier sets the label itself.
 func builtinLabel(name string) bool {
 	switch name {
-	case "alertname", "monitor", "code", "severity", "groups":
+	case "alertname", "monitor", "code", "severity", "groups", SubjectLabel:
 		return true
 	}
 	return false

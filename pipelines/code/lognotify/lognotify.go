@@ -57,6 +57,7 @@ func New(b spec.Block, deps kind.Deps) (code.Notifier, error) {
 type line struct {
 	Time     string            `json:"time"`
 	Monitor  string            `json:"monitor"`
+	About    string            `json:"about,omitempty"` // "host" or "alert" when not a monitor
 	Code     string            `json:"code"`
 	Severity string            `json:"severity,omitempty"`
 	State    string            `json:"state"`
@@ -80,6 +81,7 @@ func (n *Notifier) Notify(_ context.Context, note domain.Notification) error {
 	err := enc.Encode(line{
 		Time:     t.UTC().Format(time.RFC3339Nano),
 		Monitor:  note.Monitor,
+		About:    about(note),
 		Code:     note.Code.String(),
 		Severity: note.Code.Severity(),
 		State:    note.State,
@@ -125,4 +127,12 @@ func (n *Notifier) Close(context.Context) error {
 		return fmt.Errorf("%s: close: %w", n.dest, err)
 	}
 	return nil
+}
+
+// about is what a code that is not about a monitor is about.
+func about(n domain.Notification) string {
+	if n.About == domain.AboutMonitor {
+		return ""
+	}
+	return n.About.String()
 }

@@ -85,6 +85,7 @@ type payload struct {
 	Version  string            `json:"version"`
 	Time     string            `json:"time"`
 	Monitor  string            `json:"monitor"`
+	About    string            `json:"about,omitempty"` // "host" or "alert" when not a monitor
 	Code     string            `json:"code"`
 	Severity string            `json:"severity"`
 	State    string            `json:"state"`
@@ -106,6 +107,7 @@ func (n *Notifier) Notify(ctx context.Context, note domain.Notification) error {
 		Version:  "1",
 		Time:     t.UTC().Format(time.RFC3339Nano),
 		Monitor:  note.Monitor,
+		About:    about(note),
 		Code:     note.Code.String(),
 		Severity: note.Code.Severity(),
 		State:    note.State,
@@ -163,4 +165,12 @@ func (n *Notifier) Destination() string { return n.dest }
 func (n *Notifier) Close(context.Context) error {
 	n.client.CloseIdleConnections()
 	return nil
+}
+
+// about is what a code that is not about a monitor is about.
+func about(n domain.Notification) string {
+	if n.About == domain.AboutMonitor {
+		return ""
+	}
+	return n.About.String()
 }
