@@ -231,7 +231,7 @@ func DefaultAgent() Agent {
 			// Codes are bursty (an outage fans out): room for bursts and
 			// a target that keeps alerts prompt.
 			Code: Pipeline{
-				Queue:   Queue{Capacity: 8192, HighWater: 0.8, LowWater: 0.5},
+				Queue: Queue{Capacity: 8192, HighWater: 0.8, LowWater: 0.5},
 				// The floor is twice a destination's share: a hung receiver
 				// leaves the others at least half the workers.
 				Workers: Workers{Min: 64, Max: 256},
