@@ -29,6 +29,7 @@ type Metrics struct {
 	ChecksInconclusive *prometheus.CounterVec   // {type,reason}
 	CheckDuration      *prometheus.HistogramVec // {type}
 	ScheduleLag        prometheus.Histogram
+	ScheduleLagRatio   prometheus.Histogram // lag in intervals of the monitor
 
 	Interventions *prometheus.CounterVec // {type,result}
 	Codes         *prometheus.CounterVec // {code,notifier,result}
@@ -94,7 +95,7 @@ func NewMetrics() *Metrics {
 		}, []string{"type", "result"}),
 		ChecksInconclusive: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_checks_inconclusive_total",
-			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (got no connection slot to its host within its timeout: the target was not asked), starved (the process was starved of CPU: the check saw its deadline long after it passed). Such a check is retried within a second, before routine checks.",
+			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (got no connection slot to its host within its timeout: the target was not asked), starved (the process was starved of CPU: the check saw its deadline long after it passed), open_files (the process ran out of file descriptors). Such a check is retried within a second, before routine checks.",
 		}, []string{"type", "reason"}),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cpra_check_duration_seconds",
@@ -105,6 +106,11 @@ func NewMetrics() *Metrics {
 			Name:    "cpra_schedule_lag_seconds",
 			Help:    "Time between a check's due time and its start.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		ScheduleLagRatio: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cpra_schedule_lag_intervals",
+			Help:    "Time between a check's due time and its start, in intervals of its monitor: 1 means a whole interval late (a check skipped).",
+			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2, 5, 10},
 		}),
 		Interventions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_interventions_total",
@@ -233,7 +239,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
-		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag,
+		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag, m.ScheduleLagRatio,
 		m.Interventions, m.Codes, m.CodeResends,
 		m.StateWrites, m.StateBytes, m.StateWriteDuration, m.StateLastWrite,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
@@ -251,6 +257,9 @@ func NewMetrics() *Metrics {
 // colour, notifier kind and result, so rate() and increase() see the first
 // delivery, retry or give-up (a series born at 1 looks like no change).
 func (m *Metrics) InitCodeSeries(codes, notifiers []string) {
+	for _, r := range []string{"success", "failure"} {
+		m.StateWrites.WithLabelValues(r) // the state's writes too: CPRAStateWriteFailing sees the first failure
+	}
 	for _, c := range codes {
 		for _, n := range notifiers {
 			for _, r := range []string{"success", "retry", "undeliverable"} {

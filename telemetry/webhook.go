@@ -23,6 +23,7 @@ const (
 	AlertLoop       = "loop"        // one of the agent's own alerts (CPRAMonitor) sent back: ignored, logged at warn
 	AlertOtherShard = "other_shard" // belongs to another shard, which handles it
 	AlertRejected   = "rejected"    // in a request refused with 400: nothing dispatched
+	AlertOverflow   = "overflow"    // the default route already holds alertmanager_webhook.max_relayed_alerts: not dispatched, logged at warn
 )
 
 // WebhookMetrics count what the inbound Alertmanager webhook received, so
@@ -42,14 +43,14 @@ func newWebhookMetrics(m *Metrics) *WebhookMetrics {
 		}, []string{"result"}),
 		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_alertmanager_webhook_alerts_total",
-			Help: "Alerts received on the Alertmanager webhook by status (firing, resolved; invalid in rejected requests) and result (monitor, default, unrouted, suppressed, loop, other_shard, rejected).",
+			Help: "Alerts received on the Alertmanager webhook by status (firing, resolved; invalid in rejected requests) and result (monitor, default, unrouted, suppressed, loop, other_shard, rejected, overflow).",
 		}, []string{"status", "result"}),
 	}
 	for _, r := range []string{WebhookAccepted, WebhookUnauthorized, WebhookDisabled, WebhookBadRequest, WebhookTooLarge, WebhookUnavailable} {
 		w.Requests.WithLabelValues(r)
 	}
 	for _, s := range []string{"firing", "resolved"} {
-		for _, r := range []string{AlertMonitor, AlertDefault, AlertUnrouted, AlertSuppressed, AlertLoop, AlertOtherShard, AlertRejected} {
+		for _, r := range []string{AlertMonitor, AlertDefault, AlertUnrouted, AlertSuppressed, AlertLoop, AlertOtherShard, AlertRejected, AlertOverflow} {
 			w.Alerts.WithLabelValues(s, r)
 		}
 	}

@@ -54,6 +54,10 @@ type AlertmanagerWebhook struct {
 	// with 413. Alertmanager's webhook_config `max_alerts` keeps its
 	// requests below it.
 	MaxRequestBytes int `koanf:"max_request_bytes"`
+	// MaxRelayedAlerts bounds the alerts of the default route whose firing
+	// codes the agent holds for a receiver (Alertmanager) and re-sends; a
+	// new one beyond it is counted (result overflow) and not dispatched.
+	MaxRelayedAlerts int `koanf:"max_relayed_alerts"`
 }
 
 // DefaultWebhookMaxRequestBytes is the default
@@ -250,7 +254,7 @@ func DefaultAgent() Agent {
 		Tracing: Tracing{RoutineCheckSampleRatio: 0.01},
 		Metrics: Metrics{PerMonitorLimit: DefaultPerMonitorLimit},
 
-		AlertmanagerWebhook: AlertmanagerWebhook{MaxRequestBytes: DefaultWebhookMaxRequestBytes},
+		AlertmanagerWebhook: AlertmanagerWebhook{MaxRequestBytes: DefaultWebhookMaxRequestBytes, MaxRelayedAlerts: 10000},
 	}
 }
 
@@ -610,6 +614,9 @@ func (a *Agent) Validate() []error {
 	}
 	if a.Metrics.PerMonitorLimit < 0 {
 		bad("metrics.per_monitor_limit", "must be at least 0 (0 turns per-monitor series off), got %d", a.Metrics.PerMonitorLimit)
+	}
+	if n := a.AlertmanagerWebhook.MaxRelayedAlerts; n < 1 {
+		bad("alertmanager_webhook.max_relayed_alerts", "must be at least 1, got %d", n)
 	}
 	if n := a.AlertmanagerWebhook.MaxRequestBytes; n < 1<<10 || n > 1<<30 {
 		bad("alertmanager_webhook.max_request_bytes", "must be between 1024 and 1073741824 (1 KiB and 1 GiB), got %d", n)

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 // TestTriggersRenewAndEvict: a re-sent alert renews its memory (an alert
@@ -25,5 +28,48 @@ func TestTriggersRenewAndEvict(t *testing.T) {
 	full.remember("new", t0.Add(time.Second))
 	if len(full) != maxTriggers || !full.seen("new", t0.Add(time.Second)) || full.seen("0", t0.Add(time.Second)) {
 		t.Fatalf("a full memory did not make room by forgetting the oldest (size %d)", len(full))
+	}
+}
+
+// The default route holds at most max_relayed_alerts relayed alerts for a
+// receiver: one more is refused and counted (overflow) rather than held
+// and re-sent for ever; a resolution still goes, and frees room.
+func TestRelayedAlertsAreBounded(t *testing.T) {
+	am := newRecordingAM(t)
+	o := newTestOwner(t, nil)
+	o.cfg.AlertmanagerWebhook.MaxRelayedAlerts = 3
+	now := time.Now()
+	applyAt(t, o, fmt.Sprintf(`monitors:
+  - name: api
+    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 1}}
+alertmanager_webhook:
+  codes:
+    red: {notify: alertmanager, config: {url: %q, resend_interval: 1m}}
+    green: {notify: alertmanager, config: {url: %q, resend_interval: 1m}}
+`, am.url, am.url), now)
+	relay := func(name string, c domain.Code, status string) string {
+		a := []Alert{{Notification: domain.Notification{Time: now, Monitor: name, Code: c}, Status: status}}
+		o.routeAlerts(a, now)
+		return a[0].Result
+	}
+	for i := range 3 {
+		if got := relay(fmt.Sprint("disk-", i), domain.Red, "firing"); got != telemetry.AlertDefault {
+			t.Fatalf("relayed alert %d: %s, want default", i, got)
+		}
+	}
+	if got := relay("disk-3", domain.Red, "firing"); got != telemetry.AlertOverflow {
+		t.Fatalf("a fourth relayed alert over a bound of 3: %s, want overflow", got)
+	}
+	if got := relay("disk-0", domain.Red, "firing"); got != telemetry.AlertDefault {
+		t.Fatalf("a held relayed alert firing again: %s, want default", got)
+	}
+	if got := relay("disk-0", domain.Green, "resolved"); got != telemetry.AlertDefault {
+		t.Fatalf("a held relayed alert resolving: %s, want default", got)
+	}
+	if got := relay("disk-3", domain.Red, "firing"); got != telemetry.AlertDefault {
+		t.Fatalf("after a resolution freed room: %s, want default", got)
+	}
+	if o.book.relayed != 3 {
+		t.Errorf("the book counts %d relayed alerts, want 3", o.book.relayed)
 	}
 }

@@ -164,10 +164,13 @@ func (o *Owner) countCheck(out world.CheckOutcome) {
 // returns its outcome, touching nothing the owner holds. lag observes how
 // late each check started. The outcome's queued phase is all the agent's
 // time: the lag, then any wait for a connection slot.
-func newChecker(lag prometheus.Observer) func(context.Context, world.CheckJob) world.CheckOutcome {
+func newChecker(lag, lagIntervals prometheus.Observer) func(context.Context, world.CheckJob) world.CheckOutcome {
 	return func(ctx context.Context, j world.CheckJob) world.CheckOutcome {
 		late := max(time.Since(time.Unix(0, j.Due)), 0)
 		lag.Observe(late.Seconds())
+		if j.Interval > 0 {
+			lagIntervals.Observe(float64(late) / float64(j.Interval))
+		}
 		r, d, waited := pulse.Run(ctx, j.Prober, j.Target, j.Timeout)
 		r.Phases[pulse.PhaseQueued] = late + waited
 		return world.CheckOutcome{Entity: j.Entity, Due: j.Due, Type: j.Type, Address: j.Target.Address,

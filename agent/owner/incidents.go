@@ -34,6 +34,7 @@ type book struct {
 	log        *slog.Logger
 	lastID     uint64
 	open       map[domain.Subject]*openIncident
+	relayed    int                    // entries of alerts relayed from Alertmanager
 	closing    []world.IncidentChange // closed; finished after their codes went out
 	lastResend time.Time
 }
@@ -67,14 +68,23 @@ func (b *book) entry(subject domain.Subject) *openIncident {
 	if e == nil {
 		e = &openIncident{held: map[code.Holder]held{}}
 		b.open[subject] = e
+		if subject.About == domain.AboutAlert {
+			b.relayed++
+		}
 	}
 	return e
 }
+
+// holds reports whether the book has an entry for subject.
+func (b *book) holds(subject domain.Subject) bool { return b.open[subject] != nil }
 
 // forget drops an entry that holds nothing any more.
 func (b *book) forget(subject domain.Subject, e *openIncident) {
 	if e.id == 0 && len(e.held) == 0 {
 		delete(b.open, subject)
+		if subject.About == domain.AboutAlert {
+			b.relayed--
+		}
 	}
 }
 

@@ -51,9 +51,12 @@ type Owner struct {
 	checkCounts    map[string]*checkCounters // by check type
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
-	alertRoutes    config.Codes  // the monitor file's alertmanager_webhook.codes
-	triggers       alertTriggers // alerts that asked for an intervention
-	storage        storage       // the state directory
+	alertRoutes    config.Codes // the monitor file's alertmanager_webhook.codes
+	// Relayed alerts refused for the bound since the last warning.
+	overflowed      int
+	lastOverflowLog time.Time
+	triggers        alertTriggers // alerts that asked for an intervention
+	storage         storage       // the state directory
 }
 
 type gaugeSetter interface{ Set(float64) }
@@ -92,7 +95,7 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	}
 	pulseCfg := pipelineConfig(telemetry.PipelinePulse, p.Pulse, log, tracing)
 	pulseCfg.MaxOpenFiles = pipeline.OpenFilesBudget()
-	if o.pulse, err = pipeline.New(pulseCfg, newChecker(m.ScheduleLag), m); err != nil {
+	if o.pulse, err = pipeline.New(pulseCfg, newChecker(m.ScheduleLag, m.ScheduleLagRatio), m); err != nil {
 		return nil, err
 	}
 	o.pulse.SetLocalTime(func(out world.CheckOutcome) time.Duration { return out.SlotWait })

@@ -326,13 +326,14 @@ func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
 			return true // rescheduled or disabled since: a stale entry
 		}
 		switch submit(CheckJob{
-			Entity:  en.ID,
-			Urgent:  urgent(rt),
-			Due:     en.Due,
-			Type:    p.CheckType,
-			Prober:  p.Prober,
-			Target:  w.pulseTarget(id),
-			Timeout: p.Timeout,
+			Entity:   en.ID,
+			Urgent:   urgent(rt),
+			Due:      en.Due,
+			Type:     p.CheckType,
+			Prober:   p.Prober,
+			Target:   w.pulseTarget(id),
+			Timeout:  p.Timeout,
+			Interval: p.Interval,
 		}) {
 		case Accepted:
 			rt.InFlight = true

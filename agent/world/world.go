@@ -77,6 +77,8 @@ type CheckJob struct {
 	Prober  pulse.Prober
 	Target  pulse.Target
 	Timeout time.Duration
+	// Interval is the monitor's, to weigh the check's lag against.
+	Interval time.Duration
 }
 
 // Offer is what became of a due check offered to the pulse pipeline.

@@ -79,9 +79,11 @@ func OpenFilesBudget() int {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
 		return 0
 	}
-	const reserve = 512
 	if rl.Cur > math.MaxInt32 {
 		return math.MaxInt32
 	}
+	// The rest is the agent's own: web connections, the state directory,
+	// notifiers, log files. A quarter of a small limit, 512 of a large one.
+	reserve := min(int(rl.Cur)/4, 512)
 	return max(int(rl.Cur)-reserve, 1)
 }

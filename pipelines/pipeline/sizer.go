@@ -59,7 +59,10 @@ type controller struct {
 	lastUp     bool       // the previous decision grew the pool
 	lastRate   float64    // completions per second in the previous window
 	lastLambda float64    // the arrival rate the last decision used
-	sched      schedLatency
+	// lastFDWarning is when the open-files limit holding the pool back was
+	// last logged.
+	lastFDWarning time.Time
+	sched         schedLatency
 	// cpuWait is the CPU gauge, sched.p90 in production: how long runnable
 	// goroutines waited for a CPU since the last decision, in seconds.
 	cpuWait func() float64
@@ -125,6 +128,11 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 	}
 	if d.Target != in.Current {
 		p.pool.Tune(d.Target)
+	}
+	if reason == reasonFDLimit && now.Sub(p.ctl.lastFDWarning) >= time.Minute {
+		p.ctl.lastFDWarning = now
+		p.log.Warn("pool held back by the open-files limit: checks wait and start late; raise ulimit -n (RLIMIT_NOFILE)",
+			"pipeline", p.name, "workers", in.Current, "required", d.Required, "open_files_budget", cfg.MaxOpenFiles)
 	}
 
 	name := p.name

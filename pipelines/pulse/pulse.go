@@ -108,6 +108,10 @@ const (
 	// later than it passed, so the process was starved of CPU and the
 	// timeout measured the agent, not the target.
 	InconclusiveStarved = "starved"
+	// InconclusiveOpenFiles: the agent ran out of file descriptors
+	// (EMFILE, ENFILE) for the check's socket, pipe or process: the
+	// agent's limit, never the target's failure.
+	InconclusiveOpenFiles = "open_files"
 )
 
 // HostDownError reports whether a dial or resolve error says the host is

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -56,7 +58,20 @@ func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (r Resu
 	if !r.OK && r.Inconclusive == "" && d > timeout+StarvationSlack {
 		r.Inconclusive = InconclusiveStarved
 	}
+	if !r.OK && r.Inconclusive == "" && OutOfFiles(r.Reason) {
+		r.Inconclusive = InconclusiveOpenFiles
+		r.Unreachable, r.HostDown = false, false
+	}
 	return r, d, waited
+}
+
+// OutOfFiles reports whether a failure's reason says the process ran out
+// of file descriptors. Every kind words its failure from the error, and
+// the shortage can strike at any step (a socket, a TLS handshake's read, a
+// resolver's socket, a script's pipes), so the reason is what all kinds
+// have in common: EMFILE's text, which ENFILE's begins with too.
+func OutOfFiles(reason string) bool {
+	return strings.Contains(reason, syscall.EMFILE.Error())
 }
 
 // keptDeadline is the context Run gives a DeadlineKeeper: the parent's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -172,5 +173,24 @@ func TestRunDeadlineKeeper(t *testing.T) {
 	Run(ctx, k, Target{}, 20*time.Millisecond)
 	if !errors.Is(k.errAfter, context.Canceled) {
 		t.Errorf("a keeper whose agent stopped: Err %v, want canceled", k.errAfter)
+	}
+}
+
+// outOfFiles fails as a prober whose socket could not be opened fails.
+type outOfFiles struct{}
+
+func (outOfFiles) Probe(context.Context, Target) Result {
+	return Result{Reason: "GET http://10.0.0.1/: dial tcp 10.0.0.1:80: socket: " + syscall.EMFILE.Error(), Unreachable: true, HostDown: true}
+}
+
+// Running out of file descriptors is the agent's limit, never the
+// target's failure: inconclusive, and no evidence against the host.
+func TestOutOfFilesIsInconclusive(t *testing.T) {
+	r, _, _ := Run(context.Background(), outOfFiles{}, Target{}, time.Second)
+	if r.OK || r.Inconclusive != InconclusiveOpenFiles || r.Unreachable || r.HostDown {
+		t.Fatalf("%+v, want inconclusive %q and nothing said about the host", r, InconclusiveOpenFiles)
+	}
+	if !OutOfFiles(syscall.ENFILE.Error()) {
+		t.Errorf("ENFILE (%q) not recognised", syscall.ENFILE.Error())
 	}
 }
