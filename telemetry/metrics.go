@@ -95,7 +95,7 @@ func NewMetrics() *Metrics {
 		}, []string{"type", "result"}),
 		ChecksInconclusive: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_checks_inconclusive_total",
-			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (got no connection slot to its host within its timeout: the target was not asked), starved (the process was starved of CPU: the check saw its deadline long after it passed), open_files (the process ran out of file descriptors). Such a check is retried within a second, before routine checks.",
+			Help: "Checks that counted neither for nor against their monitor, by check type and reason: local_pool (got no connection slot to its host within its timeout: the target was not asked), starved (the process was starved of CPU: the check saw its deadline long after it passed), open_files (the process ran out of file descriptors), host_down (no answer from a host whose breaker is open: in flight when it opened, or a failed trial; the host's code covers it). Such a check is retried within a second, before routine checks.",
 		}, []string{"type", "reason"}),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cpra_check_duration_seconds",

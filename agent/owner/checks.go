@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -100,6 +101,13 @@ func (o *Owner) applyCheck(out world.CheckOutcome, now time.Time) {
 	if host := pulse.HostOf(out.Address); host != "" {
 		if r.Inconclusive == "" {
 			o.hosts.Record(host, trial, r.HostDown, now)
+			if !r.OK && (r.HostDown || r.Unreachable) && o.hosts.State(host) != breaker.Closed {
+				// In flight when the host's breaker opened, or a trial that
+				// opened it again: the host's one code covers it. The
+				// monitor keeps its state; its retry finds the breaker open
+				// and waits for the host with the rest.
+				r.Inconclusive = pulse.InconclusiveHostDown
+			}
 		} else {
 			o.hosts.Release(host, trial)
 		}

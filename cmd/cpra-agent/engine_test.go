@@ -572,3 +572,44 @@ func acceptAndClose(l net.Listener) {
 		c.Close()
 	}
 }
+
+// A host outage is one code (issue #22, item 6): with every monitor of a
+// dead host checked every 500 ms, each has a check in flight when the
+// host's breaker opens, and the breaker's half-open trials keep failing.
+// Neither gives a monitor a code of its own: only the checks that gathered
+// the breaker's evidence (ten) fail on their own; the rest fold into the
+// host's one red.
+func TestHostOutageIsOneCode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	codesFile := filepath.Join(dir, "codes.log")
+	const dead = 40
+	var ms []string
+	for i := range dead {
+		h := newBlackhole(t, "127.0.0.4")
+		ms = append(ms, tcpMonitor(fmt.Sprintf("dead%02d", i), h.addr, logCodes(codesFile)))
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+pipelines:
+  pulse:
+    breaker: {failure_threshold: 5, failure_ratio: 0.8, window: 30s, open_timeout: 1s, half_open_requests: 1}
+`)
+	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
+	a.waitMetrics(t, "the host's breaker to open, and three failed trials to open it again", func(m metrics) []string {
+		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 4, "pipeline", "pulse", "destination", "127.0.0.4", "to", "open")
+		return m.expect(miss, "cpra_checks_inconclusive_total", ">", 0, "type", "tcp", "reason", "host_down")
+	})
+	own := 0
+	for i := range dead {
+		own += len(readCodes(t, codesFile, fmt.Sprintf("dead%02d", i)))
+	}
+	if own > 10 {
+		t.Errorf("%d codes of monitors behind one dead host; want at most the 10 checks that opened its breaker", own)
+	}
+	if reds := readCodes(t, codesFile, "host:127.0.0.4"); len(reds) != 1 || reds[0].Code != "red" {
+		t.Errorf("host codes %+v, want its one red", reds)
+	}
+}

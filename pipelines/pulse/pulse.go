@@ -112,6 +112,10 @@ const (
 	// (EMFILE, ENFILE) for the check's socket, pipe or process: the
 	// agent's limit, never the target's failure.
 	InconclusiveOpenFiles = "open_files"
+	// InconclusiveHostDown: the check got no answer from a host whose
+	// breaker is open (it was in flight when the breaker opened, or was
+	// the trial that opened it again): the host's one code covers it.
+	InconclusiveHostDown = "host_down"
 )
 
 // HostDownError reports whether a dial or resolve error says the host is
