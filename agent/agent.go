@@ -109,6 +109,10 @@ func (a *Agent) Reload(ctx context.Context) error {
 		if a.instances != nil { // at start-up there is nothing to keep; Main reports it
 			a.log.Error("reload failed; keeping the running configuration", "file", a.source.Name, "err", err)
 		}
+		// What the rejected file cost (its text, the parsed monitors) is
+		// garbage now: give it back to the system rather than keep a
+		// large file's peak for as long as the runtime's scavenger takes.
+		debug.FreeOSMemory()
 		return err
 	}
 	if a.instances == nil {

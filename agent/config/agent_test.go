@@ -236,7 +236,7 @@ pipelines:
 			"agent config: metrics.per_monitor_limit: must be at least 0 (0 turns per-monitor series off), got -1",
 		}},
 		{"webhook request limit", "alertmanager_webhook: {max_request_bytes: 100, bearer_token: s3cret}\n", nil, nil, []string{
-			"agent config: alertmanager_webhook.bearer_token: unknown key (known in alertmanager_webhook: bearer_token_file, max_request_bytes) (from FILE)",
+			"agent config: alertmanager_webhook.bearer_token: unknown key (known in alertmanager_webhook: bearer_token_file, max_relayed_alerts, max_request_bytes) (from FILE)",
 			"agent config: alertmanager_webhook.max_request_bytes: must be between 1024 and 1073741824 (1 KiB and 1 GiB), got 100",
 		}},
 		{"shard count zero", "", []string{"CPRA_SHARD_COUNT=0"}, nil, []string{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"maps"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -545,7 +546,17 @@ func (sh *shared) loadChunks(chunks []chunk) ([]*result, bool) {
 		if !ok {
 			doc, err = parseYAML(chunks[i].data)
 		}
+		if err != nil && !strings.Contains(err.Error(), "unknown anchor") {
+			// A mistake inside this monitor's text: reported from here, at
+			// its place in the file, without parsing the whole file again
+			// (a node tree of every monitor, several times the file's size,
+			// only to find the same mistake).
+			results[i] = &result{errs: []error{&Error{File: sh.file, Msg: "invalid YAML: " + shiftErrorLine(err, chunks[i].line-1)}}}
+			return
+		}
 		if err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
+			// An alias to another monitor's anchor, or a chunk that is not
+			// one item: the whole document decides.
 			failed.Store(true)
 			return
 		}
@@ -562,6 +573,21 @@ func (sh *shared) loadChunks(chunks []chunk) ([]*result, bool) {
 }
 
 var textSeed = maphash.MakeSeed()
+
+// yamlLine is the line yaml.v3 names in its errors.
+var yamlLine = regexp.MustCompile(`^(yaml: )?line (\d+): `)
+
+// shiftErrorLine is a chunk's yaml.v3 error with its line moved to the
+// line in the file.
+func shiftErrorLine(err error, by int) string {
+	msg := err.Error()
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return strings.TrimPrefix(msg, "yaml: ")
+	}
+	n, _ := strconv.Atoi(m[2])
+	return fmt.Sprintf("line %d: %s", n+by, msg[len(m[0]):])
+}
 
 var chunkParsers = sync.Pool{New: func() any { return new(fastyaml.Parser) }}
 

@@ -26,6 +26,7 @@ func run() error {
 	var agentArgs string
 	var blackbox, connFloor, keepFloor time.Duration
 	var floorRate int
+	var configCheck bool
 	var lat scalebench.Latency
 	flag.StringVar(&cfg.Agent, "agent", "bin/cpra-agent", "cpra-agent binary")
 	flag.IntVar(&cfg.Monitors, "n", 1_000_000, "HTTP monitors")
@@ -48,6 +49,7 @@ func run() error {
 	flag.DurationVar(&keepFloor, "keep-floor", 0, "instead of a run: measure the CPU per request on kept-alive connections to the latency target (-latency-median, default 50ms) of three clients, net/http, fasthttp and a bare net.Conn, this long each")
 	flag.IntVar(&floorRate, "floor-rate", 4000, "requests per second of -keep-floor")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")
+	flag.BoolVar(&configCheck, "config-check", false, "instead of a run: time and peak RSS of --config.check on a file of -n monitors, valid and with a syntax error on its last line")
 	flag.Parse()
 	cfg.AgentArgs = strings.Fields(agentArgs)
 	if lat.Median > 0 {
@@ -61,6 +63,9 @@ func run() error {
 	fmt.Printf("# cpra-scalebench %s on %s: %d CPUs, %s, %s\n", time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), cpuModel(), runtime.Version())
 	if connFloor > 0 {
 		return runConnFloor(ctx, cfg.Dir, connFloor)
+	}
+	if configCheck {
+		return runConfigCheck(ctx, cfg.Agent, cfg.Dir, cfg.Monitors)
 	}
 	if keepFloor > 0 {
 		if lat.Median == 0 {
@@ -102,6 +107,29 @@ func run() error {
 			bb.ProbesPerSec, bb.CPUPerProbe, rep.Summary.Served/rep.Summary.Period.Seconds(), rep.Summary.CPUPerCheck, bb.CPUPerProbe/rep.Summary.CPUPerCheck)
 	}
 	return nil
+}
+
+// runConfigCheck prints what --config.check costs on a valid file of n
+// monitors and on the same file with a late syntax error.
+func runConfigCheck(ctx context.Context, agent, dir string, n int) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "cpra-scalebench-check-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	rs, err := scalebench.ConfigCheck(ctx, agent, dir, n)
+	for _, r := range rs {
+		verdict := "OK"
+		if r.Failed {
+			verdict = "error found"
+		}
+		fmt.Printf("# --config.check %s (%d monitors, %d MB): %s in %v, peak RSS %d MiB\n%s",
+			r.File, n, r.Bytes>>20, verdict, r.Elapsed.Round(10*time.Millisecond), r.PeakRSS>>20, r.Output)
+	}
+	return err
 }
 
 // runConnFloor measures 10,000 requests a second on new connections from
