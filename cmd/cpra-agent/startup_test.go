@@ -74,3 +74,25 @@ func TestInvisibleNameIsALoadError(t *testing.T) {
 		t.Fatalf("--config.check of a name with a zero-width space: %v, stderr:\n%s\nwant %q", err, stderr, want)
 	}
 }
+
+// A mistake in one monitor's text is found where it is, without parsing
+// the whole file again (issue #22, item 5): every monitor's syntax error is
+// reported, each at its own line, as the whole-file parser never could (it
+// stops at the first).
+func TestSyntaxErrorsReportedPerMonitor(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "monitors.yaml")
+	bad := func(name string) string {
+		return "  - name: " + name + "\n    pulse_check:\n      type: tcp\n     interval: 30s\n      config: {host: 127.0.0.1, port: 9}\n"
+	}
+	good := "  - name: ok\n    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 9}}\n"
+	if err := os.WriteFile(file, []byte("monitors:\n"+bad("first")+good+bad("last")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runAgent(t, "--config.check", "--yaml="+file)
+	for _, want := range []string{file + ": invalid YAML: line 4: did not find expected key", file + ": invalid YAML: line 11: did not find expected key"} {
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("--config.check of two broken monitors: %v, stderr:\n%s\nwant %q", err, stderr, want)
+		}
+	}
+}
