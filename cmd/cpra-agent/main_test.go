@@ -778,11 +778,21 @@ func startAgentEnv(t *testing.T, env []string, args ...string) *agentProc {
 // launchAgent starts the agent and waits until it logs its listen address.
 func launchAgent(t *testing.T, env []string, args ...string) *agentProc {
 	t.Helper()
+	return launchAgentVia(t, nil, env, args...)
+}
+
+// launchAgentVia is launchAgent through a wrapper command that execs the
+// agent, its path and arguments appended (a shell that sets a limit).
+func launchAgentVia(t *testing.T, wrapper []string, env []string, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{
 		args: append([]string{"--web.listen-address=127.0.0.1:0", "--log.format=json"}, args...),
 		done: make(chan struct{}),
 	}
 	a.cmd = exec.Command(agentBin, a.args...)
+	if len(wrapper) > 0 {
+		a.cmd = exec.Command(wrapper[0], append(append(wrapper[1:len(wrapper):len(wrapper)], agentBin), a.args...)...)
+	}
 	a.cmd.Env = append(agentEnv(), env...)
 	a.cmd.Dir = t.TempDir()
 	a.cmd.Stdout = &a.stdout

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -8,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestServesMetricsWhileLoading: the agent listens before its monitor file
@@ -101,4 +105,76 @@ func TestOneAgentPerStateDirectory(t *testing.T) {
 	if strings.Contains(stderr, "starting cpra-agent") {
 		t.Errorf("the second agent said it was starting before refusing:\n%s", stderr)
 	}
+}
+
+// Running out of descriptors is the agent's limit, never the targets'
+// failure (issue #22, item 4): with `ulimit -n 256` and 1,000 healthy HTTP
+// monitors over 400 hosts (more kept-alive connections than the limit
+// allows), no monitor gets a yellow or red, the web endpoints keep
+// answering, and the state is saved at shutdown.
+func TestOutOfDescriptorsIsNeverAnAlarm(t *testing.T) {
+	t.Parallel()
+	const hosts, perHost = 400, 5
+	dir := t.TempDir()
+	codesFile := filepath.Join(dir, "codes.log")
+	var ms []string
+	for h := range hosts {
+		srv := newServer(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+		for i := range perHost {
+			m := httpMonitor(fmt.Sprintf("svc-%03d-%d", h, i), fmt.Sprintf("%s/health/%d", srv.URL, i), 2, logCodes(codesFile))
+			ms = append(ms, strings.Replace(m, "interval: "+checkInterval, "interval: 2s", 1))
+		}
+	}
+	monitors := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitors, ms...)
+	storage := filepath.Join(dir, "state")
+	a := launchAgentVia(t, []string{"/bin/sh", "-c", `ulimit -n 256 && exec "$@"`, "sh"}, nil,
+		"--yaml="+monitors, "--storage.path="+storage)
+	waitFor(t, "/-/ready", func() (bool, string) {
+		status, body := a.get("/-/ready")
+		return status == http.StatusOK, fmt.Sprintf("%d %q", status, body)
+	})
+	a.waitMetrics(t, "three rounds of checks", func(m metrics) []string {
+		return m.expect(nil, "cpra_checks_total", ">=", 3*hosts*perHost, "type", "http")
+	})
+	if status, _ := a.get("/-/healthy"); status != http.StatusOK {
+		t.Errorf("/-/healthy: %d", status)
+	}
+	m := a.scrape(t)
+	if failed, _ := m.value("cpra_checks_total", "type", "http", "result", "failure"); failed > 0 {
+		t.Errorf("%v checks failed against healthy targets", failed)
+	}
+	if lines := readAllCodes(t, codesFile); len(lines) > 0 {
+		t.Errorf("%d codes for healthy monitors, the first %+v", len(lines), lines[0])
+	}
+	a.signal(t, syscall.SIGTERM)
+	if err := a.wait(t, time.Minute); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if e := a.logEntries("cannot write the state; the previous file stays"); len(e) > 0 {
+		t.Errorf("the state was not saved: %v", e)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "state.json")); err != nil {
+		t.Errorf("no state file after shutdown: %v", err)
+	}
+}
+
+// readAllCodes returns every code line in the log notifier's file.
+func readAllCodes(t *testing.T, path string) []codeLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("read codes: %v", err)
+	}
+	var out []codeLine
+	for line := range strings.Lines(string(data)) {
+		var l codeLine
+		if json.Unmarshal([]byte(line), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -201,3 +201,82 @@ func TestFastRequestLine(t *testing.T) {
 		}
 	}
 }
+
+// gaugeValue reads a gauge family from reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no family %s", name)
+	return 0
+}
+
+// The http check's connections, in use and idle, stay within the
+// open-files budget, so the descriptors the agent reserves for itself stay
+// free (issue #22, item 4): a check that would open one more is
+// inconclusive (open_files), never a failure of its target, and a
+// connection done with is closed rather than kept idle past three quarters
+// of the budget.
+func TestConnectionsStayWithinTheOpenFilesBudget(t *testing.T) {
+	const budget = 2
+	release := make(chan struct{})
+	var servers []string
+	for range 3 {
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+		t.Cleanup(srv.Close)
+		servers = append(servers, srv.URL)
+	}
+	reg := prometheus.NewRegistry()
+	limits, err := hostconns.New(hostconns.Config{Min: 1, Max: 8, Budget: budget}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := kind.Deps{Registerer: reg, HostConns: limits}
+	var probers []pulse.Prober
+	var addrs []string
+	for _, u := range servers {
+		p, addr, err := Kind.New(spectest.Block(t, "url: "+u+"/health"), deps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probers, addrs = append(probers, p), append(addrs, addr)
+	}
+	results := make([]pulse.Result, 3)
+	var wg sync.WaitGroup
+	for i := range 2 { // two checks hold the budget's two connections
+		wg.Go(func() { results[i], _, _ = pulse.Run(t.Context(), probers[i], pulse.Target{Monitor: "m", Address: addrs[i]}, 10*time.Second) })
+	}
+	waitUntil(t, "two connections open", func() bool { return gaugeValue(t, reg, "cpra_http_connections_open") == budget })
+	results[2], _, _ = pulse.Run(t.Context(), probers[2], pulse.Target{Monitor: "m", Address: addrs[2]}, 10*time.Second)
+	if r := results[2]; r.OK || r.Inconclusive != pulse.InconclusiveOpenFiles || r.Unreachable || r.HostDown {
+		t.Errorf("a check past the open-files budget: %+v; want inconclusive %q", r, pulse.InconclusiveOpenFiles)
+	}
+	close(release)
+	wg.Wait()
+	for i, r := range results[:2] {
+		if !r.OK {
+			t.Errorf("check %d within the budget: %+v", i, r)
+		}
+	}
+	if n := gaugeValue(t, reg, "cpra_http_connections_open"); n > budget*3/4 {
+		t.Errorf("%v connections kept idle; want at most three quarters of the budget of %d, the rest closed", n, budget)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -61,12 +61,13 @@ type fastClient struct {
 	idle      map[string][]*fastConn
 	lastSweep time.Time
 	dial      dialFunc
+	conns     *connMetrics // for the open-files budget
 
 	tail  []byte // the other header lines, the blank line and the body
 	close bool   // a Connection: close header is configured
 }
 
-func newFastClient(dial dialFunc, method string, header http.Header, body string) *fastClient {
+func newFastClient(conns *connMetrics, dial dialFunc, method string, header http.Header, body string) *fastClient {
 	var tail bytes.Buffer
 	for _, name := range slices.Sorted(maps.Keys(header)) {
 		if name == "Content-Length" || name == "Transfer-Encoding" {
@@ -82,7 +83,7 @@ func newFastClient(dial dialFunc, method string, header http.Header, body string
 	}
 	tail.WriteString("\r\n" + body)
 	return &fastClient{
-		idle: map[string][]*fastConn{}, lastSweep: time.Now(), dial: dial,
+		idle: map[string][]*fastConn{}, lastSweep: time.Now(), dial: dial, conns: conns,
 		tail: tail.Bytes(), close: strings.EqualFold(header.Get("Connection"), "close"),
 	}
 }
@@ -106,6 +107,10 @@ func (p *fastClient) get(key string, now time.Time) *fastConn {
 // put keeps c for reuse, and now and then closes connections idle too
 // long.
 func (p *fastClient) put(key string, c *fastConn, now time.Time) {
+	if p.conns != nil && p.conns.crowded() {
+		c.Close() // near the open-files budget: room for new connections first
+		return
+	}
 	c.idleSince = now
 	p.mu.Lock()
 	defer p.mu.Unlock()

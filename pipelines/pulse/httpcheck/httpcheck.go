@@ -145,7 +145,7 @@ func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 	}
 
 	deps = deps.WithDefaults()
-	conns, err := registerConnMetrics(deps.Registerer)
+	conns, err := registerConnMetrics(deps.Registerer, deps.HostConns.Config().Budget, deps.Logger)
 	if err != nil {
 		return nil, "", err
 	}
@@ -164,7 +164,7 @@ func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 		followRedirects: cfg.FollowRedirects == nil || *cfg.FollowRedirects,
 	}
 	if proxy == nil && !cfg.Auth.Set() {
-		p.fast = newFastClient(conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext), p.method, p.header, p.body)
+		p.fast = newFastClient(conns, conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext), p.method, p.header, p.body)
 	}
 	return p, cfg.URL, nil
 }
