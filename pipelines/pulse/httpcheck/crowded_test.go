@@ -251,7 +251,9 @@ func TestConnectionsStayWithinTheOpenFilesBudget(t *testing.T) {
 	results := make([]pulse.Result, 3)
 	var wg sync.WaitGroup
 	for i := range 2 { // two checks hold the budget's two connections
-		wg.Go(func() { results[i], _, _ = pulse.Run(t.Context(), probers[i], pulse.Target{Monitor: "m", Address: addrs[i]}, 10*time.Second) })
+		wg.Go(func() {
+			results[i], _, _ = pulse.Run(t.Context(), probers[i], pulse.Target{Monitor: "m", Address: addrs[i]}, 10*time.Second)
+		})
 	}
 	waitUntil(t, "two connections open", func() bool { return gaugeValue(t, reg, "cpra_http_connections_open") == budget })
 	results[2], _, _ = pulse.Run(t.Context(), probers[2], pulse.Target{Monitor: "m", Address: addrs[2]}, 10*time.Second)
