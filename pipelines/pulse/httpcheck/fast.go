@@ -163,6 +163,10 @@ func (p *prober) fastEligible(address string) bool {
 	return !strings.Contains(authority, "@")
 }
 
+// interruptAfter is the shortest time left to a fast check's deadline for
+// which the agent stopping interrupts it rather than letting it end there.
+const interruptAfter = 10 * time.Second
+
 // errUseNetHTTP says the check goes through net/http after all: the answer
 // was a redirect the check follows (net/http follows it, wherever it
 // leads), or the URL's path has characters only net/http escapes.
@@ -269,8 +273,13 @@ func (p *prober) fastAttempt(ctx context.Context, address string, start time.Tim
 // means the answer was a redirect to follow.
 func (p *prober) exchange(ctx context.Context, c *fastConn, send func(*bufio.Writer) error, resp *fasthttp.Response,
 	address string, deadline time.Time, reused bool, start time.Time, ph *pulse.Phases) (r pulse.Result, keep, retry bool) {
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) }) // the agent stopping
-	defer stop()
+	if time.Until(deadline) > interruptAfter {
+		// The agent stopping ends a long check at once; a shorter one
+		// ends at its deadline, within the drain, without the cost of a
+		// cancellation callback per check.
+		stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+		defer stop()
+	}
 	if err := c.SetDeadline(deadline); err != nil {
 		return pulse.Failf("%s %s: %v", p.method, shortAddress(address), err), false, false
 	}
