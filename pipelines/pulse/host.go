@@ -45,7 +45,9 @@ func HostOf(address string) string {
 // (package hostconns) are keyed by it.
 func AuthorityOf(address string) string {
 	s := address
-	if i := strings.Index(s, "://"); i >= 0 {
+	// The scheme ends at the first colon, when "//" follows it (an
+	// IndexByte: this runs several times a check).
+	if i := strings.IndexByte(s, ':'); i >= 0 && strings.HasPrefix(s[i+1:], "//") {
 		// A URL: the authority ends at the path, query or fragment, and
 		// the host follows any userinfo.
 		s = s[i+3:]

@@ -58,7 +58,7 @@ func (c *fastConn) Read(b []byte) (int, error) {
 // use; the idle ones are at most as many, and close after idleConnTimeout.
 type fastClient struct {
 	mu        sync.Mutex
-	idle      map[string][]*fastConn
+	idle      map[string]*idleConns
 	lastSweep time.Time
 	dial      dialFunc
 	conns     *connMetrics // for the open-files budget
@@ -83,19 +83,28 @@ func newFastClient(conns *connMetrics, dial dialFunc, method string, header http
 	}
 	tail.WriteString("\r\n" + body)
 	return &fastClient{
-		idle: map[string][]*fastConn{}, lastSweep: time.Now(), dial: dial, conns: conns,
+		idle: map[string]*idleConns{}, lastSweep: time.Now(), dial: dial, conns: conns,
 		tail: tail.Bytes(), close: strings.EqualFold(header.Get("Connection"), "close"),
 	}
 }
+
+// idleConns are one key's idle connections, newest last. The map holds a
+// pointer, so taking and returning a connection is one lookup and no map
+// write.
+type idleConns struct{ conns []*fastConn }
 
 // get returns an idle connection to key, newest first, or nil.
 func (p *fastClient) get(key string, now time.Time) *fastConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for cs := p.idle[key]; len(cs) > 0; cs = p.idle[key] {
-		c := cs[len(cs)-1]
-		cs[len(cs)-1] = nil
-		p.idle[key] = cs[:len(cs)-1] // an emptied list stays until the sweep: no map churn per check
+	ic := p.idle[key]
+	if ic == nil {
+		return nil
+	}
+	for n := len(ic.conns); n > 0; n = len(ic.conns) {
+		c := ic.conns[n-1]
+		ic.conns[n-1] = nil
+		ic.conns = ic.conns[:n-1] // an emptied list stays until the sweep
 		if now.Sub(c.idleSince) < idleConnTimeout {
 			return c
 		}
@@ -114,25 +123,29 @@ func (p *fastClient) put(key string, c *fastConn, now time.Time) {
 	c.idleSince = now
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.idle[key] = append(p.idle[key], c)
+	ic := p.idle[key]
+	if ic == nil {
+		ic = &idleConns{}
+		p.idle[key] = ic
+	}
+	ic.conns = append(ic.conns, c)
 	if now.Sub(p.lastSweep) < idleConnTimeout/3 {
 		return
 	}
 	p.lastSweep = now
-	for k, cs := range p.idle {
-		kept := cs[:0]
-		for _, c := range cs {
+	for k, ic := range p.idle {
+		kept := ic.conns[:0]
+		for _, c := range ic.conns {
 			if now.Sub(c.idleSince) < idleConnTimeout {
 				kept = append(kept, c)
 			} else {
 				c.Close()
 			}
 		}
-		clear(cs[len(kept):])
+		clear(ic.conns[len(kept):])
+		ic.conns = kept
 		if len(kept) == 0 {
 			delete(p.idle, k)
-		} else {
-			p.idle[k] = kept
 		}
 	}
 }
