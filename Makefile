@@ -48,11 +48,15 @@ help: ## Show this help.
 
 .PHONY: build
 build: ## Build bin/cpra-agent.
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cpra-agent
+	@echo "$(GO) build -o $(BIN) ./cmd/cpra-agent" >&2
+	@$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cpra-agent
 
+# Make's own lines go to standard error: standard output is the codes, one
+# JSON object a line (`make run | jq` works).
 .PHONY: run
 run: build ## Run the agent on its embedded example (Ctrl-C to stop).
-	./$(BIN) $(RUN_ARGS)
+	@echo "./$(BIN) $(RUN_ARGS)" >&2
+	@./$(BIN) $(RUN_ARGS)
 
 # make image [BASE_IMAGE=...]: the container image, built offline with
 # Debian's buildah into an OCI archive. Its tag is the chart's appVersion,

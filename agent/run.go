@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -121,6 +122,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	if tracing.Enabled {
 		log.Info("tracing enabled: one trace per incident", "routine_check_sample_ratio", cfg.Tracing.RoutineCheckSampleRatio)
+	}
+	if cfg.MonitorsFile == "" && cfg.Storage.Path == config.DefaultAgent().Storage.Path {
+		// The embedded example keeps its state in a directory of its own,
+		// removed at exit: a second `make run` starts the demo afresh
+		// instead of restoring the last one's incidents.
+		dir, err := os.MkdirTemp("", "cpra-agent-example-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.Storage.Path = dir
+		log.Info("embedded example: its state is kept in a temporary directory, removed at exit", "dir", dir)
 	}
 	if cfg.Storage.Path != "" {
 		// One agent per state directory: a second one would load the
@@ -277,12 +290,28 @@ func serveWeb(cfg config.Agent, addr string, h http.Handler, log *slog.Logger, m
 	systemd := false
 	addrs := []string{addr}
 	go func() {
+		// exporter-toolkit's own info lines ("Listening on", "TLS is
+		// disabled") would repeat ours: only its warnings and errors pass.
 		err := web.Serve(netutil.LimitListener(ln, webLimits.maxConns), srv,
-			&web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &webCfg}, log)
+			&web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &webCfg},
+			slog.New(atLeast{log.Handler(), slog.LevelWarn}))
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("web server stopped", "err", err)
 		}
 	}()
-	log.Info(msg, "address", ln.Addr().String())
+	log.Info(msg, "address", ln.Addr().String(), "web_config", cmp.Or(webCfg, "none (plain HTTP, no authentication)"))
 	return srv, nil
 }
+
+// atLeast passes records of level min and above to h.
+type atLeast struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (a atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= a.min && a.h.Enabled(ctx, l)
+}
+func (a atLeast) Handle(ctx context.Context, r slog.Record) error { return a.h.Handle(ctx, r) }
+func (a atLeast) WithAttrs(as []slog.Attr) slog.Handler           { return atLeast{a.h.WithAttrs(as), a.min} }
+func (a atLeast) WithGroup(g string) slog.Handler                 { return atLeast{a.h.WithGroup(g), a.min} }

@@ -1181,4 +1181,15 @@ func TestHelmSetFileMonitors(t *testing.T) {
 	if got := cm.Data["monitors.yaml"]; got != text {
 		t.Errorf("monitors.yaml in the ConfigMap:\n%q\nwant the file as it is:\n%q", got, text)
 	}
+	// Nor a warning: a default that is an object would make Helm say
+	// "cannot overwrite table with non table" (issue #24).
+	cmd := exec.Command(helmBinary(t), "template", helmRelease, helmChartDir, "--set-file", "monitors.config="+file)
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+		t.Errorf("helm template --set-file monitors.config=FILE: %v, standard error:\n%s", err, stderr.String())
+	}
 }
