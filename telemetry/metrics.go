@@ -34,6 +34,11 @@ type Metrics struct {
 	Interventions *prometheus.CounterVec // {type,result}
 	Codes         *prometheus.CounterVec // {code,notifier,result}
 	CodeResends   *prometheus.CounterVec // {notifier,result}
+	// CodesPending is the code pipeline's backlog by where each code waits.
+	CodesPending *prometheus.GaugeVec // {state}
+	// InterventionsWaiting are interventions the intervention queue has
+	// not accepted yet (backpressure), kept by the owner.
+	InterventionsWaiting prometheus.Gauge
 
 	StateWrites        *prometheus.CounterVec // {result}
 	StateBytes         prometheus.Gauge
@@ -124,6 +129,14 @@ func NewMetrics() *Metrics {
 			Name: "cpra_code_resends_total",
 			Help: "Firing codes re-sent to receivers that keep them active (Alertmanager), by notifier kind and result (success, failure, skipped: a code for the monitor was still being delivered, or the receiver's breaker was open).",
 		}, []string{"notifier", "result"}),
+		CodesPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cpra_codes_pending",
+			Help: "Codes not delivered yet, by where they wait: in_flight (queued or running in the code pipeline), ready (their turn at the queue not come: the destination's share is used, or backpressure), retrying (waiting out a backoff), held (their receiver's breaker is open), behind (after another code for the same subject and receiver).",
+		}, []string{"state"}),
+		InterventionsWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cpra_interventions_waiting",
+			Help: "Interventions waiting for the intervention queue to accept them (backpressure); at most one per monitor.",
+		}),
 		StateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpra_state_writes_total",
 			Help: "Writes of the state directory's file, by result (success, failure).",
@@ -240,7 +253,7 @@ func NewMetrics() *Metrics {
 		buildInfo,
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
 		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag, m.ScheduleLagRatio,
-		m.Interventions, m.Codes, m.CodeResends,
+		m.Interventions, m.Codes, m.CodeResends, m.CodesPending, m.InterventionsWaiting,
 		m.StateWrites, m.StateBytes, m.StateWriteDuration, m.StateLastWrite,
 		m.QueueEnqueued, m.QueueDequeued, m.QueueDropped, m.QueueWait, m.Deferred,
 		m.BackpressureHigh, m.BackpressureLow,

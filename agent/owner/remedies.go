@@ -52,6 +52,7 @@ func (o *Owner) submitRemedies(now time.Time) {
 	}
 	clear(o.waitingRemedy[len(kept):])
 	o.waitingRemedy = kept
+	o.m.InterventionsWaiting.Set(float64(len(kept)))
 }
 
 // applyRemedy applies an intervention's outcome: its target's breaker

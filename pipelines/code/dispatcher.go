@@ -115,17 +115,19 @@ type Dispatcher struct {
 	wake     chan struct{}
 
 	// Owned by the loop goroutine.
-	lines    map[key][]*delivery // head is in flight or waiting to retry
-	dests    map[string]*destination
-	turns    []string // destinations with ready deliveries, in turn order
-	ready    int      // ready deliveries over all destinations
-	limit    int      // deliveries per destination in the pipeline at once
-	retries  retryHeap
-	held     map[string][]*delivery // by destination, while its breaker is open
-	pending  int                    // deliveries not yet finished
-	inflight int                    // deliveries handed to the pipeline, not yet finished
-	users    map[Notifier]int       // deliveries not yet finished, by notifier
-	retired  map[Notifier]bool      // closed once their last delivery finishes
+	lines map[key][]*delivery // head is in flight or waiting to retry
+	dests map[string]*destination
+	turns []string // destinations with ready deliveries, in turn order
+	ready int      // ready deliveries over all destinations
+	limit int      // deliveries per destination in the pipeline at once
+	// published is what cpra_codes_pending last showed, by pendingStates.
+	published [len(pendingStates)]int
+	retries   retryHeap
+	held      map[string][]*delivery // by destination, while its breaker is open
+	pending   int                    // deliveries not yet finished
+	inflight  int                    // deliveries handed to the pipeline, not yet finished
+	users     map[Notifier]int       // deliveries not yet finished, by notifier
+	retired   map[Notifier]bool      // closed once their last delivery finishes
 
 	undelivered []Undelivered // what Close found still pending
 	// leftStalled: the last flush ended with codes only stalled
@@ -208,6 +210,9 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 		return nil, err
 	}
 	d.pl = pl
+	for _, st := range pendingStates {
+		m.CodesPending.WithLabelValues(st).Set(0)
+	}
 	go d.loop()
 	return d, nil
 }
@@ -288,6 +293,7 @@ func (d *Dispatcher) loop() {
 		d.takeIntake()
 		now := d.clock.Now()
 		d.submitReady(now)
+		d.publishBacklog()
 		next, waiting := d.nextWake(now)
 		if waiting {
 			timer.Reset(next)
@@ -318,6 +324,25 @@ func (d *Dispatcher) loop() {
 			reply <- d.undeliveredNow()
 		case <-d.stop:
 			return
+		}
+	}
+}
+
+// pendingStates are the values of cpra_codes_pending's state label.
+var pendingStates = [...]string{"in_flight", "ready", "retrying", "held", "behind"}
+
+// publishBacklog sets cpra_codes_pending from the loop's own counts.
+func (d *Dispatcher) publishBacklog() {
+	held := 0
+	for _, line := range d.held {
+		held += len(line)
+	}
+	counts := [len(pendingStates)]int{d.inflight, d.ready, d.retries.Len(), held, 0}
+	counts[4] = max(d.pending-counts[0]-counts[1]-counts[2]-counts[3], 0)
+	for i, n := range counts {
+		if n != d.published[i] {
+			d.m.CodesPending.WithLabelValues(pendingStates[i]).Set(float64(n))
+			d.published[i] = n
 		}
 	}
 }

@@ -359,6 +359,12 @@ func TestHungReceiverDelaysOnlyItsOwnCodes(t *testing.T) {
 	if most > 2 || calls > 2 {
 		t.Fatalf("the hung receiver got %d calls, %d at once; want at most its share of 2", calls, most)
 	}
+	// The backlog is visible: its share in flight, the rest waiting for
+	// its turn.
+	pending := func(state string) float64 { return testutil.ToFloat64(m.CodesPending.WithLabelValues(state)) }
+	waitFor(t, "cpra_codes_pending to show the hung receiver's backlog", func() bool {
+		return pending("in_flight") == 2 && pending("ready") == n-2 && pending("retrying") == 0 && pending("held") == 0 && pending("behind") == 0
+	})
 
 	flushed := make(chan struct{})
 	go func() {
