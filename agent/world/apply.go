@@ -10,7 +10,6 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/spec"
@@ -406,28 +405,6 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		w.updateSeries(id, rt)
 	}
 	return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
-}
-
-// HostMonitors counts the enabled monitors whose address is on host and
-// returns the notifiers their red codes go to, each once. It walks every
-// monitor, so it is for rare events (a host breaker opening).
-func (w *World) HostMonitors(host string, hostOf func(address string) string) (n int, targets []code.Notifier) {
-	seen := map[code.Notifier]bool{}
-	w.names.each(func(e ecs.Entity) {
-		id, _ := w.monitors.Get(e)
-		p := w.profile(id)
-		if !p.Enabled || hostOf(w.address(id)) != host {
-			return
-		}
-		n++
-		for _, t := range p.Codes.Targets(domain.Red) {
-			if !seen[t] {
-				seen[t] = true
-				targets = append(targets, t)
-			}
-		}
-	})
-	return n, targets
 }
 
 // ApplyRemedy records an intervention's outcome.

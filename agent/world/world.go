@@ -198,6 +198,7 @@ type World struct {
 	series   Series            // told about opted-in monitors; may be nil
 	all      *ecs.Filter2[Identity, Runtime]
 	version  uint64 // counts the applied configurations
+	hosts    hostIndex
 }
 
 // Options configure a World.
