@@ -28,8 +28,8 @@ func TestAlertInterventionsShareTheWindow(t *testing.T) {
 			w.ApplyCheck(CheckOutcome{Entity: j.Entity, Due: j.Due, Result: pulse.Result{OK: true}}, now, &fx)
 		}
 	}
-	if started > 3 {
-		t.Fatalf("%d alert-driven interventions within %v; max_per_window is 3 per 1h", started, now.Sub(t0))
+	if started != 3 {
+		t.Fatalf("%d alert-driven interventions within %v; want max_per_window's 3 per 1h, no more and no fewer", started, now.Sub(t0))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
@@ -23,11 +25,21 @@ func (sleepy) Close(context.Context) error { return nil }
 
 // Close while workers still start queued deliveries: Close must not read a
 // delivery a worker is writing (the race detector watches).
+// Every code is accounted for: delivered, or handed back as undelivered.
 func TestCloseWhileWorkersRun(t *testing.T) {
-	d, _ := newDispatcher(t, 4096, fast)
-	for i := 0; i < 2000; i++ {
+	d, m := newDispatcher(t, 4096, fast)
+	const n = 2000
+	for i := range n {
 		d.Send(domain.Notification{Monitor: fmt.Sprint(i), Code: domain.Red}, []Notifier{sleepy{}})
 	}
-	time.Sleep(5 * time.Millisecond)
-	d.Close(context.Background())
+	waitFor(t, "the first deliveries", func() bool {
+		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "success")) > 0
+	})
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	delivered := testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "success"))
+	if left := len(d.Undelivered()); int(delivered)+left != n {
+		t.Fatalf("%v delivered and %d handed back of %d codes", delivered, left, n)
+	}
 }
