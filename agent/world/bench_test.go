@@ -98,20 +98,9 @@ func benchLoadFile(b *testing.B, n int) {
 // the wheel, building its job, and applying its outcome (state machine and
 // rescheduling). One op is one due monitor.
 func BenchmarkDue_1M(b *testing.B) {
-	const n = 1_000_000
-	k := kinds(b)
-	ms, err := config.ParseMonitors("bench.yaml", generateFile(n), k, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
 	start := time.Unix(1_800_000_000, 0)
-	w, err := New(start, Options{Capacity: n})
-	if err != nil {
-		b.Fatal(err)
-	}
+	w := benchWorld(b, 1_000_000, start)
 	var fx Effects
-	w.Apply(ms.Monitors, start, &fx)
-	ms = nil
 	jobs := make([]CheckJob, 0, 4096)
 	now := start
 	ok := pulse.Result{OK: true}
@@ -129,4 +118,21 @@ func BenchmarkDue_1M(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(done), "ns/due-monitor")
+}
+
+// benchWorld is a world of n generated monitors (generateFile), applied at
+// start; the parsed file is dropped.
+func benchWorld(b *testing.B, n int, start time.Time) *World {
+	b.Helper()
+	ms, err := config.ParseMonitors("bench.yaml", generateFile(n), kinds(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := New(start, Options{Capacity: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var fx Effects
+	w.Apply(ms.Monitors, start, &fx)
+	return w
 }

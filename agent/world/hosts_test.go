@@ -52,19 +52,7 @@ func TestHostMonitors(t *testing.T) {
 // hosts of a million monitors (each on a host of its own, the index's
 // worst case): the first opening builds the index, the others search it.
 func BenchmarkHostMonitors_1M(b *testing.B) {
-	const n = 1_000_000
-	ms, err := config.ParseMonitors("bench.yaml", generateFile(n), kinds(b), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Unix(1_800_000_000, 0)
-	w, err := New(start, Options{Capacity: n})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var fx Effects
-	w.Apply(ms.Monitors, start, &fx)
-	ms = nil
+	w := benchWorld(b, 1_000_000, time.Unix(1_800_000_000, 0))
 	hosts := make([]string, 1000)
 	for i := range hosts {
 		j := i * 997

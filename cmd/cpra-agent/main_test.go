@@ -1087,22 +1087,8 @@ type codeLine struct {
 // write that was retried) is skipped.
 func readCodes(t *testing.T, path, monitor string) []codeLine {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("read codes: %v", err)
-	}
 	var out []codeLine
-	for line := range strings.Lines(string(data)) {
-		var l codeLine
-		if json.Unmarshal([]byte(line), &l) != nil {
-			continue
-		}
-		if l.Time == "" {
-			t.Errorf("code line without time: %s", line)
-		}
+	for _, l := range readAllCodes(t, path) {
 		if l.Monitor == monitor {
 			out = append(out, l)
 		}
@@ -1360,4 +1346,29 @@ func TestVersionFlag(t *testing.T) {
 	if err != nil || !strings.HasPrefix(stdout, "cpra-agent, version ") || !strings.Contains(stdout, "go version: go1.") {
 		t.Errorf("--version: %v\n%s", err, stdout)
 	}
+}
+
+// readAllCodes returns every code line in the log notifier's file, each
+// checked to have a time.
+func readAllCodes(t *testing.T, path string) []codeLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("read codes: %v", err)
+	}
+	var out []codeLine
+	for line := range strings.Lines(string(data)) {
+		var l codeLine
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		if l.Time == "" {
+			t.Errorf("code line without time: %s", line)
+		}
+		out = append(out, l)
+	}
+	return out
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -159,22 +157,3 @@ func TestOutOfDescriptorsIsNeverAnAlarm(t *testing.T) {
 	}
 }
 
-// readAllCodes returns every code line in the log notifier's file.
-func readAllCodes(t *testing.T, path string) []codeLine {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("read codes: %v", err)
-	}
-	var out []codeLine
-	for line := range strings.Lines(string(data)) {
-		var l codeLine
-		if json.Unmarshal([]byte(line), &l) == nil {
-			out = append(out, l)
-		}
-	}
-	return out
-}
