@@ -156,4 +156,3 @@ func TestOutOfDescriptorsIsNeverAnAlarm(t *testing.T) {
 		t.Errorf("no state file after shutdown: %v", err)
 	}
 }
-
