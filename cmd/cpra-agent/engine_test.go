@@ -492,12 +492,7 @@ func TestHostBreakerOpensOnADeadHost(t *testing.T) {
 	}
 	monitors := filepath.Join(dir, "monitors.yaml")
 	writeMonitors(t, monitors, ms...)
-	cfg := filepath.Join(dir, "agent.yaml")
-	writeFile(t, cfg, 0o644, `
-pipelines:
-  pulse:
-    breaker: {failure_threshold: 5, failure_ratio: 0.8, window: 30s, open_timeout: 1s, half_open_requests: 1}
-`)
+	cfg := quickBreakerConfig(t, dir)
 	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
 
 	a.waitMetrics(t, "the dead host's breaker to open and refuse checks", func(m metrics) []string {
@@ -591,12 +586,7 @@ func TestHostOutageIsOneCode(t *testing.T) {
 	}
 	monitors := filepath.Join(dir, "monitors.yaml")
 	writeMonitors(t, monitors, ms...)
-	cfg := filepath.Join(dir, "agent.yaml")
-	writeFile(t, cfg, 0o644, `
-pipelines:
-  pulse:
-    breaker: {failure_threshold: 5, failure_ratio: 0.8, window: 30s, open_timeout: 1s, half_open_requests: 1}
-`)
+	cfg := quickBreakerConfig(t, dir)
 	a := startAgent(t, "--yaml="+monitors, "--config="+cfg)
 	a.waitMetrics(t, "the host's breaker to open, and three failed trials to open it again", func(m metrics) []string {
 		miss := m.expect(nil, "cpra_breaker_transitions_total", ">=", 4, "pipeline", "pulse", "destination", "127.0.0.4", "to", "open")
@@ -612,4 +602,17 @@ pipelines:
 	if reds := readCodes(t, codesFile, "host:127.0.0.4"); len(reds) != 1 || reds[0].Code != "red" {
 		t.Errorf("host codes %+v, want its one red", reds)
 	}
+}
+
+// quickBreakerConfig writes an agent configuration whose host breakers
+// try a dead host again after a second, and returns its path.
+func quickBreakerConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, 0o644, `
+pipelines:
+  pulse:
+    breaker: {failure_threshold: 5, failure_ratio: 0.8, window: 30s, open_timeout: 1s, half_open_requests: 1}
+`)
+	return cfg
 }
