@@ -1,11 +1,9 @@
 package alertmanagernotify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -32,11 +30,9 @@ const (
 	// about: "host" (a host's breaker opened) or "alert" (relayed from
 	// Alertmanager). Monitors' alerts do not have it.
 	SubjectLabel = "cpra_subject"
-	userAgent    = "cpra-agent"
 	// endsAtFactor × resend_interval is how far ahead a firing alert ends:
 	// three resends may be lost before Alertmanager expires it.
-	endsAtFactor   = 4
-	errorBodyLimit = 200 // bytes of a rejected response quoted in the error
+	endsAtFactor = 4
 )
 
 // alert is one element of the POST /api/v2/alerts body.
@@ -184,28 +180,7 @@ func (n *Notifier) post(ctx context.Context, alerts []alert) error {
 	if err != nil {
 		return fmt.Errorf("%s: encode: %w", n.dest, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.s.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, err)
-	}
-	req.Header.Set("User-Agent", userAgent)
-	for k, v := range n.s.headers {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, httpclient.UnwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-		return nil
-	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-	return fmt.Errorf("%s: status %s: %q", n.dest, resp.Status, bytes.TrimSpace(snippet))
+	return httpclient.PostJSON(ctx, n.client, n.endpoint, n.s.headers, body, n.s.timeout, n.dest)
 }
 
 func redact(u *url.URL) string {

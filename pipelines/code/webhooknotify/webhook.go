@@ -1,12 +1,10 @@
 package webhooknotify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -21,11 +19,7 @@ import (
 // Kind registers the notifier as `notify: webhook`.
 var Kind = code.Kind{Name: "webhook", New: New}
 
-const (
-	defaultTimeout = 10 * time.Second
-	userAgent      = "cpra-agent"
-	errorBodyLimit = 200 // bytes of a rejected response quoted in the error
-)
+const defaultTimeout = 10 * time.Second
 
 type config struct {
 	URL             string            `yaml:"url"`
@@ -132,29 +126,7 @@ func (n *Notifier) Notify(ctx context.Context, note domain.Notification) error {
 }
 
 func (n *Notifier) post(ctx context.Context, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, err)
-	}
-	req.Header.Set("User-Agent", userAgent)
-	for k, v := range n.headers {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.dest, httpclient.UnwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		// Drain a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil
-	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-	return fmt.Errorf("%s: status %s: %q", n.dest, resp.Status, bytes.TrimSpace(snippet))
+	return httpclient.PostJSON(ctx, n.client, n.url, n.headers, body, n.timeout, n.dest)
 }
 
 // Destination returns "webhook:<url>" without userinfo, query or fragment,

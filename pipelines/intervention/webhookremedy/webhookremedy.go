@@ -29,7 +29,6 @@ import (
 var Kind = intervention.Kind{Name: "webhook", New: newRemedy}
 
 const (
-	userAgent = "cpra-agent"
 	// maxSnippet is how much of a failed response's body goes into the error.
 	maxSnippet = 200
 	// maxDrain bounds how much of a response body is read so that the
@@ -206,7 +205,7 @@ func (r *remedy) Apply(ctx context.Context, req intervention.Request) error {
 		return fmt.Errorf("webhook %s %s: %w", r.method, site(u), err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("User-Agent", userAgent)
+	hreq.Header.Set("User-Agent", httpclient.UserAgent)
 	for _, h := range r.headers {
 		v, err := render(h.value, req)
 		if err != nil {

@@ -32,7 +32,6 @@ import (
 var Kind = pulse.Kind{Name: "http", AddressKeys: []string{"url"}, New: newProber, Address: address}
 
 const (
-	userAgent = "cpra-agent"
 	// maxDrain bounds how much of a response body is read. Reading the body
 	// to its end lets the connection be reused; past this much it is cheaper
 	// to drop the connection than to keep reading.
@@ -500,7 +499,7 @@ func buildHeader(b spec.Block, in map[string]string) (http.Header, string, error
 		}
 	}
 	if h.Get("User-Agent") == "" {
-		h.Set("User-Agent", userAgent)
+		h.Set("User-Agent", httpclient.UserAgent)
 	}
 	host := h.Get("Host")
 	h.Del("Host")
