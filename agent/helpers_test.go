@@ -5,9 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/telemetry"
@@ -54,15 +54,7 @@ func fixed(text string) func() ([]byte, error) {
 	return func() ([]byte, error) { return []byte(text), nil }
 }
 
-// waitUntil polls cond with a generous deadline: it asserts an outcome,
-// never how fast it came.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, what, cond)
 }

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/owner"
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/telemetry"
@@ -481,14 +481,7 @@ func TestWebhookShards(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond; the deadline only fails the test, it is no claim.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, what, cond)
 }

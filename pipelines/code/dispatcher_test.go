@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
@@ -100,13 +101,7 @@ func newDispatcherWith(t *testing.T, capacity int, p RetryPolicy, b breaker.Conf
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.Until(t, what, cond)
 }
 
 func TestOrderPerMonitorSurvivesRetries(t *testing.T) {

@@ -9,21 +9,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/sizing"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
-// eventually polls cond until it holds; the tests wait for goroutines to
-// settle, never for a fixed time.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, what, cond)
 }
 
 // active reads cpra_backpressure_active{pipeline="pulse"} from a scrape.

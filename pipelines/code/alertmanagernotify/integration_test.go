@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/internal/realserver"
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
@@ -79,15 +80,7 @@ func TestRealAlertmanager(t *testing.T) {
 	})
 }
 
-// waitFor polls cond with a generous deadline: it asserts an outcome, never
-// how fast it came.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, what, cond)
 }
