@@ -88,12 +88,12 @@ func applyAt(t *testing.T, o *Owner, text string, now time.Time) {
 func takeDue(t *testing.T, o *Owner, at time.Time) world.CheckJob {
 	t.Helper()
 	var job world.CheckJob
-	o.world.Due(at, func(j world.CheckJob) bool {
+	o.world.Offer(at, func(j world.CheckJob) world.Offer {
 		if job.Due != 0 {
-			return false
+			return world.Refused
 		}
 		job = j
-		return true
+		return world.Accepted
 	})
 	if job.Due == 0 {
 		t.Fatal("no check was due: the test would exercise nothing")

@@ -76,17 +76,11 @@ func (w *World) Conflicts(file string, ms []config.Monitor, kept Kept) error {
 	return errors.Join(errs...)
 }
 
-// Apply makes the world match ms: new monitors are added, removed ones
-// deleted (with gray when an incident was open), changed ones updated in
-// place keeping their state, unchanged ones left alone.
-func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStats {
-	st, _ := w.ApplyKept(ms, Kept{}, now, fx)
-	return st
-}
-
-// ApplyKept is Apply for a reload that did not parse the kept monitors
-// again: they stay as they are, and only those neither in ms nor kept are
-// removed. Call Conflicts first. carried lists the instances of the
+// ApplyKept makes the world match ms and kept: new monitors are added,
+// removed ones deleted (with gray when an incident was open), changed ones
+// updated in place keeping their state, unchanged ones left alone. A
+// reload does not parse the kept monitors again: they stay as they are,
+// and only those neither in ms nor kept are removed. Call Conflicts first. carried lists the instances of the
 // profiles only kept monitors use: the new configuration must adopt them
 // (config.Instances.Adopt).
 func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Effects) (st ApplyStats, carried []config.InstanceKeys) {
@@ -296,20 +290,10 @@ func urgent(rt *Runtime) bool {
 // host answers must not go long without a conclusive check.
 const retrySoon = time.Second
 
-// Due hands every due monitor to submit, which returns false when the pulse
-// queue is full. Due then stops: the remaining monitors stay due in the
-// wheel and are offered again on the next call. Due reports whether it
-// stopped early.
-func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
-	return w.Offer(now, func(j CheckJob) Offer {
-		if submit(j) {
-			return Accepted
-		}
-		return Refused
-	})
-}
-
-// Offer is Due with a third answer: a Skipped check is not run, and its
+// Offer hands every due monitor to submit: an Accepted check is in flight;
+// a Refused one (the pulse queue is full) stops the walk, and the remaining
+// monitors stay due and are offered again on the next call (Offer reports
+// whether it stopped early); a Skipped check is not run, and its
 // monitor is rescheduled at its next interval with its state unchanged.
 // The urgent wheel goes first: when the agent is behind, what confirms or
 // clears an incident runs before routine checks, oldest first in each.
