@@ -69,9 +69,22 @@ func Run(ctx context.Context, p Prober, t Target, timeout time.Duration) (r Resu
 // of file descriptors. Every kind words its failure from the error, and
 // the shortage can strike at any step (a socket, a TLS handshake's read, a
 // resolver's socket, a script's pipes), so the reason is what all kinds
-// have in common: EMFILE's text, which ENFILE's begins with too.
+// have in common: EMFILE's text (which ENFILE's begins with), as an error
+// wraps it (after ": "), never inside a quoted value: a target whose
+// answer says "too many open files" has failed, and must not be excused.
 func OutOfFiles(reason string) bool {
-	return strings.Contains(reason, syscall.EMFILE.Error())
+	text := syscall.EMFILE.Error()
+	for from := 0; ; {
+		i := strings.Index(reason[from:], text)
+		if i < 0 {
+			return false
+		}
+		i += from
+		if strings.HasSuffix(reason[:i], ": ") && strings.Count(reason[:i], `"`)%2 == 0 {
+			return true
+		}
+		from = i + len(text)
+	}
 }
 
 // keptDeadline is the context Run gives a DeadlineKeeper: the parent's

@@ -190,7 +190,17 @@ func TestOutOfFilesIsInconclusive(t *testing.T) {
 	if r.OK || r.Inconclusive != InconclusiveOpenFiles || r.Unreachable || r.HostDown {
 		t.Fatalf("%+v, want inconclusive %q and nothing said about the host", r, InconclusiveOpenFiles)
 	}
-	if !OutOfFiles(syscall.ENFILE.Error()) {
+	if !OutOfFiles("dial tcp 10.0.0.1:80: socket: " + syscall.ENFILE.Error()) {
 		t.Errorf("ENFILE (%q) not recognised", syscall.ENFILE.Error())
+	}
+	// A target's own words are its failure, whatever they say.
+	for _, reason := range []string{
+		`body matches fail_if_body_matches_regexp "error": "accept: too many open files"`,
+		"status 503",
+		"too many open files", // not as an error wraps it
+	} {
+		if OutOfFiles(reason) {
+			t.Errorf("%q read as the agent out of descriptors", reason)
+		}
 	}
 }
