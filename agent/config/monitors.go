@@ -885,14 +885,14 @@ func keyLine(b spec.Block, key string) int {
 // aliases and merge keys ("<<") as the decoder does. An absent key gives a
 // Block without a node, located at the mapping.
 func blockValue(node *yaml.Node, key string) spec.Block {
-	node = resolveAlias(node)
+	node = spec.ResolveAlias(node)
 	if node == nil {
 		return spec.Block{}
 	}
 	if node.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			if node.Content[i].Value == key {
-				return spec.Block{Node: resolveAlias(node.Content[i+1]), Line: node.Content[i].Line}
+				return spec.Block{Node: spec.ResolveAlias(node.Content[i+1]), Line: node.Content[i].Line}
 			}
 		}
 		for i := 0; i+1 < len(node.Content); i += 2 {
@@ -904,13 +904,6 @@ func blockValue(node *yaml.Node, key string) spec.Block {
 		}
 	}
 	return spec.Block{Line: node.Line}
-}
-
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
 }
 
 func checkName(name string) string {

@@ -72,7 +72,7 @@ func (f *Fingerprint) Key() Key {
 func (f *Fingerprint) Sum64() uint64 { return f.h[0].Sum64() }
 
 func (f *Fingerprint) node(n *yaml.Node, skip []string) {
-	n = resolveAlias(n)
+	n = ResolveAlias(n)
 	if n == nil {
 		f.tag('~')
 		return

@@ -200,7 +200,9 @@ func fieldsOf(t reflect.Type) map[string][]int {
 	return out
 }
 
-func resolveAlias(n *yaml.Node) *yaml.Node {
+// ResolveAlias follows an alias node to the node it names (n itself when
+// it is not an alias).
+func ResolveAlias(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -208,7 +210,7 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 }
 
 func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
-	n = resolveAlias(n)
+	n = ResolveAlias(n)
 	if n == nil {
 		return
 	}
@@ -250,7 +252,7 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 		case yaml.SequenceNode:
 			list := make(StringList, 0, len(n.Content))
 			for i, c := range n.Content {
-				c = resolveAlias(c)
+				c = ResolveAlias(c)
 				if c.Kind != yaml.ScalarNode {
 					addErr(errs, c, fmt.Sprintf("%s[%d]", path, i), "expected a string")
 					continue
@@ -277,7 +279,7 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string, errs *[]error) {
 			if n.Content[i].Value != "<<" {
 				continue
 			}
-			merged := resolveAlias(n.Content[i+1])
+			merged := ResolveAlias(n.Content[i+1])
 			if merged != nil && merged.Kind == yaml.SequenceNode {
 				for j := len(merged.Content) - 1; j >= 0; j-- {
 					decodeInto(merged.Content[j], v, path, errs)
@@ -448,7 +450,7 @@ func (b Block) Sub(key string) Block {
 	if b.Node != nil && b.Node.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(b.Node.Content); i += 2 {
 			if b.Node.Content[i].Value == key {
-				return Block{Node: resolveAlias(b.Node.Content[i+1]), Line: b.Node.Content[i].Line}
+				return Block{Node: ResolveAlias(b.Node.Content[i+1]), Line: b.Node.Content[i].Line}
 			}
 		}
 	}
