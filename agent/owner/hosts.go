@@ -14,7 +14,6 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
-	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -96,7 +95,7 @@ func (o *Owner) flushHosts(now time.Time) {
 		switch {
 		case tr.To == breaker.Open && tr.From == breaker.Closed:
 			checks, failures := hb.Evidence(host)
-			n, targets := o.world.HostMonitors(host, pulse.HostOf)
+			n, targets := o.world.HostMonitors(host)
 			cfg := hb.Config()
 			msg := fmt.Sprintf("host %s unreachable: %d of its last %d checks within %v got no answer from the host; its %d monitors are not checked until a trial check every %v gets one",
 				host, failures, checks, cfg.Window, n, cfg.OpenTimeout)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
 // hostIndex finds the monitors of one host without walking every monitor:
@@ -19,8 +20,8 @@ import (
 // goroutine, not a thousand walks. 16 bytes a monitor, and only once a
 // breaker has opened.
 type hostIndex struct {
-	version uint64 // of the world it was built for; 0: never built
-	hostOf  func(address string) string
+	built   bool
+	version uint64 // of the world it was built for
 	entries []hostEntry
 }
 
@@ -31,28 +32,30 @@ type hostEntry struct {
 
 var hostSeed = maphash.MakeSeed()
 
-// build indexes every monitor of w by the host hostOf finds in its address.
-func (x *hostIndex) build(w *World, hostOf func(address string) string) {
+// build indexes every monitor of w by the host of its address
+// (pulse.HostOf, which keys the host breakers).
+func (x *hostIndex) build(w *World) {
 	x.entries = x.entries[:0]
 	q := w.all.Query() // storage order: a sequential walk of the columns
 	for q.Next() {
 		id, _ := q.Get()
-		if h := hostOf(w.address(id)); h != "" {
+		if h := pulse.HostOf(w.address(id)); h != "" {
 			x.entries = append(x.entries, hostEntry{maphash.String(hostSeed, h), q.Entity()})
 		}
 	}
 	slices.SortFunc(x.entries, func(a, b hostEntry) int { return cmp.Compare(a.hash, b.hash) })
-	x.version, x.hostOf = w.version, hostOf
+	x.built, x.version = true, w.version
 }
 
-// HostMonitors counts the enabled monitors whose address is on host and
+// HostMonitors counts the enabled monitors whose address is on host
+// (pulse.HostOf) and
 // returns the notifiers their red codes go to, each once. It costs a
 // binary search and the host's own monitors, after a walk of every monitor
 // at the first call for each configuration (see hostIndex).
-func (w *World) HostMonitors(host string, hostOf func(address string) string) (n int, targets []code.Notifier) {
+func (w *World) HostMonitors(host string) (n int, targets []code.Notifier) {
 	x := &w.hosts
-	if x.version != w.version || x.hostOf == nil {
-		x.build(w, hostOf)
+	if !x.built || x.version != w.version {
+		x.build(w)
 	}
 	h := maphash.String(hostSeed, host)
 	i, _ := slices.BinarySearchFunc(x.entries, h, func(en hostEntry, h uint64) int { return cmp.Compare(en.hash, h) })
@@ -64,7 +67,7 @@ func (w *World) HostMonitors(host string, hostOf func(address string) string) (n
 		}
 		id, _ := w.monitors.Get(e)
 		p := w.profile(id)
-		if !p.Enabled || hostOf(w.address(id)) != host { // a hash collision, or disabled
+		if !p.Enabled || pulse.HostOf(w.address(id)) != host { // a hash collision, or disabled
 			continue
 		}
 		n++

@@ -30,20 +30,20 @@ func TestHostMonitors(t *testing.T) {
 	}
 	ms[2].ProfileKey = spec.NewFingerprint().String("red to log").Key() // a profile of its own
 	w := newWorld(t, ms...)
-	n, targets := w.HostMonitors("10.0.0.1", pulse.HostOf)
+	n, targets := w.HostMonitors("10.0.0.1")
 	if n != 3 || len(targets) != 2 {
 		t.Fatalf("10.0.0.1: %d monitors, receivers %v; want the 3 enabled ones and am, log once each", n, targets)
 	}
-	if n, _ := w.HostMonitors("10.0.0.9", pulse.HostOf); n != 0 {
+	if n, _ := w.HostMonitors("10.0.0.9"); n != 0 {
 		t.Errorf("a host with no monitor: %d", n)
 	}
 
 	var fx Effects
 	w.Apply(append(ms[:1:1], monitor("b2", at("10.0.0.2"))), t0.Add(time.Second), &fx)
-	if n, _ := w.HostMonitors("10.0.0.1", pulse.HostOf); n != 1 {
+	if n, _ := w.HostMonitors("10.0.0.1"); n != 1 {
 		t.Errorf("after a reload that kept one monitor of 10.0.0.1: %d", n)
 	}
-	if n, _ := w.HostMonitors("10.0.0.2", pulse.HostOf); n != 1 {
+	if n, _ := w.HostMonitors("10.0.0.2"); n != 1 {
 		t.Errorf("after a reload that replaced b1 with b2 on 10.0.0.2: %d", n)
 	}
 }
@@ -60,14 +60,14 @@ func BenchmarkHostMonitors_1M(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		w.hosts.version = 0 // each round: a new configuration, so the index is rebuilt
+		w.hosts.built = false // each round: as after a new configuration, the index is rebuilt
 		began := time.Now()
-		if m, _ := w.HostMonitors(hosts[0], pulse.HostOf); m != 1 {
+		if m, _ := w.HostMonitors(hosts[0]); m != 1 {
 			b.Fatalf("host %s: %d monitors, want 1", hosts[0], m)
 		}
 		first := time.Since(began)
 		for _, h := range hosts[1:] {
-			w.HostMonitors(h, pulse.HostOf)
+			w.HostMonitors(h)
 		}
 		b.ReportMetric(first.Seconds(), "first-opening-s")
 		b.ReportMetric(float64(time.Since(began)-first)/float64(len(hosts)-1), "ns/later-opening")
