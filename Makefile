@@ -119,7 +119,7 @@ test: test-deps ## Run the whole test suite with the race detector.
 FUZZ_SCALE ?= 1
 FUZZ_TARGETS := ./agent/config:FuzzParseMonitors:100000 ./agent/config:FuzzLoadAgent:20000 \
 	./agent/amwebhook:FuzzDecodeWebhook:60000 ./agent/state:FuzzRead:20000 \
-	./pipelines/spec/fastyaml:FuzzParseMatchesYAMLv3:200000
+	./internal/spec/fastyaml:FuzzParseMatchesYAMLv3:200000
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for its fixed number of inputs (times FUZZ_SCALE).
@@ -153,7 +153,7 @@ test-short: ## Run the unit tests only (no real servers, no end-to-end).
 bench: ## Run the benchmarks recorded in docs/performance.md.
 	$(GO) test -run '^$$' -bench 'LoadFile' -benchtime 1x ./agent/world/
 	$(GO) test -run '^$$' -bench 'Due_1M' -benchtime 3000000x ./agent/world/
-	$(GO) test -run '^$$' -bench . -benchmem ./pipelines/spec/fastyaml/ ./pipelines/sizing/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/spec/fastyaml/ ./pipelines/sizing/
 	$(GO) test -run '^$$' -bench . -benchtime 1000000x ./pipelines/queue/
 	$(GO) test -run '^$$' -bench . -benchtime 500000x -benchmem ./pipelines/pipeline/ ./pipelines/breaker/
 

@@ -4,10 +4,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/httpcheck"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // alert is one alert of a test payload.

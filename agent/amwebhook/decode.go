@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cpra-agent/cpra-agent/agent/owner"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code/alertmanagernotify"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 const (

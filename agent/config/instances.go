@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Instances holds the probers, remedies and notifiers built from a monitor

@@ -19,12 +19,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec/fastyaml"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/fastyaml"
 )
 
 // Defaults of the monitor file.

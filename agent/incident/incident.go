@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 )
 
 // State is where a monitor is in its incident lifecycle.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 )
 
 var now = time.Unix(1_800_000_000, 0)

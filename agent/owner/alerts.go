@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/world"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 

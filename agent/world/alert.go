@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/incident"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 )
 
 // AlertRoute says where an alert about a monitor, received from outside

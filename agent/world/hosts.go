@@ -7,8 +7,8 @@ import (
 
 	"github.com/mlange-42/ark/ecs"
 
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 

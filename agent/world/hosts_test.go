@@ -8,9 +8,9 @@ import (
 	"github.com/mlange-42/ark/ecs"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // HostMonitors counts a host's enabled monitors and their red receivers

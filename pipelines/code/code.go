@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Notifier delivers notifications to one destination. One Notifier is shared

@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // slowDead fails its first call at once, then every call hangs for `hang`

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Request tells a remedy which monitor to repair and why.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 )
 
 // flaky fails its first n attempts.

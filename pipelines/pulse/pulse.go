@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Target is what one probe is aimed at.

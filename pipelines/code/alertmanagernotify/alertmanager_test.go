@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // post is one request the fake Alertmanager received.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
-	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/internal/certs"
+	"github.com/cpra-agent/cpra-agent/internal/httpclient"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 )
 
 const (

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 func TestConfigErrors(t *testing.T) {

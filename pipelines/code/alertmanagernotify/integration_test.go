@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/internal/realserver"
 	"github.com/cpra-agent/cpra-agent/internal/testwait"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 )
 
 // activeFor returns the alerts Alertmanager holds for monitor.

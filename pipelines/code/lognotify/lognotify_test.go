@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 func closeOnCleanup(t *testing.T, n code.Notifier) {

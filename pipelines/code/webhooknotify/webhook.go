@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
+	"github.com/cpra-agent/cpra-agent/internal/certs"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/httpclient"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/domain"
-	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Kind registers the notifier as `notify: webhook`.

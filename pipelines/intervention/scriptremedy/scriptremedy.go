@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cpra-agent/cpra-agent/internal/proc"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/proc"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Kind registers the script intervention.

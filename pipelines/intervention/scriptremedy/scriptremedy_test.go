@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/proc"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/proc"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // Tests here do not run in parallel: writing a script while another test

@@ -18,11 +18,11 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
-	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
+	"github.com/cpra-agent/cpra-agent/internal/certs"
+	"github.com/cpra-agent/cpra-agent/internal/httpclient"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Kind registers the "webhook" intervention.

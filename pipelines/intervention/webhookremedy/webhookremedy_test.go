@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 func newFromYAML(t *testing.T, text string) intervention.Remedy {

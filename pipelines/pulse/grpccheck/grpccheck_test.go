@@ -13,10 +13,10 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/internal/testpki"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // healthServer runs a gRPC server with the standard health service on

@@ -13,8 +13,8 @@ import (
 
 	"github.com/theory/jsonpath"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/internal/certs"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 )
 
 // excerptLen bounds the part of a body or header quoted in a failure.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/internal/testpki"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // serve answers every request with status 200, the given headers and body,

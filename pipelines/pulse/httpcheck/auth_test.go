@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // guarded answers 200 only to requests whose Authorization header is want.

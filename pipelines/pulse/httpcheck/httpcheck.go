@@ -20,12 +20,12 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
-	"github.com/cpra-agent/cpra-agent/pipelines/httpclient"
+	"github.com/cpra-agent/cpra-agent/internal/certs"
+	"github.com/cpra-agent/cpra-agent/internal/httpclient"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Kind registers the "http" check.

@@ -3,10 +3,10 @@ package scriptcheck
 import (
 	"context"
 
+	"github.com/cpra-agent/cpra-agent/internal/proc"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
-	"github.com/cpra-agent/cpra-agent/pipelines/proc"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Kind registers the script check. It has no address: the whole block

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
 )
 
 // Tests here do not run in parallel: writing a script while another test

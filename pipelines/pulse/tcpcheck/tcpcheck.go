@@ -11,10 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/certs"
+	"github.com/cpra-agent/cpra-agent/internal/certs"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
 )
 
 // Kind registers the tcp check.

@@ -7,7 +7,7 @@ import (
 
 	promconfig "github.com/prometheus/common/config"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 )
 
 // DefaultExpiryWarning is how close to its expiry a certificate fails a

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 )
 
 func load(t *testing.T, src string) (Config, error) {

@@ -6,7 +6,7 @@ import (
 
 	promconfig "github.com/prometheus/common/config"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 )
 
 // Auth is how a request authenticates, as Prometheus's HTTPClientConfig

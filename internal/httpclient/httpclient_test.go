@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/spec/spectest"
+	"github.com/cpra-agent/cpra-agent/internal/spec/spectest"
 )
 
 func TestParseURL(t *testing.T) {

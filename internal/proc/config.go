@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cpra-agent/cpra-agent/pipelines/spec"
+	"github.com/cpra-agent/cpra-agent/internal/spec"
 )
 
 // MaxOutputLimit caps output_limit: the output of every running program is
