@@ -53,9 +53,10 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 	return a, nil
 }
 
-// load reads the monitor file and validates it, reusing the running
-// instances; running holds the hashes of the monitors in effect, whose
-// unchanged text is not parsed again (config.ParseChanges).
+// load reads the monitor file, validates it and builds the instances it
+// needs that the running configuration does not have; running holds the
+// sources of the monitors in effect, whose unchanged text is not parsed
+// again (config.ParseChanges).
 func (a *Agent) load(running []uint64) (*config.Monitors, error) {
 	data, err := a.source.Read()
 	if err != nil {
@@ -66,11 +67,13 @@ func (a *Agent) load(running []uint64) (*config.Monitors, error) {
 		return nil, err
 	}
 	if len(running) > 0 && ms.Count() == 0 && !config.DeclaresMonitors(data) {
-		_ = ms.Instances.CloseUnused(context.Background(), a.instances)
 		return nil, fmt.Errorf("%s: no monitors (the file is empty or has no \"monitors:\" list); "+
 			"keeping the %d running monitors. To remove them all, write \"monitors: []\"", a.source.Name, len(running))
 	}
 	ms.Monitors = a.cfg.Shard.Keep(ms.Monitors)
+	if err := ms.Instances.Build(); err != nil {
+		return nil, err
+	}
 	return ms, nil
 }
 
@@ -92,12 +95,12 @@ func (a *Agent) Reload(ctx context.Context) error {
 			return err
 		}
 	}
-	ms, err := a.load(running.Hashes)
+	ms, err := a.load(running.Sources)
 	var st world.ApplyStats
 	if err == nil {
 		kept := world.Kept{Entities: running.Entities, Lines: ms.Unchanged}
 		var carried []config.InstanceKeys
-		if st, carried, err = a.owner.Apply(ctx, a.source.Name, ms.Monitors, kept, ms.AlertmanagerWebhook.Codes); err != nil {
+		if st, carried, err = a.owner.Apply(ctx, ms, kept); err != nil {
 			_ = ms.Instances.CloseUnused(context.Background(), a.instances)
 		}
 		for _, keys := range carried {

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -79,5 +81,52 @@ func TestEmptiedFileIsRefused(t *testing.T) {
 	}
 	if _, ok, _ := a.Lookup(ctx, "a"); ok {
 		t.Error(`"monitors: []" kept the monitor`)
+	}
+}
+
+// TestRejectedReloadCreatesNothing: a reload rejected for an error in
+// another monitor opens none of the file's notifiers (no log file
+// appears), and one whose notifier cannot be built (its file is a
+// directory) is rejected naming the block, keeping what runs.
+func TestRejectedReloadCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	codes := filepath.Join(dir, "codes.log")
+	def := "  - name: a\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:1/\"}}\n"
+	logged := func(file string) string {
+		return "  - name: b\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:1/b\"}}\n" +
+			"    codes: {red: {notify: log, config: {file: " + file + "}}}\n"
+	}
+	var mu sync.Mutex
+	text := "monitors:\n" + def
+	read := func() ([]byte, error) { mu.Lock(); defer mu.Unlock(); return []byte(text), nil }
+	set := func(s string) { mu.Lock(); text = s; mu.Unlock() }
+	a, ctx := startTestAgent(t, config.DefaultAgent(), read, nil, io.Discard)
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	set("monitors:\n" + def + logged(codes) + "  - name: c\n    pulse_check: {type: nope}\n")
+	if err := a.Reload(ctx); err == nil || !strings.Contains(err.Error(), `unknown check type "nope"`) {
+		t.Fatalf("reload with an unknown type: %v", err)
+	}
+	if _, err := os.Stat(codes); !os.IsNotExist(err) {
+		t.Fatalf("a rejected reload created %s (stat: %v)", codes, err)
+	}
+
+	set("monitors:\n" + def + logged(dir))
+	err := a.Reload(ctx)
+	if err == nil || !strings.Contains(err.Error(), `monitors.yaml:6: monitor "b": codes.red.config.file: cannot open: open `+dir+": is a directory") {
+		t.Fatalf("reload with a log file that is a directory: %v", err)
+	}
+	if _, ok, _ := a.Lookup(ctx, "b"); ok {
+		t.Fatal("a reload whose notifier failed to build applied its monitors")
+	}
+
+	set("monitors:\n" + def + logged(codes))
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(codes); err != nil {
+		t.Fatalf("an applied reload did not open its log file: %v", err)
 	}
 }

@@ -224,11 +224,11 @@ func check(cfg config.Agent, kinds *config.Kinds, source Source, stdout io.Write
 	if err != nil {
 		return err
 	}
+	// Parsed, not built: a check opens, creates and starts nothing.
 	ms, err := config.ParseMonitors(source.Name, data, kinds, nil)
 	if err != nil {
 		return err
 	}
-	_ = ms.Instances.CloseUnused(context.Background(), nil)
 	if _, err := validateWeb(cfg); err != nil {
 		return err
 	}

@@ -100,6 +100,9 @@ func newTestAgent(t *testing.T, cfg config.Agent, monitors string) (*testAgent, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := ms.Instances.Build(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -108,7 +111,7 @@ func newTestAgent(t *testing.T, cfg config.Agent, monitors string) (*testAgent, 
 		_ = ms.Instances.CloseUnused(context.Background(), nil)
 	})
 	ms.Monitors = cfg.Shard.Keep(ms.Monitors)
-	if _, _, err := o.Apply(ctx, "monitors.yaml", ms.Monitors, world.Kept{}, ms.AlertmanagerWebhook.Codes); err != nil {
+	if _, _, err := o.Apply(ctx, ms, world.Kept{}); err != nil {
 		t.Fatal(err)
 	}
 	a.ready.Store(true)

@@ -5,10 +5,19 @@
 // it sends. [ParseMonitors] validates the whole file against the registered
 // [Kinds], applies the defaults (interval 30s, timeout 5s but never longer
 // than the interval, max_failures 3, healthy_threshold 2, at most 3
-// interventions an hour) and resolves each block to a shared instance:
+// interventions an hour) and names each block's shared instance by key:
 // monitors whose check differs only in its address share one Prober, and
-// identical remedy or notifier blocks share one Remedy or Notifier. A reload
-// passes the running [Instances] so that unchanged instances are kept.
+// identical remedy or notifier blocks share one Remedy or Notifier. Parsing
+// is pure: it produces plain values and the kinds' validated settings, and
+// opens, creates, starts and registers nothing, so --config.check and a
+// rejected reload leave no trace. [Instances.Build] then makes the
+// instances live; only a load that will run calls it. A reload passes the
+// running [Instances] so that unchanged instances are kept, not rebuilt.
+//
+// The files: model.go (what a load produces), load.go (cutting the file
+// into monitors, parallel parsing, what a reload skips), validate.go (the
+// generic fields; badfields.go tracks the fields that failed to decode),
+// instances.go (the shared instances, parsed once and built once).
 // Besides `monitors:`, the file may have two top-level sections:
 // `metrics:` (groups whose monitors get per-monitor series) and
 // `alertmanager_webhook:` (the default route of alerts received from

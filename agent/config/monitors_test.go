@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 )
 
@@ -42,6 +42,9 @@ func load(t *testing.T, name string, prev *config.Instances) *config.Monitors {
 	ms, err := loadFile(path, testKinds(t), prev)
 	if err != nil {
 		t.Fatalf("load %s:\n%v", path, err)
+	}
+	if err := ms.Instances.Build(); err != nil {
+		t.Fatalf("build %s:\n%v", path, err)
 	}
 	t.Cleanup(func() { closeAll(t, ms.Instances) })
 	return ms
@@ -69,17 +72,17 @@ func TestGoodFilesLoad(t *testing.T) {
 				t.Errorf("File = %q, want %q", ms.File, path)
 			}
 			for _, m := range ms.Monitors {
-				if m.Pulse.Prober == nil {
+				if ms.Instances.Prober(m.Instances.Prober) == nil {
 					t.Errorf("monitor %q has no prober", m.Name)
 				}
-				if m.Intervention != nil && m.Intervention.Remedy == nil {
+				if m.Intervention != nil && ms.Instances.Remedy(m.Instances.Remedy) == nil {
 					t.Errorf("monitor %q has an intervention without a remedy", m.Name)
 				}
-				if m.Line == 0 || m.Hash == 0 || m.ProfileKey == (spec.Key{}) {
-					t.Errorf("monitor %q: Line %d, Hash %d, ProfileKey %x: want all set", m.Name, m.Line, m.Hash, m.ProfileKey)
+				if m.Line == 0 || m.ProfileKey == (spec.Key{}) {
+					t.Errorf("monitor %q: Line %d, ProfileKey %x: want both set", m.Name, m.Line, m.ProfileKey)
 				}
 				for _, c := range domain.All {
-					if r := m.Codes[c]; r.Configured && r.Dispatch && r.Notifier == nil {
+					if r := m.Codes[c]; r.Configured && r.Dispatch && ms.Instances.Notifier(r.Notifier) == nil {
 						t.Errorf("monitor %q: %v dispatches to no notifier", m.Name, c)
 					}
 				}
@@ -106,7 +109,7 @@ type summary struct {
 	Codes        map[string][]string
 }
 
-func summarize(m config.Monitor) summary {
+func summarize(ms *config.Monitors, m config.Monitor) summary {
 	s := summary{
 		Line:             m.Line,
 		Enabled:          m.Enabled,
@@ -118,10 +121,10 @@ func summarize(m config.Monitor) summary {
 		MaxFailures:      m.Pulse.MaxFailures,
 		HealthyThreshold: m.Pulse.HealthyThreshold,
 		Address:          m.Pulse.Address,
-		Codes:            destinations(&m.Codes),
+		Codes:            destinations(ms, &m.Codes),
 	}
 	if iv := m.Intervention; iv != nil {
-		p := iv.Remedy.Policy()
+		p := ms.Instances.Remedy(m.Instances.Remedy).Policy()
 		s.Intervention = strings.Join([]string{
 			iv.Type, strconv.Itoa(iv.MaxPerWindow), iv.Window.String(),
 			p.Timeout.Std().String(), strconv.Itoa(p.Retries), p.Backoff.Std().String(),
@@ -130,12 +133,16 @@ func summarize(m config.Monitor) summary {
 	return s
 }
 
-// destinations maps each colour to where Codes.Targets sends it; colours
-// that go nowhere are left out.
-func destinations(c *config.Codes) map[string][]string {
+// destinations maps each colour to where the routes of c send it (as the
+// world resolves them); colours that go nowhere are left out.
+func destinations(ms *config.Monitors, c *config.Codes) map[string][]string {
 	out := map[string][]string{}
+	if err := ms.Instances.Build(); err != nil { // a no-op when load built them
+		panic(err)
+	}
+	routes := world.NewRoutes(*c, ms.Instances)
 	for _, k := range domain.All {
-		for _, n := range c.Targets(k) {
+		for _, n := range routes.Targets(k) {
 			out[k.String()] = append(out[k.String()], n.Destination())
 		}
 	}
@@ -251,7 +258,7 @@ func TestGoodFileValues(t *testing.T) {
 			ms := load(t, tt.file, nil)
 			got := map[string]summary{}
 			for _, m := range ms.Monitors {
-				got[m.Name] = summarize(m)
+				got[m.Name] = summarize(ms, m)
 			}
 			for name, want := range tt.want {
 				if g, ok := got[name]; !ok {
@@ -299,31 +306,32 @@ func TestMonitorOrder(t *testing.T) {
 
 func TestInstancesShared(t *testing.T) {
 	sharing := byName(load(t, "good-sharing.yaml", nil))
-	codes := byName(load(t, "good-codes.yaml", nil))
+	codesFile := load(t, "good-codes.yaml", nil)
+	codes := byName(codesFile)
 	seed := byName(load(t, "good-seed.yaml", nil))
 	ivs := byName(load(t, "good-interventions.yaml", nil))
 
 	tests := []struct {
 		name string
-		a, b any
+		a, b spec.Key // a shared instance is one key
 		same bool
 	}{
-		{"http monitors differing only in url", sharing["shop-a"].Pulse.Prober, sharing["shop-b"].Pulse.Prober, true},
-		{"http monitors differing in method", sharing["shop-a"].Pulse.Prober, sharing["shop-post"].Pulse.Prober, false},
-		{"tcp monitors differing only in host and port", sharing["db-1"].Pulse.Prober, sharing["db-2"].Pulse.Prober, true},
-		{"http and tcp", sharing["shop-a"].Pulse.Prober, sharing["db-1"].Pulse.Prober, false},
+		{"http monitors differing only in url", sharing["shop-a"].Instances.Prober, sharing["shop-b"].Instances.Prober, true},
+		{"http monitors differing in method", sharing["shop-a"].Instances.Prober, sharing["shop-post"].Instances.Prober, false},
+		{"tcp monitors differing only in host and port", sharing["db-1"].Instances.Prober, sharing["db-2"].Instances.Prober, true},
+		{"http and tcp", sharing["shop-a"].Instances.Prober, sharing["db-1"].Instances.Prober, false},
 		{"alertmanager for red and green of one monitor", codes["every-colour"].Codes[domain.Red].Notifier, codes["every-colour"].Codes[domain.Green].Notifier, true},
 		{"alertmanager with keys in another order", codes["every-colour"].Codes[domain.Red].Notifier, codes["fallback"].Codes[domain.Red].Notifier, true},
 		{"log to stdout across monitors", codes["every-colour"].Codes[domain.Yellow].Notifier, codes["fallback"].Codes[domain.Yellow].Notifier, true},
 		{"webhook across monitors", codes["every-colour"].Codes[domain.Cyan].Notifier, codes["suppressed"].Codes[domain.Red].Notifier, true},
 		{"log and alertmanager", codes["fallback"].Codes[domain.Yellow].Notifier, codes["fallback"].Codes[domain.Red].Notifier, false},
 		{"log to stdout in flow and block style", seed["api-health"].Codes[domain.Yellow].Notifier, seed["my-service-health-check"].Codes[domain.Yellow].Notifier, true},
-		{"identical script remedies", ivs["script-remedy"].Intervention.Remedy, ivs["script-remedy-twin"].Intervention.Remedy, true},
-		{"script and webhook remedies", ivs["script-remedy"].Intervention.Remedy, ivs["webhook-remedy"].Intervention.Remedy, false},
+		{"identical script remedies", ivs["script-remedy"].Instances.Remedy, ivs["script-remedy-twin"].Instances.Remedy, true},
+		{"script and webhook remedies", ivs["script-remedy"].Instances.Remedy, ivs["webhook-remedy"].Instances.Remedy, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.a == nil || tt.b == nil {
+			if tt.a == (spec.Key{}) || tt.b == (spec.Key{}) {
 				t.Fatalf("instance missing: %v, %v", tt.a, tt.b)
 			}
 			if same := tt.a == tt.b; same != tt.same {
@@ -333,12 +341,13 @@ func TestInstancesShared(t *testing.T) {
 	}
 
 	every := codes["every-colour"]
-	if got := len(every.Codes.Targets(domain.Green)); got != 1 {
+	routes := world.NewRoutes(every.Codes, codesFile.Instances)
+	if got := len(routes.Targets(domain.Green)); got != 1 {
 		t.Errorf("green targets %d notifiers, want 1", got)
 	}
-	if a, b := sharing["shop-a"], sharing["shop-b"]; a.ProfileKey != b.ProfileKey || a.Hash == b.Hash {
-		t.Errorf("shop-a and shop-b: want one profile key and two hashes; keys equal %v, hashes equal %v",
-			a.ProfileKey == b.ProfileKey, a.Hash == b.Hash)
+	if a, b := sharing["shop-a"], sharing["shop-b"]; a.ProfileKey != b.ProfileKey || a.Source == b.Source {
+		t.Errorf("shop-a and shop-b: want one profile key and two sources; keys equal %v, sources equal %v",
+			a.ProfileKey == b.ProfileKey, a.Source == b.Source)
 	}
 	if a, b := sharing["shop-a"], sharing["shop-post"]; a.ProfileKey == b.ProfileKey {
 		t.Error("shop-a and shop-post share a profile key; their checks differ")
@@ -355,64 +364,24 @@ func TestReloadReusesInstances(t *testing.T) {
 			second := load(t, file, first.Instances)
 			for i, a := range first.Monitors {
 				b := second.Monitors[i]
-				if a.Pulse.Prober != b.Pulse.Prober {
+				if first.Instances.Prober(a.Instances.Prober) != second.Instances.Prober(b.Instances.Prober) {
 					t.Errorf("monitor %q: reload built a new prober", a.Name)
 				}
-				if a.Intervention != nil && a.Intervention.Remedy != b.Intervention.Remedy {
+				if a.Intervention != nil && first.Instances.Remedy(a.Instances.Remedy) != second.Instances.Remedy(b.Instances.Remedy) {
 					t.Errorf("monitor %q: reload built a new remedy", a.Name)
 				}
 				for _, c := range domain.All {
-					if a.Codes[c].Notifier != b.Codes[c].Notifier {
+					if first.Instances.Notifier(a.Codes[c].Notifier) != second.Instances.Notifier(b.Codes[c].Notifier) {
 						t.Errorf("monitor %q: reload built a new %v notifier", a.Name, c)
 					}
 				}
-				if a.Hash != b.Hash || a.ProfileKey != b.ProfileKey {
-					t.Errorf("monitor %q: hash or profile key changed on an identical reload", a.Name)
+				if a.Source != b.Source || a.ProfileKey != b.ProfileKey {
+					t.Errorf("monitor %q: source or profile key changed on an identical reload", a.Name)
 				}
 			}
 		})
 	}
 }
-
-func TestCodesTargets(t *testing.T) {
-	n1, n2 := &fakeNotifier{"n1"}, &fakeNotifier{"n2"}
-	route := func(n code.Notifier) config.Route { return config.Route{Configured: true, Dispatch: true, Notifier: n} }
-	tests := []struct {
-		name  string
-		codes config.Codes
-		want  map[string][]string
-	}{
-		{"nothing configured", config.Codes{}, map[string][]string{}},
-		{
-			"own entry wins, others fall back to every configured notifier once",
-			config.Codes{domain.Yellow: route(n1), domain.Red: route(n2), domain.Cyan: route(n2)},
-			map[string][]string{"yellow": {"n1"}, "red": {"n2"}, "cyan": {"n2"}, "green": {"n1", "n2"}, "gray": {"n1", "n2"}},
-		},
-		{
-			"dispatch false sends nothing and is no fallback",
-			config.Codes{domain.Red: route(n1), domain.Gray: {Configured: true, Dispatch: false, Notifier: n2}},
-			map[string][]string{"yellow": {"n1"}, "red": {"n1"}, "cyan": {"n1"}, "green": {"n1"}},
-		},
-		{
-			"dispatch false without a notifier",
-			config.Codes{domain.Red: route(n1), domain.Green: {Configured: true}},
-			map[string][]string{"yellow": {"n1"}, "red": {"n1"}, "cyan": {"n1"}, "gray": {"n1"}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := destinations(&tt.codes); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("targets %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-type fakeNotifier struct{ dest string }
-
-func (f *fakeNotifier) Notify(context.Context, domain.Notification) error { return nil }
-func (f *fakeNotifier) Destination() string                               { return f.dest }
-func (f *fakeNotifier) Close(context.Context) error                       { return nil }
 
 // TestBadFiles compares every error of testdata/bad-*.yaml with the golden
 // file next to it. Run `go test ./agent/config -run TestBadFiles -update`
@@ -671,12 +640,12 @@ metrics: {groups: [g]}
 	}
 	t.Cleanup(func() { closeAll(t, again.Instances) })
 	n := byName(again)
-	if n["by-group"].Metrics || n["by-group"].Hash == m["by-group"].Hash {
-		t.Errorf("without the section: by-group Metrics %v, hash changed %v; want false, true",
-			n["by-group"].Metrics, n["by-group"].Hash != m["by-group"].Hash)
+	if n["by-group"].Metrics || n["by-group"].Source == m["by-group"].Source {
+		t.Errorf("without the section: by-group Metrics %v, source changed %v; want false, true",
+			n["by-group"].Metrics, n["by-group"].Source != m["by-group"].Source)
 	}
-	if n["plain"].Hash != m["plain"].Hash {
-		t.Error("a monitor outside the group changed its hash")
+	if n["plain"].Source != m["plain"].Source {
+		t.Error("a monitor outside the group changed its source")
 	}
 }
 
@@ -697,7 +666,7 @@ func TestAlertmanagerWebhookSection(t *testing.T) {
 		hook   = "webhook:http://127.0.0.1:9000/hook"
 	)
 	want := map[string][]string{"yellow": {stdout}, "red": {hook}, "green": {stdout, hook}, "gray": {stdout, hook}}
-	if got := destinations(&ms.AlertmanagerWebhook.Codes); !reflect.DeepEqual(got, want) {
+	if got := destinations(ms, &ms.AlertmanagerWebhook.Codes); !reflect.DeepEqual(got, want) {
 		t.Errorf("default route %v, want %v", got, want)
 	}
 	// The checkout monitor's log notifier and the section's are one.
@@ -726,7 +695,7 @@ func TestAlertmanagerWebhookSection(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { closeAll(t, ms.Instances) })
-			if got := destinations(&ms.AlertmanagerWebhook.Codes); !reflect.DeepEqual(got, everyColour(stdout)) {
+			if got := destinations(ms, &ms.AlertmanagerWebhook.Codes); !reflect.DeepEqual(got, everyColour(stdout)) {
 				t.Errorf("default route %v, want every colour to %s", got, stdout)
 			}
 		})
@@ -736,7 +705,7 @@ func TestAlertmanagerWebhookSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeAll(t, none.Instances) })
-	if got := destinations(&none.AlertmanagerWebhook.Codes); len(got) != 0 {
+	if got := destinations(none, &none.AlertmanagerWebhook.Codes); len(got) != 0 {
 		t.Errorf("without the section, the default route is %v, want none", got)
 	}
 }

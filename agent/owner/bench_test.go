@@ -35,7 +35,7 @@ func benchSnapshot(b *testing.B, n int) {
 	o := newTestOwner(b, nil)
 	now := time.Now()
 	ms := parse(b, fleetFile(n))
-	if _, _, err := o.apply("monitors.yaml", ms.Monitors, world.Kept{}, ms.AlertmanagerWebhook.Codes, now); err != nil {
+	if _, _, err := o.apply(ms, world.Kept{}, now); err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < n; i += 100 {

@@ -57,7 +57,7 @@ func startOwner(t *testing.T, cfg config.Agent) (*Owner, context.Context) {
 	return o, ctx
 }
 
-// parse parses a whole monitor file; its notifier instances are closed
+// parse parses a whole monitor file and builds its instances; its notifiers are closed
 // when the test ends.
 func parse(t testing.TB, text string) *config.Monitors {
 	t.Helper()
@@ -70,6 +70,9 @@ func parse(t testing.TB, text string) *config.Monitors {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := ms.Instances.Build(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = ms.Instances.CloseUnused(context.Background(), nil) })
 	return ms
 }
@@ -78,7 +81,7 @@ func parse(t testing.TB, text string) *config.Monitors {
 func applyAt(t *testing.T, o *Owner, text string, now time.Time) {
 	t.Helper()
 	ms := parse(t, text)
-	if _, _, err := o.apply("monitors.yaml", ms.Monitors, world.Kept{}, ms.AlertmanagerWebhook.Codes, now); err != nil {
+	if _, _, err := o.apply(ms, world.Kept{}, now); err != nil {
 		t.Fatal(err)
 	}
 }

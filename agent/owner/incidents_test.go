@@ -89,7 +89,7 @@ func TestReaddedMonitorStartsANewIncident(t *testing.T) {
 func TestLookupWithAnEndingContext(t *testing.T) {
 	o, ctx := startOwner(t, config.DefaultAgent())
 	ms := parse(t, "monitors:\n  - name: api\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:1/\"}}\n")
-	if _, _, err := o.Apply(ctx, "monitors.yaml", ms.Monitors, world.Kept{}, ms.AlertmanagerWebhook.Codes); err != nil {
+	if _, _, err := o.Apply(ctx, ms, world.Kept{}); err != nil {
 		t.Fatal(err)
 	}
 	ended, cancel := context.WithCancel(context.Background())

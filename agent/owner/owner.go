@@ -51,7 +51,7 @@ type Owner struct {
 	checkCounts    map[string]*checkCounters // by check type
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
-	alertRoutes    config.Codes // the monitor file's alertmanager_webhook.codes
+	alertRoutes    world.Routes // the monitor file's alertmanager_webhook.codes
 	// Relayed alerts refused for the bound since the last warning.
 	overflowed      int
 	lastOverflowLog time.Time

@@ -28,10 +28,8 @@ type runningRequest struct {
 // applyRequest carries a parsed monitor file to the owner.
 type applyRequest struct {
 	answered
-	file     string
-	monitors []config.Monitor
-	kept     world.Kept
-	routes   config.Codes
+	ms   *config.Monitors
+	kept world.Kept
 
 	stats   world.ApplyStats
 	carried []config.InstanceKeys
@@ -67,7 +65,7 @@ func (o *Owner) serve(r request) {
 	case *runningRequest:
 		r.running = o.world.Running()
 	case *applyRequest:
-		r.stats, r.carried, r.err = o.apply(r.file, r.monitors, r.kept, r.routes, time.Now())
+		r.stats, r.carried, r.err = o.apply(r.ms, r.kept, time.Now())
 	case *lookupRequest:
 		r.view, r.found = o.lookup(r.name)
 	case *retireRequest:
@@ -103,13 +101,13 @@ func (o *Owner) Running(ctx context.Context) (world.Running, error) {
 	return r.running, err
 }
 
-// Apply makes the running monitors those of a parsed file: monitors
-// (parsed because they are new or changed) and kept (unchanged, not
-// parsed again), with routes for the inbound alerts. file names errors.
-// carried lists the instances that only kept monitors use, which the new
-// configuration must adopt. On error nothing changed.
-func (o *Owner) Apply(ctx context.Context, file string, monitors []config.Monitor, kept world.Kept, routes config.Codes) (world.ApplyStats, []config.InstanceKeys, error) {
-	r := &applyRequest{file: file, monitors: monitors, kept: kept, routes: routes}
+// Apply makes the running monitors those of a parsed and built file: its
+// monitors (parsed because they are new or changed) and kept (unchanged,
+// not parsed again), with its routes for the inbound alerts. carried lists
+// the instances that only kept monitors use, which the new configuration
+// must adopt. On error nothing changed.
+func (o *Owner) Apply(ctx context.Context, ms *config.Monitors, kept world.Kept) (world.ApplyStats, []config.InstanceKeys, error) {
+	r := &applyRequest{ms: ms, kept: kept}
 	if err := o.ask(ctx, r); err != nil {
 		return world.ApplyStats{}, nil, err
 	}
@@ -166,12 +164,12 @@ func (o *Owner) RouteAlerts(ctx context.Context, alerts []Alert, now time.Time) 
 }
 
 // apply is Apply on the owner goroutine.
-func (o *Owner) apply(file string, monitors []config.Monitor, kept world.Kept, routes config.Codes, now time.Time) (world.ApplyStats, []config.InstanceKeys, error) {
-	if err := o.world.Conflicts(file, monitors, kept); err != nil {
+func (o *Owner) apply(ms *config.Monitors, kept world.Kept, now time.Time) (world.ApplyStats, []config.InstanceKeys, error) {
+	if err := o.world.Conflicts(ms.File, ms.Monitors, kept); err != nil {
 		return world.ApplyStats{}, nil, err
 	}
-	st, carried := o.world.ApplyKept(monitors, kept, now, &o.fx)
-	o.alertRoutes = routes
+	st, carried := o.world.ApplyKept(ms.Monitors, ms.Instances, kept, now, &o.fx)
+	o.alertRoutes = world.NewRoutes(ms.AlertmanagerWebhook.Codes, ms.Instances)
 	o.flushEffects() // gray codes for removed and disabled monitors; their incidents close
 	o.book.reconcile(o.world.Targets, nil, now, o.codes.Send)
 	o.flushStates(now)

@@ -47,18 +47,18 @@ func (w *World) ApplyAlert(n domain.Notification, intervene bool, reason string,
 	var out AlertOutcome
 	var code int // the index of n in fx.Codes: its State is the monitor's after the alert
 	n.Groups = p.Groups
-	switch targets := p.Codes.Targets(n.Code); {
+	switch targets := p.Routes.Targets(n.Code); {
 	case len(targets) > 0:
 		out.Route = AlertRouted
 		code = len(fx.Codes)
 		fx.Codes = append(fx.Codes, Dispatch{Notification: n, Targets: targets})
 		defer func() { fx.Codes[code].Notification.State = rt.Status.State.String() }()
-	case p.Codes[n.Code].Configured:
+	case p.Routes[n.Code].Configured:
 		out.Route = AlertSuppressed
 	default:
 		out.Route = AlertNoNotifier
 	}
-	if !intervene || p.Intervention == nil || !p.Intervention.OnAlert {
+	if !intervene || p.Remedy == nil || !p.Remedy.OnAlert {
 		return out
 	}
 	out.OptedIn = true

@@ -21,19 +21,19 @@ type ApplyStats struct {
 }
 
 // Running is the world's monitors as a reload compares them: each one's
-// entity and the Hash of its definition, in one order.
+// entity and the Source of its definition (config.Monitor.Source), in one order.
 type Running struct {
 	Entities []ecs.Entity
-	Hashes   []uint64
+	Sources  []uint64
 }
 
 // Running lists the monitors in effect, for config.ParseChanges.
 func (w *World) Running() Running {
-	r := Running{Entities: make([]ecs.Entity, 0, w.Len()), Hashes: make([]uint64, 0, w.Len())}
+	r := Running{Entities: make([]ecs.Entity, 0, w.Len()), Sources: make([]uint64, 0, w.Len())}
 	w.names.each(func(e ecs.Entity) {
 		id, _ := w.monitors.Get(e)
 		r.Entities = append(r.Entities, e)
-		r.Hashes = append(r.Hashes, id.Hash)
+		r.Sources = append(r.Sources, id.Source)
 	})
 	return r
 }
@@ -83,7 +83,7 @@ func (w *World) Conflicts(file string, ms []config.Monitor, kept Kept) error {
 // and only those neither in ms nor kept are removed. Call Conflicts first. carried lists the instances of the
 // profiles only kept monitors use: the new configuration must adopt them
 // (config.Instances.Adopt).
-func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Effects) (st ApplyStats, carried []config.InstanceKeys) {
+func (w *World) ApplyKept(ms []config.Monitor, in Instances, kept Kept, now time.Time, fx *Effects) (st ApplyStats, carried []config.InstanceKeys) {
 	w.version++
 	// Monitors move to a fresh profile list; the ones gone from the file
 	// keep indexes into the old one until they are removed below.
@@ -107,7 +107,7 @@ func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Eff
 		if !ok {
 			pi = uint32(len(next))
 			keys[m.ProfileKey] = pi
-			next = append(next, newProfile(m))
+			next = append(next, newProfile(m, in))
 		}
 		p := next[pi]
 		e, exists := w.lookup(m.Name)
@@ -120,12 +120,12 @@ func (w *World) ApplyKept(ms []config.Monitor, kept Kept, now time.Time, fx *Eff
 		id, rt := w.monitors.Get(e)
 		before := old[id.profile]
 		id.profile = pi // the same definition may have a fresh copy
-		if id.Hash == m.Hash {
+		if id.Source != 0 && id.Source == m.Source {
 			st.Unchanged++
 			continue
 		}
 		st.Updated++
-		id.Hash = m.Hash
+		id.Source = m.Source
 		if w.address(id) != m.Pulse.Address {
 			w.text.free(int(id.nameLen + id.addrLen))
 			id.text, id.addrLen = w.text.add(m.Name, m.Pulse.Address), uint32(len(m.Pulse.Address))
@@ -195,7 +195,8 @@ func (p *Profile) intervalIn(st incident.State) time.Duration {
 	return p.Interval
 }
 
-func newProfile(m *config.Monitor) *Profile {
+// newProfile is m's profile, with the instances its keys name.
+func newProfile(m *config.Monitor, in Instances) *Profile {
 	p := &Profile{
 		Key:           m.ProfileKey,
 		Instances:     m.Instances,
@@ -203,18 +204,18 @@ func newProfile(m *config.Monitor) *Profile {
 		Interval:      m.Pulse.Interval,
 		RetryInterval: m.Pulse.RetryInterval,
 		Timeout:       m.Pulse.Timeout,
-		Prober:        m.Pulse.Prober,
+		Prober:        in.Prober(m.Instances.Prober),
 		Policy: incident.Policy{
 			MaxFailures:      m.Pulse.MaxFailures,
 			HealthyThreshold: m.Pulse.HealthyThreshold,
 		},
-		Intervention: m.Intervention,
-		Codes:        m.Codes,
-		Groups:       m.Groups,
-		Enabled:      m.Enabled,
-		Metrics:      m.Metrics,
+		Routes:  NewRoutes(m.Codes, in),
+		Groups:  m.Groups,
+		Enabled: m.Enabled,
+		Metrics: m.Metrics,
 	}
 	if iv := m.Intervention; iv != nil {
+		p.Remedy = &Remedy{Type: iv.Type, Remedy: in.Remedy(m.Instances.Remedy), OnAlert: iv.OnAlert}
 		p.Policy.CanIntervene = true
 		p.Policy.MaxPerWindow = iv.MaxPerWindow
 		p.Policy.Window = iv.Window
@@ -228,7 +229,7 @@ func (w *World) add(m *config.Monitor, pi uint32, p *Profile, now time.Time) ecs
 		rt.Status.State = incident.Maintenance
 	}
 	id := Identity{
-		Hash:    m.Hash,
+		Source:  m.Source,
 		text:    w.text.add(m.Name, m.Pulse.Address),
 		nameLen: uint32(len(m.Name)),
 		addrLen: uint32(len(m.Pulse.Address)),
@@ -423,7 +424,7 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 			State: rt.Status.State, At: now, Cause: cause(ev, reason)})
 	}
 	for _, em := range out.Emits {
-		targets := p.Codes.Targets(em.Code)
+		targets := p.Routes.Targets(em.Code)
 		fx.Codes = append(fx.Codes, Dispatch{
 			Notification: domain.Notification{
 				Time:    now,
@@ -437,9 +438,9 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 			Targets: targets,
 		})
 	}
-	if out.Intervene && p.Intervention != nil {
+	if out.Intervene && p.Remedy != nil {
 		rt.RemedyInFlight = true
-		iv := p.Intervention
+		iv := p.Remedy
 		fx.Remedies = append(fx.Remedies, RemedyJob{
 			Entity:  e,
 			Type:    iv.Type,

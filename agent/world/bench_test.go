@@ -80,7 +80,7 @@ func benchLoadFile(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		var fx Effects
-		w.Apply(ms.Monitors, time.Now(), &fx)
+		applyParsed(b, w, ms, time.Now(), &fx)
 		apply = time.Since(start)
 		ms = nil
 		perMonitor = float64(heapInUse()-base) / float64(n)
@@ -133,6 +133,6 @@ func benchWorld(b *testing.B, n int, start time.Time) *World {
 		b.Fatal(err)
 	}
 	var fx Effects
-	w.Apply(ms.Monitors, start, &fx)
+	applyParsed(b, w, ms, start, &fx)
 	return w
 }

@@ -71,7 +71,7 @@ func (w *World) HostMonitors(host string) (n int, targets []code.Notifier) {
 			continue
 		}
 		n++
-		for _, t := range p.Codes.Targets(domain.Red) {
+		for _, t := range p.Routes.Targets(domain.Red) {
 			if seen == nil {
 				seen = map[code.Notifier]bool{}
 			}

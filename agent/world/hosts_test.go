@@ -22,7 +22,7 @@ func TestHostMonitors(t *testing.T) {
 	}
 	disabled := func(m *config.Monitor) { m.Enabled = false }
 	toLog := func(m *config.Monitor) {
-		m.Codes[domain.Red] = config.Route{Configured: true, Dispatch: true, Notifier: logN}
+		m.Codes[domain.Red] = config.Route{Configured: true, Dispatch: true, Notifier: logKey}
 	}
 	ms := []config.Monitor{
 		monitor("a1", at("10.0.0.1")), monitor("a2", at("10.0.0.1")), monitor("a3", at("10.0.0.1"), toLog),

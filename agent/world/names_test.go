@@ -180,7 +180,7 @@ func TestWorldCompactsText(t *testing.T) {
 			ms[i] = monitor(fmt.Sprintf("svc-%05d", i), func(m *config.Monitor) {
 				m.Pulse.Address = fmt.Sprintf("http://gen%d.example/%05d/health", gen, i)
 			})
-			ms[i].Hash = uint64(gen)<<32 | uint64(i)
+			ms[i].Source = uint64(gen)<<32 | uint64(i)
 		}
 		return ms
 	}

@@ -40,9 +40,9 @@ func TestReenableWhileACheckRuns(t *testing.T) {
 	on := own(monitor("svc"))
 	off := on
 	off.Enabled = false
-	off.Hash++
+	off.Source++
 	on2 := on
-	on2.Hash += 2
+	on2.Source += 2
 	w := newWorld(t, on)
 	jobs := runDue(w, t0.Add(10*time.Second))
 	if len(jobs) != 1 {

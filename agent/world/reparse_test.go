@@ -33,8 +33,11 @@ func fleetFile(monitors ...string) []byte {
 func reload(t *testing.T, w *World, data []byte, prev *config.Instances, now time.Time) (*config.Monitors, ApplyStats, error) {
 	t.Helper()
 	running := w.Running()
-	ms, err := config.ParseChanges("m.yaml", data, kinds(t), prev, running.Hashes)
+	ms, err := config.ParseChanges("m.yaml", data, kinds(t), prev, running.Sources)
 	if err != nil {
+		return nil, ApplyStats{}, err
+	}
+	if err := ms.Instances.Build(); err != nil {
 		return nil, ApplyStats{}, err
 	}
 	kept := Kept{Entities: running.Entities, Lines: ms.Unchanged}
@@ -43,7 +46,7 @@ func reload(t *testing.T, w *World, data []byte, prev *config.Instances, now tim
 		return nil, ApplyStats{}, err
 	}
 	var fx Effects
-	st, carried := w.ApplyKept(ms.Monitors, kept, now, &fx)
+	st, carried := w.ApplyKept(ms.Monitors, ms.Instances, kept, now, &fx)
 	for _, keys := range carried {
 		ms.Instances.Adopt(prev, keys)
 	}
@@ -68,7 +71,7 @@ func TestReloadParsesOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var fx Effects
-	w.Apply(first.Monitors, t0, &fx)
+	applyParsed(t, w, first, t0, &fx)
 	// "b" fails once: a kept monitor must keep that.
 	now := t0.Add(61 * time.Second)
 	for _, j := range runDue(w, now) {
@@ -146,7 +149,7 @@ func TestReloadFindsDuplicatesOfKeptMonitors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var fx Effects
-	w.Apply(first.Monitors, t0, &fx)
+	applyParsed(t, w, first, t0, &fx)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -185,7 +188,7 @@ func TestReloadWithMetricGroupsParsesAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	var fx Effects
-	w.Apply(first.Monitors, t0, &fx)
+	applyParsed(t, w, first, t0, &fx)
 	ms, st, err := reload(t, w, data, first.Instances, t0)
 	if err != nil {
 		t.Fatal(err)

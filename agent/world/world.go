@@ -22,7 +22,7 @@ import (
 // name and address are in the world's text arena and the profile is an
 // index into the world's profiles.
 type Identity struct {
-	Hash    uint64 // of the monitor's definition, to detect changes on reload
+	Source  uint64 // config.Monitor.Source: what a reload compares
 	text    uint32 // where the name, then the address, start in the text arena
 	nameLen uint32
 	addrLen uint32
@@ -59,8 +59,8 @@ type Profile struct {
 	Timeout       time.Duration
 	Prober        pulse.Prober
 	Policy        incident.Policy
-	Intervention  *config.Intervention
-	Codes         config.Codes
+	Remedy        *Remedy // nil: the monitor has no intervention
+	Routes        Routes
 	Groups        []string
 	Enabled       bool
 	Metrics       bool // opted in to per-monitor series (`metrics: true`)
@@ -293,7 +293,7 @@ func (w *World) Targets(name string, c domain.Code) ([]code.Notifier, bool) {
 		return nil, false
 	}
 	id, _ := w.monitors.Get(e)
-	return w.profile(id).Codes.Targets(c), true
+	return w.profile(id).Routes.Targets(c), true
 }
 
 // firstDue spreads first checks over the interval. The offset comes from a

@@ -13,6 +13,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
@@ -43,24 +44,64 @@ var (
 	amN       = nopNotifier{"am"}
 )
 
+// The keys the test monitors name, and the instances behind them.
+var (
+	proberKey = testKey("prober")
+	remedyKey = testKey("remedy")
+	logKey    = testKey("log")
+	amKey     = testKey("am")
+)
+
+func testKey(s string) spec.Key { return spec.NewFingerprint().String(s).Key() }
+
+// testInstances resolves the test keys as config.Instances does the
+// loader's.
+type testInstances struct{}
+
+func (testInstances) Prober(k spec.Key) pulse.Prober {
+	if k == proberKey {
+		return theProber
+	}
+	return nil
+}
+
+func (testInstances) Remedy(k spec.Key) intervention.Remedy {
+	if k == remedyKey {
+		return nopRemedy{}
+	}
+	return nil
+}
+
+func (testInstances) Notifier(k spec.Key) code.Notifier {
+	switch k {
+	case logKey:
+		return logN
+	case amKey:
+		return amN
+	}
+	return nil
+}
+
 func monitor(name string, mod ...func(*config.Monitor)) config.Monitor {
 	m := config.Monitor{
 		Name: name, Enabled: true,
 		Pulse: config.Pulse{Type: "http", Interval: 10 * time.Second, Timeout: time.Second,
-			MaxFailures: 2, HealthyThreshold: 1, Address: "http://" + name, Prober: theProber},
+			MaxFailures: 2, HealthyThreshold: 1, Address: "http://" + name},
+		Instances: config.InstanceKeys{Prober: proberKey},
 	}
-	m.Codes[domain.Yellow] = config.Route{Configured: true, Dispatch: true, Notifier: logN}
-	m.Codes[domain.Red] = config.Route{Configured: true, Dispatch: true, Notifier: amN}
+	m.Codes[domain.Yellow] = config.Route{Configured: true, Dispatch: true, Notifier: logKey}
+	m.Codes[domain.Red] = config.Route{Configured: true, Dispatch: true, Notifier: amKey}
 	for _, f := range mod {
 		f(&m)
 	}
-	m.Hash = uint64(len(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Pulse.Address, m.Intervention != nil, m.Metrics)))
+	m.Source = uint64(len(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Pulse.Address, m.Intervention != nil, m.Metrics)))
 	m.ProfileKey = spec.NewFingerprint().String(fmt.Sprint(m.Enabled, m.Pulse.Interval, m.Intervention != nil, m.Metrics)).Key()
 	return m
 }
 
 func withRemedy(m *config.Monitor) {
-	m.Intervention = &config.Intervention{Type: "script", MaxPerWindow: 3, Window: time.Hour, Remedy: nopRemedy{}}
+	m.Intervention = &config.Intervention{Type: "script", MaxPerWindow: 3, Window: time.Hour}
+	m.Instances.Remedy = remedyKey
 }
 
 func newWorld(t testing.TB, ms ...config.Monitor) *World {

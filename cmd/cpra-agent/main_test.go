@@ -584,6 +584,24 @@ func TestConfigCheck(t *testing.T) {
 			}
 		}
 	})
+	t.Run("creates nothing", func(t *testing.T) {
+		// A check validates: it opens no notifier's file, even one that a
+		// load would create.
+		dir := t.TempDir()
+		codes := filepath.Join(dir, "codes.log")
+		monitors := filepath.Join(dir, "monitors.yaml")
+		text := "monitors:\n  - name: api\n    pulse_check: {type: tcp, config: {host: 127.0.0.1, port: 1}}\n" +
+			"    codes: {red: {notify: log, config: {file: " + codes + "}}}\n"
+		if err := os.WriteFile(monitors, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if stdout, stderr, err := runAgent(t, "--config.check", "--yaml="+monitors); err != nil {
+			t.Fatalf("--config.check: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		}
+		if _, err := os.Stat(codes); !os.IsNotExist(err) {
+			t.Errorf("--config.check left %s behind (stat: %v)", codes, err)
+		}
+	})
 }
 
 // ---------------------------------------------------------------------------

@@ -26,10 +26,35 @@ type Notifier interface {
 	Close(ctx context.Context) error
 }
 
-// Kind describes a notifier type for registration.
+// Kind describes a notifier type for registration. Loading has two steps,
+// as for check kinds (pulse.Kind): Parse validates a block into plain
+// settings and leaves no trace; Build, which only a load that will run
+// calls, makes the live Notifier once per distinct block.
 type Kind struct {
 	Name string // the `notify:` value, for example "alertmanager"
-	New  func(b spec.Block, deps kind.Deps) (Notifier, error)
+	// Parse validates the block and returns the settings Build needs.
+	Parse func(b spec.Block) (settings any, err error)
+	// Build makes the Notifier. Nil when the settings are the Notifier itself:
+	// an inert value that holds nothing live.
+	Build func(settings any, deps kind.Deps) (Notifier, error)
+}
+
+// New parses the block and builds the Notifier: both steps at once, for
+// tests and tools that use one on its own.
+func (k Kind) New(b spec.Block, deps kind.Deps) (Notifier, error) {
+	settings, err := k.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	return k.Construct(settings, deps)
+}
+
+// Construct runs Build, or returns the settings when they are the Notifier.
+func (k Kind) Construct(settings any, deps kind.Deps) (Notifier, error) {
+	if k.Build == nil {
+		return settings.(Notifier), nil
+	}
+	return k.Build(settings, deps)
 }
 
 // Holder is a notifier whose receiver keeps a firing code active until it

@@ -70,8 +70,33 @@ type Remedy interface {
 	Destination(r Request) string
 }
 
-// Kind describes an intervention type for registration.
+// Kind describes an intervention type for registration. Loading has two steps,
+// as for check kinds (pulse.Kind): Parse validates a block into plain
+// settings and leaves no trace; Build, which only a load that will run
+// calls, makes the live Remedy once per distinct block.
 type Kind struct {
 	Name string // the `type:` value, for example "script"
-	New  func(b spec.Block, deps kind.Deps) (Remedy, error)
+	// Parse validates the block and returns the settings Build needs.
+	Parse func(b spec.Block) (settings any, err error)
+	// Build makes the Remedy. Nil when the settings are the Remedy itself:
+	// an inert value that holds nothing live.
+	Build func(settings any, deps kind.Deps) (Remedy, error)
+}
+
+// New parses the block and builds the Remedy: both steps at once, for
+// tests and tools that use one on its own.
+func (k Kind) New(b spec.Block, deps kind.Deps) (Remedy, error) {
+	settings, err := k.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	return k.Construct(settings, deps)
+}
+
+// Construct runs Build, or returns the settings when they are the Remedy.
+func (k Kind) Construct(settings any, deps kind.Deps) (Remedy, error) {
+	if k.Build == nil {
+		return settings.(Remedy), nil
+	}
+	return k.Build(settings, deps)
 }

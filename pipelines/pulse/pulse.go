@@ -175,21 +175,49 @@ type Slot interface {
 }
 
 // Kind describes a check type for registration.
+//
+// Loading has two steps. Parse validates a block and returns plain
+// settings: it opens nothing, starts nothing and registers nothing, so
+// --config.check and a rejected reload leave no trace. Build turns the
+// settings into the live Prober; only a load that will run calls it, once
+// per distinct block.
 type Kind struct {
 	Name string // the `type:` value, for example "http"
 	// AddressKeys are the keys of the config block that make up the
 	// per-monitor address. The rest of the block configures the shared
 	// Prober, so two monitors differing only in these keys share one Prober.
 	AddressKeys []string
-	// New validates the block and returns the Prober and the monitor's
-	// address. The Prober must not depend on the address keys.
-	New func(b spec.Block, deps kind.Deps) (Prober, string, error)
+	// Parse validates the block and returns the Prober's settings and the
+	// monitor's address. The settings must not depend on the address keys.
+	Parse func(b spec.Block) (settings any, address string, err error)
+	// Build makes the Prober from Parse's settings. Nil when the settings
+	// are the Prober itself: an inert value that holds nothing live.
+	Build func(settings any, deps kind.Deps) (Prober, error)
 	// Address, when set, validates only the address keys and returns the
-	// address. The loader calls it instead of New for a monitor whose block,
-	// apart from the address keys, equals one it already built a Prober for,
-	// so a fleet of a million URLs does not build a million Probers. Kinds
-	// whose New is cheap leave it nil.
+	// address. The loader calls it instead of Parse for a monitor whose
+	// block, apart from the address keys, equals one it already parsed, so
+	// a fleet of a million URLs does not parse a million Probers' settings.
+	// Kinds whose Parse is cheap leave it nil.
 	Address func(b spec.Block) (string, error)
+}
+
+// New parses the block and builds the Prober: both steps at once, for
+// tests and tools that use one Prober on its own.
+func (k Kind) New(b spec.Block, deps kind.Deps) (Prober, string, error) {
+	settings, addr, err := k.Parse(b)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := k.Construct(settings, deps)
+	return p, addr, err
+}
+
+// Construct runs Build, or returns the settings when they are the Prober.
+func (k Kind) Construct(settings any, deps kind.Deps) (Prober, error) {
+	if k.Build == nil {
+		return settings.(Prober), nil
+	}
+	return k.Build(settings, deps)
 }
 
 // Failf is a convenience for kinds: a failed Result with a formatted reason.

@@ -18,11 +18,10 @@ import (
 	"github.com/cpra-agent/cpra-agent/internal/httpclient"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 )
 
 // Kind registers the notifier as `notify: alertmanager`.
-var Kind = code.Kind{Name: "alertmanager", New: New}
+var Kind = code.Kind{Name: "alertmanager", Parse: Parse}
 
 const (
 	Alertname = "CPRAMonitor" // the alertname of every code sent to Alertmanager
@@ -55,8 +54,9 @@ type Notifier struct {
 	client   *http.Client
 }
 
-// New validates the block.
-func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
+// Parse validates the block. The Notifier it returns is inert until used:
+// its HTTP client opens connections only to deliver.
+func Parse(b spec.Block) (any, error) {
 	s, err := parseConfig(b)
 	if err != nil {
 		return nil, err

@@ -88,7 +88,7 @@ func (f *fakeAM) last(t *testing.T) post {
 
 func newNotifier(t *testing.T, yaml string) *Notifier {
 	t.Helper()
-	n, err := New(spectest.Block(t, yaml), kind.Deps{})
+	n, err := Kind.New(spectest.Block(t, yaml), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

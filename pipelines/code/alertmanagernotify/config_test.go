@@ -47,7 +47,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := New(spectest.Block(t, tt.yaml), kind.Deps{})
+			n, err := Kind.New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				n.Close(context.Background())
 				t.Fatalf("New succeeded, want %q", tt.want)
@@ -110,7 +110,7 @@ func TestDestinationAndEndpoint(t *testing.T) {
 		{"https://u:pw@am.example/prefix", "alertmanager:https://am.example/prefix", "https://u:pw@am.example/prefix/api/v2/alerts"},
 	}
 	for _, tt := range tests {
-		n, err := New(spectest.Block(t, "url: "+tt.url), kind.Deps{})
+		n, err := Kind.New(spectest.Block(t, "url: "+tt.url), kind.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 )
 
 // Kind registers the notifier as `notify: log`.
-var Kind = code.Kind{Name: "log", New: New}
+var Kind = code.Kind{Name: "log", Parse: parse, Build: build}
 
 type config struct {
 	File string `yaml:"file"` // empty means Deps.Stdout
@@ -34,23 +35,45 @@ type Notifier struct {
 	closed bool
 }
 
-// New validates the block and opens the file.
-func New(b spec.Block, deps kind.Deps) (code.Notifier, error) {
+// settings are a validated block: where to write, and the line of `file:`
+// for an error when the file cannot be opened.
+type settings struct {
+	file string
+	line int
+}
+
+// parse validates the block; the file is opened by build, so that
+// --config.check and a rejected reload create nothing.
+func parse(b spec.Block) (any, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	if cfg.File == "" {
+	if cfg.File != "" {
+		// Looked at, not created: --config.check catches a mistyped path.
+		if dir, err := os.Stat(filepath.Dir(cfg.File)); err != nil {
+			return nil, b.Errorf("file", "cannot open: %v", err)
+		} else if !dir.IsDir() {
+			return nil, b.Errorf("file", "cannot open: %s is not a directory", filepath.Dir(cfg.File))
+		}
+	}
+	return settings{file: cfg.File, line: b.LineOf("file")}, nil
+}
+
+// build opens the file (appending; created when missing).
+func build(s any, deps kind.Deps) (code.Notifier, error) {
+	st := s.(settings)
+	if st.file == "" {
 		w := deps.WithDefaults().Stdout
 		return &Notifier{dest: "log:stdout", w: w}, nil
 	}
 	// The directory is not created: a mistyped path should fail at load,
 	// not quietly grow a directory tree.
-	f, err := os.OpenFile(cfg.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(st.file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, b.Errorf("file", "cannot open: %v", err)
+		return nil, &spec.Error{Line: st.line, Field: "file", Msg: fmt.Sprintf("cannot open: %v", err)}
 	}
-	return &Notifier{dest: "log:" + cfg.File, w: f, file: f}, nil
+	return &Notifier{dest: "log:" + st.file, w: f, file: f}, nil
 }
 
 // line is the JSON object written for one notification.

@@ -36,12 +36,12 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key", "file: x\nfiel: y\n", "line 2: fiel: unknown field (known: file)"},
 		{"file not a string", "file: [a]\n", "line 1: file: expected a string value"},
 		{"missing directory", "file: " + dir + "/nope/alerts.log\n",
-			"line 1: file: cannot open: open " + dir + "/nope/alerts.log: no such file or directory"},
+			"line 1: file: cannot open: stat " + dir + "/nope: no such file or directory"},
 		{"directory", "file: " + dir + "\n", "line 1: file: cannot open: open " + dir + ": is a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, err := New(spectest.Block(t, tt.yaml), kind.Deps{})
+			n, err := Kind.New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				n.Close(context.Background())
 				t.Fatalf("New succeeded, want error %q", tt.want)
@@ -61,7 +61,7 @@ func TestDestination(t *testing.T) {
 		{"file: " + path + "\n", "log:" + path},
 	}
 	for _, tt := range tests {
-		n, err := New(spectest.Block(t, tt.yaml), kind.Deps{Stdout: &bytes.Buffer{}})
+		n, err := Kind.New(spectest.Block(t, tt.yaml), kind.Deps{Stdout: &bytes.Buffer{}})
 		if err != nil {
 			t.Fatalf("New(%q): %v", tt.yaml, err)
 		}
@@ -100,7 +100,7 @@ func TestLineFormat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			n, err := New(spec.Block{}, kind.Deps{Stdout: &out})
+			n, err := Kind.New(spec.Block{}, kind.Deps{Stdout: &out})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +117,7 @@ func TestLineFormat(t *testing.T) {
 
 func TestZeroTimeUsesNow(t *testing.T) {
 	var out bytes.Buffer
-	n, err := New(spec.Block{}, kind.Deps{Stdout: &out})
+	n, err := Kind.New(spec.Block{}, kind.Deps{Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestFileAppendsConcurrently(t *testing.T) {
 	if err := os.WriteFile(path, []byte("existing line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(spectest.Block(t, "file: "+path), kind.Deps{})
+	n, err := Kind.New(spectest.Block(t, "file: "+path), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestFileAppendsConcurrently(t *testing.T) {
 
 func TestNewFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new.log")
-	n, err := New(spectest.Block(t, "file: "+path), kind.Deps{})
+	n, err := Kind.New(spectest.Block(t, "file: "+path), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestNewFileMode(t *testing.T) {
 
 func TestNotifyAfterClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.log")
-	n, err := New(spectest.Block(t, "file: "+path), kind.Deps{})
+	n, err := Kind.New(spectest.Block(t, "file: "+path), kind.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +235,8 @@ func TestNotifyAfterClose(t *testing.T) {
 
 func TestCloseLeavesStdoutOpen(t *testing.T) {
 	var out bytes.Buffer
-	a, _ := New(spec.Block{}, kind.Deps{Stdout: &out})
-	b, _ := New(spec.Block{}, kind.Deps{Stdout: &out})
+	a, _ := Kind.New(spec.Block{}, kind.Deps{Stdout: &out})
+	b, _ := Kind.New(spec.Block{}, kind.Deps{Stdout: &out})
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -246,5 +246,26 @@ func TestCloseLeavesStdoutOpen(t *testing.T) {
 	}
 	if out.Len() == 0 {
 		t.Error("nothing written")
+	}
+}
+
+// TestParseCreatesNothing: validating the block (what --config.check and
+// a rejected reload do) leaves no file behind; building opens it.
+func TestParseCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "codes.log")
+	settings, err := Kind.Parse(spectest.Block(t, "file: "+path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("after Parse: stat %s: %v; want no file", path, err)
+	}
+	n, err := Kind.Construct(settings, kind.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("after Build: %v; want the file", err)
 	}
 }

@@ -13,11 +13,10 @@ import (
 	"github.com/cpra-agent/cpra-agent/internal/httpclient"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 )
 
 // Kind registers the notifier as `notify: webhook`.
-var Kind = code.Kind{Name: "webhook", New: New}
+var Kind = code.Kind{Name: "webhook", Parse: Parse}
 
 const defaultTimeout = 10 * time.Second
 
@@ -38,8 +37,9 @@ type Notifier struct {
 	client  *http.Client
 }
 
-// New validates the block.
-func New(b spec.Block, _ kind.Deps) (code.Notifier, error) {
+// Parse validates the block. The Notifier it returns is inert until used:
+// its HTTP client opens connections only to deliver.
+func Parse(b spec.Block) (any, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ import (
 
 func newNotifier(t *testing.T, text string) *Notifier {
 	t.Helper()
-	n, err := New(spectest.Block(t, text), kind.Deps{})
+	n, err := Kind.New(spectest.Block(t, text), kind.Deps{})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(spectest.Block(t, tt.yaml), kind.Deps{})
+			_, err := Kind.New(spectest.Block(t, tt.yaml), kind.Deps{})
 			if err == nil {
 				t.Fatalf("New succeeded, want %q", tt.want)
 			}

@@ -19,11 +19,10 @@ import (
 	"github.com/cpra-agent/cpra-agent/internal/httpclient"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 )
 
 // Kind registers the "docker" intervention.
-var Kind = intervention.Kind{Name: "docker", New: newRemedy}
+var Kind = intervention.Kind{Name: "docker", Parse: parseRemedy}
 
 const (
 	defaultSocket = "/var/run/docker.sock"
@@ -54,7 +53,7 @@ type remedy struct {
 	client    *http.Client
 }
 
-func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
+func parseRemedy(b spec.Block) (any, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.

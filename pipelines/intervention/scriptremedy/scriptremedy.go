@@ -10,18 +10,17 @@ import (
 	"github.com/cpra-agent/cpra-agent/internal/proc"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 )
 
 // Kind registers the script intervention.
-var Kind = intervention.Kind{Name: "script", New: newRemedy}
+var Kind = intervention.Kind{Name: "script", Parse: parseRemedy}
 
 type config struct {
 	intervention.Policy `yaml:",inline"`
 	proc.Config         `yaml:",inline"`
 }
 
-func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
+func parseRemedy(b spec.Block) (any, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, err

@@ -22,11 +22,10 @@ import (
 	"github.com/cpra-agent/cpra-agent/internal/httpclient"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 )
 
 // Kind registers the "webhook" intervention.
-var Kind = intervention.Kind{Name: "webhook", New: newRemedy}
+var Kind = intervention.Kind{Name: "webhook", Parse: parseRemedy}
 
 const (
 	// maxSnippet is how much of a failed response's body goes into the error.
@@ -66,7 +65,7 @@ func sample() intervention.Request {
 	return intervention.Request{Monitor: "monitor", State: "down", Reason: "status 503", Groups: []string{"group"}, Attempt: 1}
 }
 
-func newRemedy(b spec.Block, _ kind.Deps) (intervention.Remedy, error) {
+func parseRemedy(b spec.Block) (any, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.

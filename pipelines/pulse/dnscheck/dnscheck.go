@@ -13,12 +13,11 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/cpra-agent/cpra-agent/internal/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
 // Kind registers the dns check.
-var Kind = pulse.Kind{Name: "dns", AddressKeys: []string{"query_name"}, New: newProber, Address: address}
+var Kind = pulse.Kind{Name: "dns", AddressKeys: []string{"query_name"}, Parse: parseProber, Address: address}
 
 // resolvConf is where the system resolver is read from when server is unset.
 var resolvConf = "/etc/resolv.conf"
@@ -43,7 +42,7 @@ type prober struct {
 	retries   int
 }
 
-func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+func parseProber(b spec.Block) (any, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err

@@ -19,12 +19,11 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/certs"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
 // Kind registers the grpc check.
-var Kind = pulse.Kind{Name: "grpc", AddressKeys: []string{"host", "port", "address"}, New: newProber}
+var Kind = pulse.Kind{Name: "grpc", AddressKeys: []string{"host", "port", "address"}, Parse: parseProber}
 
 type config struct {
 	Host             string         `yaml:"host"`
@@ -48,7 +47,7 @@ type prober struct {
 	conns map[string]*grpc.ClientConn // by address
 }
 
-func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+func parseProber(b spec.Block) (any, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err

@@ -29,7 +29,7 @@ import (
 )
 
 // Kind registers the "http" check.
-var Kind = pulse.Kind{Name: "http", AddressKeys: []string{"url"}, New: newProber, Address: address}
+var Kind = pulse.Kind{Name: "http", AddressKeys: []string{"url"}, Parse: parse, Build: build, Address: address}
 
 const (
 	// maxDrain bounds how much of a response body is read. Reading the body
@@ -89,7 +89,19 @@ type prober struct {
 	followRedirects bool
 }
 
-func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
+// settings are a validated block, ready for build.
+type settings struct {
+	cfg    config
+	header http.Header
+	host   string
+	proxy  *url.URL
+	assert assertions
+	tls    *tls.Config
+}
+
+// parse validates the block. What holds connections and registers series
+// waits for build.
+func parse(b spec.Block) (any, string, error) {
 	var cfg config
 	if err := b.Decode(&cfg); err != nil {
 		// Semantic checks assume well-typed values; report these first.
@@ -142,11 +154,18 @@ func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 	if len(errs) > 0 {
 		return nil, "", errors.Join(errs...)
 	}
+	return &settings{cfg: cfg, header: header, host: host, proxy: proxy, assert: assert, tls: tlsCfg}, cfg.URL, nil
+}
 
+// build makes the prober: its clients, and the connection series it
+// shares with every other http prober.
+func build(v any, deps kind.Deps) (pulse.Prober, error) {
+	s := v.(*settings)
+	cfg, header, host, proxy, assert := s.cfg, s.header, s.host, s.proxy, s.assert
 	deps = deps.WithDefaults()
 	conns, err := registerConnMetrics(deps.Registerer, deps.HostConns.Config().Budget, deps.Logger)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	p := &prober{
 		limits:  deps.HostConns,
@@ -158,14 +177,14 @@ func newProber(b spec.Block, deps kind.Deps) (pulse.Prober, string, error) {
 		body:    cfg.Body,
 		valid:   cfg.ValidStatusCodes,
 		retries: cfg.Retries,
-		client:  newClient(cfg, proxy, tlsCfg, deps.HostConns.Config(), conns),
+		client:  newClient(cfg, proxy, s.tls, deps.HostConns.Config(), conns),
 
 		followRedirects: cfg.FollowRedirects == nil || *cfg.FollowRedirects,
 	}
 	if proxy == nil && !cfg.Auth.Set() {
 		p.fast = newFastClient(conns, conns.dial((&net.Dialer{KeepAlive: 30 * time.Second}).DialContext), p.method, p.header, p.body)
 	}
-	return p, cfg.URL, nil
+	return p, nil
 }
 
 // address validates the url key alone.

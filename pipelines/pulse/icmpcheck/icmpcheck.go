@@ -18,7 +18,6 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/cpra-agent/cpra-agent/internal/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
@@ -26,7 +25,7 @@ import (
 var Kind = pulse.Kind{
 	Name:        "icmp",
 	AddressKeys: []string{"host"},
-	New:         newProber,
+	Parse:       parseProber,
 }
 
 // maxCount keeps a check from flooding its target: pings are spread over the
@@ -44,7 +43,7 @@ type config struct {
 	IPProtocol string `yaml:"ip_protocol"`
 }
 
-func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+func parseProber(b spec.Block) (any, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err

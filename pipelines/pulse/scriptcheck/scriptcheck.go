@@ -5,15 +5,14 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/proc"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
 // Kind registers the script check. It has no address: the whole block
 // configures the program.
-var Kind = pulse.Kind{Name: "script", New: newProber}
+var Kind = pulse.Kind{Name: "script", Parse: parseProber}
 
-func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
+func parseProber(b spec.Block) (any, string, error) {
 	var cfg proc.Config
 	if err := b.Decode(&cfg); err != nil {
 		return nil, "", err

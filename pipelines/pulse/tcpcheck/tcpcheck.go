@@ -13,7 +13,6 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/certs"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
-	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
@@ -21,7 +20,7 @@ import (
 var Kind = pulse.Kind{
 	Name:        "tcp",
 	AddressKeys: []string{"host", "port", "address"},
-	New:         newProber,
+	Parse:       parseProber,
 }
 
 // TLSKind registers the tls check: connect, TLS handshake, the chain
@@ -30,7 +29,7 @@ var Kind = pulse.Kind{
 var TLSKind = pulse.Kind{
 	Name:        "tls",
 	AddressKeys: []string{"host", "port", "address"},
-	New:         newTLSProber,
+	Parse:       parseTLSProber,
 }
 
 type config struct {
@@ -45,16 +44,16 @@ type config struct {
 	QueryResponse    []rawStep      `yaml:"query_response"`
 }
 
-func newProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
-	return build(b, false)
+func parseProber(b spec.Block) (any, string, error) {
+	return parse(b, false)
 }
 
-func newTLSProber(b spec.Block, _ kind.Deps) (pulse.Prober, string, error) {
-	return build(b, true)
+func parseTLSProber(b spec.Block) (any, string, error) {
+	return parse(b, true)
 }
 
 // build validates a tcp or tls block.
-func build(b spec.Block, tlsKind bool) (pulse.Prober, string, error) {
+func parse(b spec.Block, tlsKind bool) (any, string, error) {
 	var c config
 	if err := b.Decode(&c); err != nil {
 		return nil, "", err
