@@ -142,7 +142,7 @@ func destinations(ms *config.Monitors, c *config.Codes) map[string][]string {
 	}
 	routes := world.NewRoutes(*c, ms.Instances)
 	for _, k := range domain.All {
-		for _, n := range routes.Targets(k) {
+		for _, n := range routes.Notifiers(k) {
 			out[k.String()] = append(out[k.String()], n.Destination())
 		}
 	}
@@ -342,7 +342,7 @@ func TestInstancesShared(t *testing.T) {
 
 	every := codes["every-colour"]
 	routes := world.NewRoutes(every.Codes, codesFile.Instances)
-	if got := len(routes.Targets(domain.Green)); got != 1 {
+	if got := len(routes.Notifiers(domain.Green)); got != 1 {
 		t.Errorf("green targets %d notifiers, want 1", got)
 	}
 	if a, b := sharing["shop-a"], sharing["shop-b"]; a.ProfileKey != b.ProfileKey || a.Source == b.Source {

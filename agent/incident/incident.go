@@ -105,8 +105,8 @@ func (c Change) String() string {
 	return fmt.Sprintf("change(%d)", uint8(c))
 }
 
-// Effects is what a transition asks the agent to do.
-type Effects struct {
+// Outcome is what a transition asks the agent to do.
+type Outcome struct {
 	Emits     []Emit // in order
 	Intervene bool   // start the monitor's intervention
 	Change    Change // to the monitor's incident
@@ -114,8 +114,8 @@ type Effects struct {
 
 // Step applies ev to st under p at time now and returns what to do.
 // reason is the failure reason of a failed check or remedy.
-func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Effects {
-	var fx Effects
+func Step(st *Status, p Policy, ev Event, reason string, now time.Time) Outcome {
+	var fx Outcome
 	before := st.State
 	switch ev {
 	case CheckOK:
@@ -218,7 +218,7 @@ func change(before, after State, ev Event) Change {
 
 // escalate handles reaching the failure threshold: intervene when the
 // monitor can and the guard allows, otherwise red.
-func escalate(st *Status, p Policy, reason string, now time.Time, fx *Effects) {
+func escalate(st *Status, p Policy, reason string, now time.Time, fx *Outcome) {
 	if !p.CanIntervene {
 		st.State = Down
 		fx.emit(domain.Red, fmt.Sprintf("%d consecutive failed checks: %s", st.Fails, reason))
@@ -256,7 +256,7 @@ func markRecovered(st *Status) {
 	st.Guarded = false
 }
 
-func (fx *Effects) emit(c domain.Code, msg string) {
+func (fx *Outcome) emit(c domain.Code, msg string) {
 	fx.Emits = append(fx.Emits, Emit{Code: c, Message: msg})
 }
 

@@ -18,7 +18,7 @@ var (
 )
 
 // codes renders emitted codes as "yellow,red" for compact tables.
-func codes(fx Effects) string {
+func codes(fx Outcome) string {
 	var s []string
 	for _, e := range fx.Emits {
 		s = append(s, e.Code.String())

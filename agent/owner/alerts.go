@@ -86,8 +86,8 @@ func (o *Owner) routeAlert(in *Alert, now time.Time) string {
 		o.relayOverflow(now)
 		return telemetry.AlertOverflow
 	}
-	if targets := o.alertRoutes.Targets(n.Code); len(targets) > 0 {
-		o.fx.Codes = append(o.fx.Codes, world.Dispatch{Notification: n, Targets: targets})
+	if notifiers := o.alertRoutes.Notifiers(n.Code); len(notifiers) > 0 {
+		o.fx.Codes = append(o.fx.Codes, world.Dispatch{Notification: n, Notifiers: notifiers})
 		return telemetry.AlertDefault
 	}
 	if o.alertRoutes[n.Code].Configured {

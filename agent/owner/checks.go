@@ -36,7 +36,7 @@ func (s *stops) deferred(due int64) bool { return due <= s.last }
 // Urgent checks (monitors not healthy, retries of inconclusive checks) go
 // to the pipeline's urgent lane, which backpressure does not hold: while
 // the agent catches up on routine checks, detection does not wait.
-func (o *Owner) offerCheck(j world.CheckJob) world.Offer {
+func (o *Owner) offerCheck(j world.CheckJob) world.OfferResult {
 	if !j.Urgent && o.pulse.Backpressure() {
 		return world.Refused
 	}

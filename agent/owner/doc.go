@@ -6,7 +6,7 @@
 // Apply, Lookup, RouteAlerts) that the loop answers between its other
 // inputs:
 //
-//	tick      -> world.Offer -> offerCheck: host breaker open? skipped (the
+//	tick      -> World.Offer -> offerCheck: host breaker open? skipped (the
 //	                            host's one red code says why); else the
 //	                            pulse pipeline (refused = stays due)
 //	outcomes  -> applyCheck / applyRemedy: breakers learn the result, the

@@ -91,7 +91,7 @@ func applyAt(t *testing.T, o *Owner, text string, now time.Time) {
 func takeDue(t *testing.T, o *Owner, at time.Time) world.CheckJob {
 	t.Helper()
 	var job world.CheckJob
-	o.world.Offer(at, func(j world.CheckJob) world.Offer {
+	o.world.Offer(at, func(j world.CheckJob) world.OfferResult {
 		if job.Due != 0 {
 			return world.Refused
 		}

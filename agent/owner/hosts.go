@@ -95,18 +95,18 @@ func (o *Owner) flushHosts(now time.Time) {
 		switch {
 		case tr.To == breaker.Open && tr.From == breaker.Closed:
 			checks, failures := hb.Evidence(host)
-			n, targets := o.world.HostMonitors(host)
+			n, notifiers := o.world.HostMonitors(host)
 			cfg := hb.Config()
 			msg := fmt.Sprintf("host %s unreachable: %d of its last %d checks within %v got no answer from the host; its %d monitors are not checked until a trial check every %v gets one",
 				host, failures, checks, cfg.Window, n, cfg.OpenTimeout)
 			hb.log.Warn("circuit breaker opened: host down", "destination", host, "failures", failures, "checks", checks, "monitors", n, "retry_in", cfg.OpenTimeout)
-			hb.alarms[host] = targets
-			o.sendHostCode(host, domain.Red, msg, targets, now)
+			hb.alarms[host] = notifiers
+			o.sendHostCode(host, domain.Red, msg, notifiers, now)
 		case tr.To == breaker.Closed:
 			hb.log.Info("circuit breaker closed: host answers again", "destination", host)
-			if targets, ok := hb.alarms[host]; ok {
+			if notifiers, ok := hb.alarms[host]; ok {
 				delete(hb.alarms, host)
-				o.sendHostCode(host, domain.Green, "host "+host+" answers again; its monitors are checked again", targets, now)
+				o.sendHostCode(host, domain.Green, "host "+host+" answers again; its monitors are checked again", notifiers, now)
 			}
 		case tr.To == breaker.HalfOpen:
 			hb.log.Info("circuit breaker half-open: one trial check of the host", "destination", host)
@@ -116,9 +116,9 @@ func (o *Owner) flushHosts(now time.Time) {
 	hb.pending = hb.pending[:0]
 }
 
-func (o *Owner) sendHostCode(host string, c domain.Code, msg string, targets []code.Notifier, now time.Time) {
+func (o *Owner) sendHostCode(host string, c domain.Code, msg string, notifiers []code.Notifier, now time.Time) {
 	labels := map[string]string{"host": host}
 	maps.Copy(labels, o.labels)
 	o.send(world.Dispatch{Notification: domain.Notification{Time: now, Monitor: hostCodeName(host), About: domain.AboutHost,
-		Code: c, Message: msg, Labels: labels}, Targets: targets}, now)
+		Code: c, Message: msg, Labels: labels}, Notifiers: notifiers}, now)
 }

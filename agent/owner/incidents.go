@@ -144,11 +144,11 @@ func (b *book) incident(monitor string) (uint64, trace.SpanContext) {
 // records what the holders hold now. A resolving code also goes to every
 // holder still holding a firing code of the subject, wherever it was
 // fired: a reload may have moved the monitor's codes since.
-func (b *book) dispatch(n domain.Notification, targets []code.Notifier, now time.Time, send func(domain.Notification, []code.Notifier)) {
+func (b *book) dispatch(n domain.Notification, notifiers []code.Notifier, now time.Time, send func(domain.Notification, []code.Notifier)) {
 	var plain []code.Notifier
 	subject := n.Subject()
 	e := b.open[subject]
-	for _, t := range targets {
+	for _, t := range notifiers {
 		h, ok := t.(code.Holder)
 		if !ok {
 			plain = append(plain, t)
@@ -248,13 +248,13 @@ func (b *book) resend(now time.Time, send func(domain.Notification, []code.Notif
 }
 
 // reconcile makes what holders hold follow the configuration after a
-// reload. targets says where a monitor's codes of a colour go now (false
+// reload. notifiers says where a monitor's codes of a colour go now (false
 // for a monitor no longer configured). A holder that no longer gets the
 // subject's code has it resolved, unless a new instance for the same
 // destination takes it over (a changed timeout: the same Alertmanager
 // keeps the same alert); a holder that newly gets it has it fired.
 // retired are notifiers the configuration no longer uses at all.
-func (b *book) reconcile(targets func(monitor string, c domain.Code) ([]code.Notifier, bool), retired map[code.Notifier]bool, now time.Time, send func(domain.Notification, []code.Notifier)) {
+func (b *book) reconcile(notifiers func(monitor string, c domain.Code) ([]code.Notifier, bool), retired map[code.Notifier]bool, now time.Time, send func(domain.Notification, []code.Notifier)) {
 	for subject, e := range b.open {
 		if len(e.held) == 0 {
 			continue
@@ -265,7 +265,7 @@ func (b *book) reconcile(targets func(monitor string, c domain.Code) ([]code.Not
 			if subject.About != domain.AboutMonitor {
 				break // hosts and relayed alerts follow no monitor's routes
 			}
-			ts, ok := targets(subject.Name, hd.fired.Code)
+			ts, ok := notifiers(subject.Name, hd.fired.Code)
 			isMonitor = ok
 			for _, t := range ts {
 				if h, ok := t.(code.Holder); ok {

@@ -193,7 +193,7 @@ func (o *Owner) send(d world.Dispatch, now time.Time) {
 	if n.About != domain.AboutMonitor {
 		attrs = append(attrs, "about", n.About.String())
 	}
-	attrs = append(attrs, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Targets))
+	attrs = append(attrs, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Notifiers))
 	if n.Incident != 0 {
 		attrs = append(attrs, "incident", n.Incident)
 	}
@@ -201,7 +201,7 @@ func (o *Owner) send(d world.Dispatch, now time.Time) {
 		attrs = append(attrs, "trace_id", id)
 	}
 	o.log.Info("code", attrs...)
-	o.book.dispatch(n, d.Targets, now, o.codes.Send) // a code with no receiver is only logged
+	o.book.dispatch(n, d.Notifiers, now, o.codes.Send) // a code with no receiver is only logged
 }
 
 // flushStates publishes cpra_monitors at most once a second.

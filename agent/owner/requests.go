@@ -133,7 +133,7 @@ func (o *Owner) retire(notifiers []code.Notifier, now time.Time) {
 	for _, n := range notifiers {
 		retired[n] = true
 	}
-	o.book.reconcile(o.world.Targets, retired, now, o.codes.Send)
+	o.book.reconcile(o.world.NotifiersOf, retired, now, o.codes.Send)
 	o.codes.Retire(notifiers)
 }
 
@@ -171,7 +171,7 @@ func (o *Owner) apply(ms *config.Monitors, kept world.Kept, now time.Time) (worl
 	st, carried := o.world.ApplyKept(ms.Monitors, ms.Instances, kept, now, &o.fx)
 	o.alertRoutes = world.NewRoutes(ms.AlertmanagerWebhook.Codes, ms.Instances)
 	o.flushEffects() // gray codes for removed and disabled monitors; their incidents close
-	o.book.reconcile(o.world.Targets, nil, now, o.codes.Send)
+	o.book.reconcile(o.world.NotifiersOf, nil, now, o.codes.Send)
 	o.flushStates(now)
 	return st, carried, nil
 }

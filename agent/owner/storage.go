@@ -107,7 +107,7 @@ func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
 		}
 	}
 	o.flushEffects()
-	o.book.reconcile(o.world.Targets, nil, now, o.codes.Send)
+	o.book.reconcile(o.world.NotifiersOf, nil, now, o.codes.Send)
 	o.log.Info("state restored", "monitors", len(restored), "incidents", len(f.Open), "held", len(f.Held), "pending", len(f.Pending))
 }
 

@@ -47,11 +47,11 @@ func (w *World) ApplyAlert(n domain.Notification, intervene bool, reason string,
 	var out AlertOutcome
 	var code int // the index of n in fx.Codes: its State is the monitor's after the alert
 	n.Groups = p.Groups
-	switch targets := p.Routes.Targets(n.Code); {
-	case len(targets) > 0:
+	switch notifiers := p.Routes.Notifiers(n.Code); {
+	case len(notifiers) > 0:
 		out.Route = AlertRouted
 		code = len(fx.Codes)
-		fx.Codes = append(fx.Codes, Dispatch{Notification: n, Targets: targets})
+		fx.Codes = append(fx.Codes, Dispatch{Notification: n, Notifiers: notifiers})
 		defer func() { fx.Codes[code].Notification.State = rt.Status.State.String() }()
 	case p.Routes[n.Code].Configured:
 		out.Route = AlertSuppressed

@@ -62,12 +62,12 @@ func TestApplyAlertRoutes(t *testing.T) {
 				t.Fatalf("dispatched %+v, want one code", fx.Codes)
 			}
 			d := fx.Codes[0]
-			if len(d.Targets) != len(tt.targets) {
-				t.Fatalf("targets %v, want %v", d.Targets, tt.targets)
+			if len(d.Notifiers) != len(tt.targets) {
+				t.Fatalf("targets %v, want %v", d.Notifiers, tt.targets)
 			}
-			for i := range d.Targets {
-				if d.Targets[i] != tt.targets[i] {
-					t.Errorf("targets %v, want %v", d.Targets, tt.targets)
+			for i := range d.Notifiers {
+				if d.Notifiers[i] != tt.targets[i] {
+					t.Errorf("targets %v, want %v", d.Notifiers, tt.targets)
 				}
 			}
 			if d.Notification.Monitor != tt.monitor || d.Notification.Code != tt.code || d.Notification.State != "unknown" {

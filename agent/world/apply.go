@@ -298,7 +298,7 @@ const retrySoon = time.Second
 // monitor is rescheduled at its next interval with its state unchanged.
 // The urgent wheel goes first: when the agent is behind, what confirms or
 // clears an incident runs before routine checks, oldest first in each.
-func (w *World) Offer(now time.Time, submit func(CheckJob) Offer) bool {
+func (w *World) Offer(now time.Time, submit func(CheckJob) OfferResult) bool {
 	n := now.UnixNano()
 	fire := func(en scheduleEntry) bool {
 		if !w.ecs.Alive(en.ID) {
@@ -424,7 +424,7 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 			State: rt.Status.State, At: now, Cause: cause(ev, reason)})
 	}
 	for _, em := range out.Emits {
-		targets := p.Routes.Targets(em.Code)
+		notifiers := p.Routes.Notifiers(em.Code)
 		fx.Codes = append(fx.Codes, Dispatch{
 			Notification: domain.Notification{
 				Time:    now,
@@ -435,7 +435,7 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 				Groups:  p.Groups,
 				Labels:  w.labels,
 			},
-			Targets: targets,
+			Notifiers: notifiers,
 		})
 	}
 	if out.Intervene && p.Remedy != nil {

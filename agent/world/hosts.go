@@ -52,7 +52,7 @@ func (x *hostIndex) build(w *World) {
 // returns the notifiers their red codes go to, each once. It costs a
 // binary search and the host's own monitors, after a walk of every monitor
 // at the first call for each configuration (see hostIndex).
-func (w *World) HostMonitors(host string) (n int, targets []code.Notifier) {
+func (w *World) HostMonitors(host string) (n int, notifiers []code.Notifier) {
 	x := &w.hosts
 	if !x.built || x.version != w.version {
 		x.build(w)
@@ -71,15 +71,15 @@ func (w *World) HostMonitors(host string) (n int, targets []code.Notifier) {
 			continue
 		}
 		n++
-		for _, t := range p.Routes.Targets(domain.Red) {
+		for _, t := range p.Routes.Notifiers(domain.Red) {
 			if seen == nil {
 				seen = map[code.Notifier]bool{}
 			}
 			if !seen[t] {
 				seen[t] = true
-				targets = append(targets, t)
+				notifiers = append(notifiers, t)
 			}
 		}
 	}
-	return n, targets
+	return n, notifiers
 }

@@ -52,13 +52,13 @@ func NewRoutes(c config.Codes, in Instances) Routes {
 	return out
 }
 
-// Targets returns the notifiers a code goes to: its own entry when the
+// Notifiers returns the notifiers a code goes to: its own entry when the
 // colour is configured, otherwise every notifier configured for the
 // monitor's other colours, so a recovery or maintenance code reaches the
 // receivers that heard about the incident. `dispatch: false` sends nothing,
 // and a colour sent nowhere is no fallback for the others: its notifier
 // never heard about the incident.
-func (r *Routes) Targets(k domain.Code) []code.Notifier {
+func (r *Routes) Notifiers(k domain.Code) []code.Notifier {
 	own := r[k]
 	if own.Configured {
 		if !own.Dispatch || own.Notifier == nil {

@@ -40,7 +40,7 @@ func TestRoutesTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := map[string][]string{}
 			for _, k := range domain.All {
-				for _, n := range tt.routes.Targets(k) {
+				for _, n := range tt.routes.Notifiers(k) {
 					got[k.String()] = append(got[k.String()], n.Destination())
 				}
 			}

@@ -27,7 +27,7 @@ func TestUrgentChecksGoFirst(t *testing.T) {
 	}
 	// Both are due again; the pipeline refuses routine work.
 	var offered []string
-	stopped := w.Offer(now.Add(10*time.Second), func(j CheckJob) Offer {
+	stopped := w.Offer(now.Add(10*time.Second), func(j CheckJob) OfferResult {
 		offered = append(offered, w.nameOfEntity(j.Entity))
 		if !j.Urgent {
 			return Refused

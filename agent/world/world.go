@@ -81,12 +81,12 @@ type CheckJob struct {
 	Interval time.Duration
 }
 
-// Offer is what became of a due check offered to the pulse pipeline.
-type Offer uint8
+// OfferResult is what became of a due check offered to the pulse pipeline.
+type OfferResult uint8
 
 const (
 	// Accepted: queued; the monitor waits for its outcome.
-	Accepted Offer = iota
+	Accepted OfferResult = iota
 	// Refused: the pipeline is under backpressure; the monitor stays due
 	// and is offered again on the next tick.
 	Refused
@@ -137,7 +137,7 @@ type RemedyOutcome struct {
 // Dispatch is one code and where it goes.
 type Dispatch struct {
 	Notification domain.Notification
-	Targets      []code.Notifier
+	Notifiers    []code.Notifier
 }
 
 // IncidentChange is a step that opened, changed or closed a monitor's
@@ -285,15 +285,15 @@ func (w *World) Lookup(name string) (View, bool) {
 	}, true
 }
 
-// Targets returns where the named monitor's codes of colour c go now, and
+// NotifiersOf returns where the named monitor's codes of colour c go now, and
 // whether there is such a monitor.
-func (w *World) Targets(name string, c domain.Code) ([]code.Notifier, bool) {
+func (w *World) NotifiersOf(name string, c domain.Code) ([]code.Notifier, bool) {
 	e, ok := w.lookup(name)
 	if !ok {
 		return nil, false
 	}
 	id, _ := w.monitors.Get(e)
-	return w.profile(id).Routes.Targets(c), true
+	return w.profile(id).Routes.Notifiers(c), true
 }
 
 // firstDue spreads first checks over the interval. The offset comes from a

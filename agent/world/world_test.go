@@ -193,7 +193,7 @@ func TestIncidentThroughWorld(t *testing.T) {
 	if len(fx.Codes) != 1 || fx.Codes[0].Notification.Code != domain.Yellow {
 		t.Fatalf("codes = %+v, want one yellow", fx.Codes)
 	}
-	if got := fx.Codes[0].Targets; len(got) != 1 || got[0] != logN {
+	if got := fx.Codes[0].Notifiers; len(got) != 1 || got[0] != logN {
 		t.Fatalf("yellow targets = %v, want the log notifier", got)
 	}
 	if len(fx.Remedies) != 1 || fx.Remedies[0].Request.Monitor != "svc" || fx.Remedies[0].Request.Reason != "status 503" {
@@ -212,7 +212,7 @@ func TestIncidentThroughWorld(t *testing.T) {
 		t.Fatalf("after remedy: %+v", fx.Codes)
 	}
 	// Cyan has no entry of its own: it goes to every configured notifier.
-	if got := fx.Codes[0].Targets; len(got) != 2 {
+	if got := fx.Codes[0].Notifiers; len(got) != 2 {
 		t.Fatalf("cyan targets = %v, want both notifiers", got)
 	}
 	fx.Reset()

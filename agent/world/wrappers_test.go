@@ -20,7 +20,7 @@ func (w *World) Apply(ms []config.Monitor, now time.Time, fx *Effects) ApplyStat
 // Due is Offer where submit accepts or refuses: it reports whether the
 // walk stopped early.
 func (w *World) Due(now time.Time, submit func(CheckJob) bool) bool {
-	return w.Offer(now, func(j CheckJob) Offer {
+	return w.Offer(now, func(j CheckJob) OfferResult {
 		if submit(j) {
 			return Accepted
 		}

@@ -218,13 +218,13 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 }
 
 // Send queues n for each target. It never blocks.
-func (d *Dispatcher) Send(n domain.Notification, targets []Notifier) {
-	if len(targets) == 0 {
+func (d *Dispatcher) Send(n domain.Notification, notifiers []Notifier) {
+	if len(notifiers) == 0 {
 		return
 	}
 	now := d.clock.Now()
 	d.mu.Lock()
-	for _, t := range targets {
+	for _, t := range notifiers {
 		d.intake = append(d.intake, &delivery{n: n, to: t, first: now})
 	}
 	d.mu.Unlock()
