@@ -81,31 +81,7 @@ func (o *Owner) routeAlert(in *Alert, now time.Time) string {
 	}
 	// Relayed: an alert of its own, apart from every monitor, whatever
 	// its name.
-	n.About = domain.AboutAlert
-	if n.Code.Firing() && o.book.relayed >= o.cfg.AlertmanagerWebhook.MaxRelayedAlerts && !o.book.holds(n.Subject()) {
-		o.relayOverflow(now)
-		return telemetry.AlertOverflow
-	}
-	if notifiers := o.alertRoutes.Notifiers(n.Code); len(notifiers) > 0 {
-		o.fx.Codes = append(o.fx.Codes, world.Dispatch{Notification: n, Notifiers: notifiers})
-		return telemetry.AlertDefault
-	}
-	if o.alertRoutes[n.Code].Configured {
-		return telemetry.AlertSuppressed
-	}
-	return telemetry.AlertUnrouted
-}
-
-// relayOverflow logs, at most once a minute, that the default route holds
-// as many relayed alerts as it may.
-func (o *Owner) relayOverflow(now time.Time) {
-	o.overflowed++
-	if now.Sub(o.lastOverflowLog) < time.Minute {
-		return
-	}
-	o.log.Warn("relayed alert not dispatched: the default route already holds alertmanager_webhook.max_relayed_alerts alerts",
-		"max_relayed_alerts", o.cfg.AlertmanagerWebhook.MaxRelayedAlerts, "refused_since_last_log", o.overflowed)
-	o.lastOverflowLog, o.overflowed = now, 0
+	return o.codePath.Relay(n, now)
 }
 
 // alertTriggers remembers the alerts that asked for an intervention, so

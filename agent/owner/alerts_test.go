@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -36,8 +37,7 @@ func TestTriggersRenewAndEvict(t *testing.T) {
 // and re-sent for ever; a resolution still goes, and frees room.
 func TestRelayedAlertsAreBounded(t *testing.T) {
 	am := newRecordingAM(t)
-	o := newTestOwner(t, nil)
-	o.cfg.AlertmanagerWebhook.MaxRelayedAlerts = 3
+	o := newTestOwner(t, nil, func(c *config.Agent) { c.AlertmanagerWebhook.MaxRelayedAlerts = 3 })
 	now := time.Now()
 	applyAt(t, o, fmt.Sprintf(`monitors:
   - name: api
@@ -69,7 +69,7 @@ alertmanager_webhook:
 	if got := relay("disk-3", domain.Red, "firing"); got != telemetry.AlertDefault {
 		t.Fatalf("after a resolution freed room: %s, want default", got)
 	}
-	if o.book.relayed != 3 {
-		t.Errorf("the book counts %d relayed alerts, want 3", o.book.relayed)
+	if got := o.codePath.Relayed(); got != 3 {
+		t.Errorf("the code path counts %d relayed alerts, want 3", got)
 	}
 }

@@ -87,18 +87,19 @@ func TestHeldCodeIsResentEachInterval(t *testing.T) {
 	first := am.await(t, 1)[0]
 
 	sentAt := func() time.Time {
-		for _, hd := range o.book.open[domain.Subject{Name: "api"}].held {
-			return hd.sent
+		e, _ := o.codePath.Entry(domain.Subject{Name: "api"})
+		for _, hd := range e.Held {
+			return hd.Sent
 		}
 		t.Fatal("the book holds nothing for api")
 		return time.Time{}
 	}
 	before := sentAt()
-	o.book.resend(now.Add(30*time.Second), o.codes.Send) // too early
+	o.codePath.Resend(now.Add(30 * time.Second)) // too early
 	if got := sentAt(); !got.Equal(before) {
 		t.Fatalf("re-sent after 30s of a 1m resend interval (last sent %v, then %v)", before, got)
 	}
-	o.book.resend(now.Add(61*time.Second), o.codes.Send)
+	o.codePath.Resend(now.Add(61 * time.Second))
 	if got := sentAt(); !got.Equal(now.Add(61 * time.Second)) {
 		t.Fatalf("last sent %v after the resend at 61s", got)
 	}
@@ -128,8 +129,8 @@ func TestClosingResolvesWhatIsHeld(t *testing.T) {
 	if r := got[1]; r.Labels["code"] != "red" || r.EndsAt.After(time.Now()) {
 		t.Fatalf("second alert %+v, want red resolved", r)
 	}
-	if len(o.book.open) != 0 {
-		t.Errorf("the book still holds %v", o.book.open)
+	if n := o.codePath.Subjects(); n != 0 {
+		t.Errorf("the code path still holds %d subjects", n)
 	}
 }
 
@@ -154,12 +155,13 @@ func TestHostCodeNeverTouchesAMonitorOfTheSameName(t *testing.T) {
 	am.await(t, 1)
 	monitor := domain.Subject{Name: "host:127.0.1.1"}
 	var targets []code.Notifier
-	for h := range o.book.open[monitor].held {
+	held, _ := o.codePath.Entry(monitor)
+	for h := range held.Held {
 		targets = append(targets, h)
 	}
 
-	o.sendHostCode("127.0.1.1", domain.Red, "host down", targets, now)
-	o.sendHostCode("127.0.1.1", domain.Green, "host answers again", targets, now.Add(time.Second))
+	o.codePath.HostDown("127.0.1.1", "host down", targets, now)
+	o.codePath.HostUp("127.0.1.1", now.Add(time.Second))
 	got := am.await(t, 3)
 	if len(got) != 3 {
 		t.Fatalf("alerts %+v, want the monitor's red, the host's red and its resolution", got)
@@ -172,10 +174,10 @@ func TestHostCodeNeverTouchesAMonitorOfTheSameName(t *testing.T) {
 	if !got[2].EndsAt.Before(time.Now().Add(time.Second)) {
 		t.Errorf("the host's green did not resolve its alert: %+v", got[2])
 	}
-	if e := o.book.open[monitor]; e == nil || len(e.held) != 1 || e.id == 0 {
+	if e, ok := o.codePath.Entry(monitor); !ok || len(e.Held) != 1 || e.Incident == 0 {
 		t.Fatalf("the monitor's entry after its host's codes: %+v; want its incident and its held red", e)
 	}
-	if _, ok := o.book.open[domain.Subject{About: domain.AboutHost, Name: "host:127.0.1.1"}]; ok {
+	if _, ok := o.codePath.Entry(domain.Subject{About: domain.AboutHost, Name: "host:127.0.1.1"}); ok {
 		t.Error("the host's entry outlived its green")
 	}
 }

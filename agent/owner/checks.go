@@ -121,7 +121,7 @@ func (o *Owner) applyCheck(out world.CheckOutcome, now time.Time) {
 		return // neither for nor against the monitor: no span, no duration
 	}
 	o.takeChanges() // an incident this check opened takes its span
-	sc := o.book.check(m.Name, m.CheckType, out.Started, out.Duration, r.OK, r.Reason)
+	sc := o.codePath.CheckSpan(m.Name, m.CheckType, out.Started, out.Duration, r.OK, r.Reason)
 	obs := o.m.CheckDuration.WithLabelValues(m.CheckType)
 	if sc.IsSampled() {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(out.Duration.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})

@@ -19,10 +19,13 @@ import (
 
 // newTestOwner builds an owner whose loop does not run: the test goroutine
 // is the owner and calls its methods directly, at the times it chooses.
-func newTestOwner(t testing.TB, tracing *telemetry.Tracing) *Owner {
+func newTestOwner(t testing.TB, tracing *telemetry.Tracing, options ...func(*config.Agent)) *Owner {
 	t.Helper()
 	cfg := config.DefaultAgent()
 	cfg.Storage.Path = t.TempDir()
+	for _, set := range options {
+		set(&cfg)
+	}
 	o, err := New(cfg, telemetry.NewMetrics(), tracing, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -3,17 +3,13 @@ package owner
 import (
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/agent/world"
-	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
-	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -27,9 +23,6 @@ type hostBreakers struct {
 	m   *telemetry.Metrics
 	log *slog.Logger
 
-	// Open hosts and where their host-level red went, so the green that
-	// closes the breaker goes to the same receivers.
-	alarms map[string][]code.Notifier
 	// Transitions waiting for the owner to turn them into codes.
 	pending []breaker.Transition
 
@@ -38,7 +31,7 @@ type hostBreakers struct {
 }
 
 func newHostBreakers(c config.Breaker, m *telemetry.Metrics, log *slog.Logger, tracing *telemetry.Tracing) (*hostBreakers, error) {
-	hb := &hostBreakers{m: m, log: log.With("pipeline", telemetry.PipelinePulse), alarms: map[string][]code.Notifier{}, states: map[string]breaker.State{}}
+	hb := &hostBreakers{m: m, log: log.With("pipeline", telemetry.PipelinePulse), states: map[string]breaker.State{}}
 	cfg := breaker.HostConfig{
 		MinFailures: c.FailureThreshold, FailureRatio: c.FailureRatio, Window: c.Window,
 		OpenTimeout: c.OpenTimeout, HalfOpenRequests: c.HalfOpenRequests,
@@ -79,10 +72,6 @@ func (hb *hostBreakers) Rejected(host string) {
 	hb.m.BreakerRejected.WithLabelValues(telemetry.PipelinePulse, hb.m.BreakerDestination(telemetry.PipelinePulse, host)).Inc()
 }
 
-// hostCodeName is the monitor name of a host-level code: the monitor label
-// of its Alertmanager alert, the monitor field of its log line.
-func hostCodeName(host string) string { return "host:" + host }
-
 // flushHosts turns the breakers' transitions into host-level codes: red
 // once when a host's breaker opens (naming the host, the evidence and how
 // many monitors sit behind it, which are then not checked, and keep their
@@ -100,25 +89,14 @@ func (o *Owner) flushHosts(now time.Time) {
 			msg := fmt.Sprintf("host %s unreachable: %d of its last %d checks within %v got no answer from the host; its %d monitors are not checked until a trial check every %v gets one",
 				host, failures, checks, cfg.Window, n, cfg.OpenTimeout)
 			hb.log.Warn("circuit breaker opened: host down", "destination", host, "failures", failures, "checks", checks, "monitors", n, "retry_in", cfg.OpenTimeout)
-			hb.alarms[host] = notifiers
-			o.sendHostCode(host, domain.Red, msg, notifiers, now)
+			o.codePath.HostDown(host, msg, notifiers, now)
 		case tr.To == breaker.Closed:
 			hb.log.Info("circuit breaker closed: host answers again", "destination", host)
-			if notifiers, ok := hb.alarms[host]; ok {
-				delete(hb.alarms, host)
-				o.sendHostCode(host, domain.Green, "host "+host+" answers again; its monitors are checked again", notifiers, now)
-			}
+			o.codePath.HostUp(host, now)
 		case tr.To == breaker.HalfOpen:
 			hb.log.Info("circuit breaker half-open: one trial check of the host", "destination", host)
 		}
 	}
 	clear(hb.pending)
 	hb.pending = hb.pending[:0]
-}
-
-func (o *Owner) sendHostCode(host string, c domain.Code, msg string, notifiers []code.Notifier, now time.Time) {
-	labels := map[string]string{"host": host}
-	maps.Copy(labels, o.labels)
-	o.send(world.Dispatch{Notification: domain.Notification{Time: now, Monitor: hostCodeName(host), About: domain.AboutHost,
-		Code: c, Message: msg, Labels: labels}, Notifiers: notifiers}, now)
 }

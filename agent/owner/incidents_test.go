@@ -26,8 +26,8 @@ func TestRenamedMonitorClosesItsIncident(t *testing.T) {
 		applyAt(t, o, httpMonitor(name), now)
 		job := takeDue(t, o, now.Add(2*time.Minute))
 		o.applyCheck(outcome(job, false, now), now)
-		if _, open := o.book.open[domain.Subject{Name: name}]; !open || len(o.book.open) != 1 {
-			t.Fatalf("after %s failed: open incidents %v, want only its own", name, o.book.open)
+		if _, open := o.codePath.Entry(domain.Subject{Name: name}); !open || o.codePath.Subjects() != 1 {
+			t.Fatalf("after %s failed: %d subjects in the code path, want only its own", name, o.codePath.Subjects())
 		}
 		if i > 0 {
 			before := fmt.Sprintf("api%d", i-1)
@@ -50,8 +50,8 @@ func TestIgnoredOutcomeOpensNoIncident(t *testing.T) {
 	job := takeDue(t, o, now.Add(2*time.Hour))
 	applyAt(t, o, "monitors:\n  - name: api\n    enabled: false\n    pulse_check: {type: http, interval: 1h, config: {url: \"http://127.0.0.1:1/\"}}\n", now)
 	o.applyCheck(outcome(job, false, now), now)
-	if v, _ := o.world.Lookup("api"); len(o.book.open) != 0 {
-		t.Errorf("monitor in state %v, yet an incident opened for it: %v", v.State, o.book.open)
+	if v, _ := o.world.Lookup("api"); o.codePath.Subjects() != 0 {
+		t.Errorf("monitor in state %v, yet an incident opened for it", v.State)
 	}
 }
 
@@ -77,7 +77,7 @@ func TestReaddedMonitorStartsANewIncident(t *testing.T) {
 	if len(r) != 1 || !r[0].EndTime.Equal(removedAt) {
 		t.Fatalf("roots %+v, want one: the removed monitor's, ending at its removal", r)
 	}
-	if open, ok := o.book.open[domain.Subject{Name: "api"}]; !ok || open.root.TraceID() == r[0].SpanContext.TraceID() || !open.start.Equal(failedAt) {
+	if open, ok := o.codePath.Entry(domain.Subject{Name: "api"}); !ok || open.Trace.TraceID() == r[0].SpanContext.TraceID() || !open.Start.Equal(failedAt) {
 		t.Errorf("the re-added monitor's failure did not start an incident of its own: %+v", open)
 	}
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/mlange-42/ark/ecs"
 
+	"github.com/cpra-agent/cpra-agent/agent/codepath"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/world"
-	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
@@ -37,9 +37,9 @@ type Owner struct {
 	remedy *pipeline.Pipeline[world.RemedyJob, world.RemedyOutcome]
 	codes  *code.Dispatcher
 
-	book    *book              // the open incidents and what holders were sent
-	hosts   *hostBreakers      // pulse breakers, by target host
-	targets *pipeline.Breakers // intervention breakers, by remedy destination
+	codePath *codepath.Path     // incidents, what holders hold, host and relayed codes
+	hosts    *hostBreakers      // pulse breakers, by target host
+	targets  *pipeline.Breakers // intervention breakers, by remedy destination
 	// Checks and remedies handed out as their breaker's half-open trial,
 	// by monitor (a monitor has at most one of each in flight).
 	hostTrials, targetTrials map[ecs.Entity]struct{}
@@ -51,12 +51,8 @@ type Owner struct {
 	checkCounts    map[string]*checkCounters // by check type
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
-	alertRoutes    world.Routes // the monitor file's alertmanager_webhook.codes
-	// Relayed alerts refused for the bound since the last warning.
-	overflowed      int
-	lastOverflowLog time.Time
-	triggers        alertTriggers // alerts that asked for an intervention
-	storage         storage       // the state directory
+	triggers       alertTriggers // alerts that asked for an intervention
+	storage        storage       // the state directory
 }
 
 type gaugeSetter interface{ Set(float64) }
@@ -74,9 +70,9 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	}
 	o := &Owner{
 		cfg: cfg, log: log, m: m,
-		inbox:        make(chan request),
-		world:        w,
-		book:         newBook(tracing, log),
+		inbox: make(chan request),
+		world: w,
+
 		hostTrials:   map[ecs.Entity]struct{}{},
 		targetTrials: map[ecs.Entity]struct{}{},
 		labels:       labels,
@@ -110,6 +106,8 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	if err != nil {
 		return nil, err
 	}
+	o.codePath = codepath.New(codepath.Config{Send: o.codes.Send, Tracing: tracing, Log: log, Labels: labels,
+		MaxRelayed: cfg.AlertmanagerWebhook.MaxRelayedAlerts})
 	return o, nil
 }
 
@@ -150,7 +148,7 @@ func (o *Owner) tick(now time.Time) {
 	}
 	o.flushHosts(now)
 	o.flushEffects()
-	o.book.resend(now, o.codes.Send)
+	o.codePath.Resend(now)
 	o.flushStates(now)
 	o.saveEvery(now)
 }
@@ -164,44 +162,23 @@ func (o *Owner) flushEffects() {
 		o.takeChanges()
 		now := time.Now()
 		for _, d := range o.fx.Codes {
-			o.send(d, now)
+			o.codePath.Dispatch(d, now)
 		}
 		for _, j := range o.fx.Remedies {
-			_, j.Trace = o.book.incident(j.Request.Monitor)
+			_, j.Trace = o.codePath.Incident(j.Request.Monitor)
 			o.waitingRemedy = append(o.waitingRemedy, waitingRemedy{job: j})
 		}
 		o.fx.Reset()
-		o.book.finishClosed(now, o.codes.Send) // after their last codes took the incident
+		o.codePath.FinishClosed(now) // after their last codes took the incident
 		o.submitRemedies(now)
 	}
 }
 
-// takeChanges hands the world's incident changes to the book.
+// takeChanges hands the world's incident changes to the code path.
 func (o *Owner) takeChanges() {
-	o.book.take(o.fx.Changes)
+	o.codePath.Take(o.fx.Changes)
 	clear(o.fx.Changes)
 	o.fx.Changes = o.fx.Changes[:0]
-}
-
-// send logs a code and hands it to the dispatcher, through the book.
-func (o *Owner) send(d world.Dispatch, now time.Time) {
-	n := d.Notification
-	if n.About == domain.AboutMonitor {
-		n.Incident, n.Trace = o.book.incident(n.Monitor)
-	}
-	attrs := []any{"monitor", n.Monitor}
-	if n.About != domain.AboutMonitor {
-		attrs = append(attrs, "about", n.About.String())
-	}
-	attrs = append(attrs, "code", n.Code.String(), "state", n.State, "message", n.Message, "receivers", len(d.Notifiers))
-	if n.Incident != 0 {
-		attrs = append(attrs, "incident", n.Incident)
-	}
-	if id := n.TraceID(); id != "" {
-		attrs = append(attrs, "trace_id", id)
-	}
-	o.log.Info("code", attrs...)
-	o.book.dispatch(n, d.Notifiers, now, o.codes.Send) // a code with no receiver is only logged
 }
 
 // flushStates publishes cpra_monitors at most once a second.
@@ -254,7 +231,7 @@ func (o *Owner) shutdown() error {
 		o.m.QueueDropped.WithLabelValues(telemetry.PipelineIntervention, "shutdown").Add(float64(n))
 		o.log.Warn("interventions not started before shutdown", "count", n)
 	}
-	o.book.writeOpenTraces(time.Now())
+	o.codePath.WriteOpenTraces(time.Now())
 	o.codes.Flush(ctx)
 	errs = append(errs, o.codes.Close(ctx))
 	o.saveFinal(o.codes.Undelivered())

@@ -75,7 +75,7 @@ func (o *Owner) applyRemedy(out world.RemedyOutcome, now time.Time) {
 		o.hosts.Forget(host)
 		o.flushHosts(now)
 	}
-	o.book.remedy(out.Monitor, out.Type, out.Destination, out.Started, out.Ended, out.Err)
+	o.codePath.RemedySpan(out.Monitor, out.Type, out.Destination, out.Started, out.Ended, out.Err)
 	o.world.ApplyRemedy(out, now, &o.fx)
 }
 

@@ -133,7 +133,7 @@ func (o *Owner) retire(notifiers []code.Notifier, now time.Time) {
 	for _, n := range notifiers {
 		retired[n] = true
 	}
-	o.book.reconcile(o.world.NotifiersOf, retired, now, o.codes.Send)
+	o.codePath.Reconcile(o.world.NotifiersOf, retired, now)
 	o.codes.Retire(notifiers)
 }
 
@@ -149,7 +149,7 @@ func (o *Owner) lookup(name string) (world.View, bool) {
 	v, ok := o.world.Lookup(name)
 	if ok {
 		var root trace.SpanContext
-		v.Incident, root = o.book.incident(name)
+		v.Incident, root = o.codePath.Incident(name)
 		if root.IsValid() {
 			v.TraceID = root.TraceID().String()
 		}
@@ -169,9 +169,9 @@ func (o *Owner) apply(ms *config.Monitors, kept world.Kept, now time.Time) (worl
 		return world.ApplyStats{}, nil, err
 	}
 	st, carried := o.world.ApplyKept(ms.Monitors, ms.Instances, kept, now, &o.fx)
-	o.alertRoutes = world.NewRoutes(ms.AlertmanagerWebhook.Codes, ms.Instances)
+	o.codePath.SetRelayRoutes(world.NewRoutes(ms.AlertmanagerWebhook.Codes, ms.Instances))
 	o.flushEffects() // gray codes for removed and disabled monitors; their incidents close
-	o.book.reconcile(o.world.NotifiersOf, nil, now, o.codes.Send)
+	o.codePath.Reconcile(o.world.NotifiersOf, nil, now)
 	o.flushStates(now)
 	return st, carried, nil
 }

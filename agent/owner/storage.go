@@ -8,7 +8,6 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/agent/state"
 	"github.com/cpra-agent/cpra-agent/agent/world"
-	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 )
 
@@ -89,10 +88,10 @@ func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
 		}
 	}
 	o.takeChanges()
-	o.book.restore(f, byDest, func(name string) bool {
+	o.codePath.Restore(f, byDest, func(name string) bool {
 		v, ok := o.world.Lookup(name)
 		return ok && v.State.Open()
-	}, now, o.codes.Send)
+	}, now)
 	for _, p := range f.Pending {
 		n, err := p.Notification.Domain()
 		to := byDest[p.Destination]
@@ -107,7 +106,7 @@ func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
 		}
 	}
 	o.flushEffects()
-	o.book.reconcile(o.world.NotifiersOf, nil, now, o.codes.Send)
+	o.codePath.Reconcile(o.world.NotifiersOf, nil, now)
 	o.log.Info("state restored", "monitors", len(restored), "incidents", len(f.Open), "held", len(f.Held), "pending", len(f.Pending))
 }
 
@@ -134,7 +133,7 @@ func (o *Owner) snapshot(now time.Time, pending []code.Undelivered) *state.File 
 		s.enabled, s.version = state.Hashes(enabled), o.world.Version()
 	}
 	f.Enabled = s.enabled
-	o.book.save(f)
+	o.codePath.Save(f)
 	for _, u := range pending {
 		f.Pending = append(f.Pending, state.Pending{Destination: u.To.Destination(), First: u.First,
 			Attempts: u.Attempts, Notification: state.FromNotification(u.Notification)})
@@ -197,10 +196,4 @@ func (o *Owner) write(f *state.File, start time.Time) bool {
 	o.m.StateWriteDuration.Set(time.Since(start).Seconds())
 	o.m.StateLastWrite.Set(float64(time.Now().UnixNano()) / 1e9)
 	return true
-}
-
-// codeOf parses a stored code, 0 when unknown.
-func codeOf(name string) domain.Code {
-	c, _ := domain.CodeNamed(name)
-	return c
 }
