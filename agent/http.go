@@ -131,7 +131,7 @@ func (a *Agent) probe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(telemetry.ProbeCollector(owner.ProbeSample(v)))
+	reg.MustRegister(telemetry.ProbeCollector(owner.MonitorSample(v)))
 	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 

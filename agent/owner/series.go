@@ -25,10 +25,10 @@ func newMonitorSeries(m *telemetry.Metrics, cfg config.Metrics, log *slog.Logger
 }
 
 // SetMonitors implements world.Series.
-func (ms *monitorSeries) SetMonitors(monitors iter.Seq[world.SeriesMonitor]) {
+func (ms *monitorSeries) SetMonitors(monitors iter.Seq[world.View]) {
 	refused := ms.s.Sync(func(yield func(telemetry.MonitorSample) bool) {
 		for m := range monitors {
-			if !yield(monitorSample(m)) {
+			if !yield(MonitorSample(m)) {
 				return
 			}
 		}
@@ -40,31 +40,25 @@ func (ms *monitorSeries) SetMonitors(monitors iter.Seq[world.SeriesMonitor]) {
 }
 
 // Update implements world.Series.
-func (ms *monitorSeries) Update(m world.SeriesMonitor) { ms.s.Update(monitorSample(m)) }
+func (ms *monitorSeries) Update(v world.View) { ms.s.Update(MonitorSample(v)) }
 
 // The target's phases of pulse follow telemetry.HTTPPhases, in order.
 var _ = [1]struct{}{}[int(pulse.NumPhases)-1-len(telemetry.HTTPPhases)]
 
-// ProbeSample is what /probe shows of a monitor.
-func ProbeSample(v world.View) telemetry.MonitorSample {
-	x := monitorSample(world.SeriesMonitor{Name: v.Name, State: v.State, Last: v.Last})
-	x.CheckType = v.Type
-	return x
-}
-
-// monitorSample is what /probe and the per-monitor series show.
-func monitorSample(m world.SeriesMonitor) telemetry.MonitorSample {
-	x := telemetry.MonitorSample{Monitor: m.Name, State: m.State.String()}
-	if m.Last.Checked() {
-		x.Checked, x.Up = true, m.Last.OK
-		x.Duration = m.Last.Duration.Seconds()
-		x.Timestamp = float64(m.Last.At.Unix())
-		x.Queued = m.Last.Phases[pulse.PhaseQueued].Seconds()
+// MonitorSample is what /probe and the per-monitor series show of a
+// monitor's view.
+func MonitorSample(v world.View) telemetry.MonitorSample {
+	x := telemetry.MonitorSample{Monitor: v.Name, State: v.State.String(), CheckType: v.Type}
+	if last := v.Last; last.Checked() {
+		x.Checked, x.Up = true, last.OK
+		x.Duration = last.Duration.Seconds()
+		x.Timestamp = float64(last.At.Unix())
+		x.Queued = last.Phases[pulse.PhaseQueued].Seconds()
 		for i := range x.Phases {
-			x.Phases[i] = m.Last.Phases[pulse.PhaseResolve+pulse.Phase(i)].Seconds()
+			x.Phases[i] = last.Phases[pulse.PhaseResolve+pulse.Phase(i)].Seconds()
 		}
-		if !m.Last.CertExpiry.IsZero() {
-			x.CertExpiry = float64(m.Last.CertExpiry.Unix())
+		if !last.CertExpiry.IsZero() {
+			x.CertExpiry = float64(last.CertExpiry.Unix())
 		}
 	}
 	return x

@@ -69,7 +69,7 @@ func (w *World) ApplyAlert(n domain.Notification, intervene bool, reason string,
 	w.step(e, id, p, rt, incident.AlertFiring, reason, now, fx)
 	out.Intervened = len(fx.Remedies) > remedies
 	if p.Metrics {
-		w.updateSeries(id, rt)
+		w.updateSeries(e)
 	}
 	return out
 }

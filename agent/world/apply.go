@@ -387,7 +387,7 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 		delete(w.reasons, o.Entity)
 	}
 	if p.Metrics {
-		w.updateSeries(id, rt)
+		w.updateSeries(o.Entity)
 	}
 	return Applied{Name: w.name(id), CheckType: p.CheckType, State: rt.Status.State}, true
 }
@@ -406,7 +406,7 @@ func (w *World) ApplyRemedy(o RemedyOutcome, now time.Time, fx *Effects) {
 	p := w.profile(id)
 	w.step(o.Entity, id, p, rt, ev, reason, now, fx)
 	if p.Metrics {
-		w.updateSeries(id, rt)
+		w.updateSeries(o.Entity)
 	}
 }
 

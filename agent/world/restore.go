@@ -56,7 +56,7 @@ func (w *World) Restore(name string, st incident.Status, now time.Time, fx *Effe
 		w.step(e, id, p, rt, incident.Disabled, "", now, fx)
 	}
 	if p.Metrics {
-		w.updateSeries(id, rt)
+		w.updateSeries(e)
 	}
 	return true
 }

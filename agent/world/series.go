@@ -7,7 +7,6 @@ import (
 	"github.com/mlange-42/ark/ecs"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
-	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
@@ -59,24 +58,17 @@ type LastCheck struct {
 // being checked).
 func (c LastCheck) Checked() bool { return !c.At.IsZero() }
 
-// SeriesMonitor is what per-monitor series show about one monitor.
-type SeriesMonitor struct {
-	Name  string
-	State incident.State
-	Last  LastCheck
-}
-
-// Series receives what the per-monitor series show about the monitors that
-// opted in to them (Profile.Metrics). The world calls it on its owner
+// Series receives the views of the monitors that opted in to per-monitor
+// series (Profile.Metrics), the same View that Lookup gives /probe. The world calls it on its owner
 // goroutine and only for those monitors: one that did not opt in costs one
 // branch per check.
 type Series interface {
 	// SetMonitors is called at the end of every Apply with every opted-in
 	// monitor, in the order of the file; the set replaces the previous one.
-	SetMonitors(iter.Seq[SeriesMonitor])
+	SetMonitors(iter.Seq[View])
 	// Update is called when an opted-in monitor's check outcome or
 	// intervention outcome has been applied.
-	Update(SeriesMonitor)
+	Update(View)
 }
 
 // recordCheck keeps a check's outcome in the monitor's runtime.
@@ -111,9 +103,9 @@ func (rt *Runtime) lastCheck() LastCheck {
 }
 
 // updateSeries tells the series about an opted-in monitor.
-func (w *World) updateSeries(id *Identity, rt *Runtime) {
+func (w *World) updateSeries(e ecs.Entity) {
 	if w.series != nil {
-		w.series.Update(SeriesMonitor{Name: w.name(id), State: rt.Status.State, Last: rt.lastCheck()})
+		w.series.Update(w.view(e))
 	}
 }
 
@@ -123,12 +115,12 @@ func (w *World) syncSeries(ms []config.Monitor, kept Kept) {
 	if w.series == nil {
 		return
 	}
-	w.series.SetMonitors(func(yield func(SeriesMonitor) bool) {
+	w.series.SetMonitors(func(yield func(View) bool) {
 		for i := range ms {
 			if !ms[i].Metrics {
 				continue
 			}
-			if e, ok := w.lookup(ms[i].Name); ok && !yield(w.seriesMonitor(e)) {
+			if e, ok := w.lookup(ms[i].Name); ok && !yield(w.view(e)) {
 				return
 			}
 		}
@@ -136,14 +128,9 @@ func (w *World) syncSeries(ms []config.Monitor, kept Kept) {
 			if kept.Lines[i] == 0 || !w.ecs.Alive(e) {
 				continue
 			}
-			if id, _ := w.monitors.Get(e); w.profile(id).Metrics && !yield(w.seriesMonitor(e)) {
+			if id, _ := w.monitors.Get(e); w.profile(id).Metrics && !yield(w.view(e)) {
 				return
 			}
 		}
 	})
-}
-
-func (w *World) seriesMonitor(e ecs.Entity) SeriesMonitor {
-	id, rt := w.monitors.Get(e)
-	return SeriesMonitor{Name: w.name(id), State: rt.Status.State, Last: rt.lastCheck()}
 }

@@ -13,23 +13,32 @@ import (
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
 )
 
-// seriesLog records what the world tells its Series.
+// seriesLog records what the world tells its Series: of each view, what
+// the per-monitor series show.
 type seriesLog struct {
-	sets    [][]SeriesMonitor
-	updates []SeriesMonitor
+	sets    [][]seriesMonitor
+	updates []seriesMonitor
 }
 
-func (s *seriesLog) SetMonitors(ms iter.Seq[SeriesMonitor]) {
-	set := []SeriesMonitor{}
-	for m := range ms {
-		set = append(set, m)
+type seriesMonitor struct {
+	Name  string
+	State incident.State
+	Last  LastCheck
+}
+
+func shown(v View) seriesMonitor { return seriesMonitor{Name: v.Name, State: v.State, Last: v.Last} }
+
+func (s *seriesLog) SetMonitors(vs iter.Seq[View]) {
+	set := []seriesMonitor{}
+	for v := range vs {
+		set = append(set, shown(v))
 	}
 	s.sets = append(s.sets, set)
 }
 
-func (s *seriesLog) Update(m SeriesMonitor) { s.updates = append(s.updates, m) }
+func (s *seriesLog) Update(v View) { s.updates = append(s.updates, shown(v)) }
 
-func (s *seriesLog) lastSet() []SeriesMonitor { return s.sets[len(s.sets)-1] }
+func (s *seriesLog) lastSet() []seriesMonitor { return s.sets[len(s.sets)-1] }
 
 func optedIn(m *config.Monitor) { m.Metrics = true }
 
@@ -45,7 +54,7 @@ func TestSeries(t *testing.T) {
 		monitor("b"),
 		monitor("off", optedIn, func(m *config.Monitor) { m.Enabled = false }),
 	}, t0, &fx)
-	want := []SeriesMonitor{{Name: "a", State: incident.Unknown}, {Name: "off", State: incident.Maintenance}}
+	want := []seriesMonitor{{Name: "a", State: incident.Unknown}, {Name: "off", State: incident.Maintenance}}
 	if got := log.lastSet(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the first Apply the series have\n%+v\nwant\n%+v", got, want)
 	}
@@ -94,7 +103,7 @@ func TestSeries(t *testing.T) {
 	}, now, &fx)
 	bLast := LastCheck{OK: false, At: t0.Add(30 * time.Second), Duration: time.Second}
 	got := log.lastSet()
-	if len(got) != 2 || got[0] != (SeriesMonitor{Name: "a", State: incident.Maintenance}) ||
+	if len(got) != 2 || got[0] != (seriesMonitor{Name: "a", State: incident.Maintenance}) ||
 		got[1].Name != "b" || got[1].State != incident.Down || !sameLast(got[1].Last, bLast) {
 		t.Fatalf("after the reload the series have\n%+v\nwant a in maintenance without a check, b down with %+v", got, bLast)
 	}

@@ -275,6 +275,11 @@ func (w *World) Lookup(name string) (View, bool) {
 	if !ok {
 		return View{}, false
 	}
+	return w.view(e), true
+}
+
+// view copies e's state.
+func (w *World) view(e ecs.Entity) View {
 	id, rt := w.monitors.Get(e)
 	p := w.profile(id)
 	return View{
@@ -282,7 +287,7 @@ func (w *World) Lookup(name string) (View, bool) {
 		State: rt.Status.State, Fails: int(rt.Status.Fails), Successes: int(rt.Status.Successes),
 		Reason: w.reasons[e], Due: time.Unix(0, rt.Due), Groups: p.Groups,
 		Last: rt.lastCheck(), Metrics: p.Metrics,
-	}, true
+	}
 }
 
 // NotifiersOf returns where the named monitor's codes of colour c go now, and
