@@ -117,10 +117,11 @@ func catalogue(families []*dto.MetricFamily) string {
 // source for the scrape-time collectors, and one child for every *Vec field
 // of Metrics, found by reflection so that a family added later is covered
 // without editing this test.
-// KindFamilies register the families that kinds and their shared parts
-// register on the agent's registry themselves (kind.Deps.Registerer). They
-// are filled in by kinds_test.go, in package telemetry_test, which may
-// import those packages.
+// KindFamilies register the families that kinds, their shared parts and
+// the pipelines register on the agent's registry themselves
+// (kind.Deps.Registerer, pipeline.New). They are filled in by
+// kinds_test.go, in package telemetry_test, which may import those
+// packages.
 var KindFamilies []func(prometheus.Registerer) error
 
 func populate(t *testing.T, m *Metrics) {
@@ -131,7 +132,6 @@ func populate(t *testing.T, m *Metrics) {
 		}
 	}
 	for _, p := range []string{PipelinePulse, PipelineIntervention, PipelineCode} {
-		m.RegisterPipeline(p, func() PipelineStats { return PipelineStats{Depth: 1, Capacity: 8, Workers: 2, Running: 1} })
 		m.RegisterBreakers(p, func(f func(BreakerState)) { f(BreakerState{Destination: "example.test:80", State: 2}) })
 	}
 	// Per-monitor series: one opted-in monitor, checked.

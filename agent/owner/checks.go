@@ -9,7 +9,6 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 // stops remembers when the scheduler last stopped at the pulse queue's
@@ -65,7 +64,7 @@ func (o *Owner) offerCheck(j world.CheckJob) world.OfferResult {
 		o.hostTrials[j.Entity] = struct{}{}
 	}
 	if o.stops.deferred(j.Due) {
-		o.m.Deferred.WithLabelValues(telemetry.PipelinePulse).Inc()
+		o.pulse.Deferred()
 	}
 	return world.Accepted
 }

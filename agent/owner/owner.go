@@ -91,11 +91,11 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	}
 	pulseCfg := pipelineConfig(telemetry.PipelinePulse, p.Pulse, log, tracing)
 	pulseCfg.MaxOpenFiles = pipeline.OpenFilesBudget()
-	if o.pulse, err = pipeline.New(pulseCfg, newChecker(m.ScheduleLag, m.ScheduleLagRatio), m); err != nil {
+	if o.pulse, err = pipeline.New(pulseCfg, newChecker(m.ScheduleLag, m.ScheduleLagRatio), m.Registry); err != nil {
 		return nil, err
 	}
 	o.pulse.SetLocalTime(func(out world.CheckOutcome) time.Duration { return out.SlotWait })
-	if o.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log, tracing), newIntervener(log), m); err != nil {
+	if o.remedy, err = pipeline.New(pipelineConfig(telemetry.PipelineIntervention, p.Intervention, log, tracing), newIntervener(log), m.Registry); err != nil {
 		return nil, err
 	}
 	o.loadState()
@@ -228,7 +228,7 @@ func (o *Owner) shutdown() error {
 	}
 	wg.Wait()
 	if n := len(o.waitingRemedy); n > 0 {
-		o.m.QueueDropped.WithLabelValues(telemetry.PipelineIntervention, "shutdown").Add(float64(n))
+		o.remedy.Dropped("shutdown", n)
 		o.log.Warn("interventions not started before shutdown", "count", n)
 	}
 	o.codePath.WriteOpenTraces(time.Now())

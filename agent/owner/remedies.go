@@ -9,7 +9,6 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/pipelines/intervention"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
 // waitingRemedy is an intervention the queue has not accepted yet.
@@ -41,7 +40,7 @@ func (o *Owner) submitRemedies(now time.Time) {
 			o.targets.Release(dest, trial)
 			if !w.deferred {
 				w.deferred = true
-				o.m.Deferred.WithLabelValues(telemetry.PipelineIntervention).Inc()
+				o.remedy.Deferred()
 			}
 			kept = append(kept, o.waitingRemedy[i:]...)
 			break

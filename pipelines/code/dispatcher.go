@@ -205,7 +205,7 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 	}
 	d.breakers = breakers
 	d.tracing = cfg.Tracing
-	pl, err := pipeline.New(cfg, d.deliver, m)
+	pl, err := pipeline.New(cfg, d.deliver, m.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +499,7 @@ func (d *Dispatcher) submitOne(name string, ds *destination, now time.Time) subm
 		d.breakers.Release(name, dl.trial)
 		if !dl.deferred {
 			dl.deferred = true
-			d.m.Deferred.WithLabelValues(telemetry.PipelineCode).Inc()
+			d.pl.Deferred()
 		}
 		return refused
 	}

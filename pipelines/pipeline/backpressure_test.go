@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A producer that, like agent.offerCheck, does not offer while
@@ -15,10 +15,10 @@ import (
 // drained the ring must still let go, or that producer stops for good.
 func TestBackpressureNeverSticksOnAnEmptyRing(t *testing.T) {
 	for round := 0; round < 50; round++ {
-		m := telemetry.NewMetrics()
+		reg := prometheus.NewRegistry()
 		var done atomic.Int64
 		p, err := New(Config{Name: "pulse", QueueCapacity: 2, HighWater: 0.5, LowWater: 0.4, MaxWorkers: 64},
-			func(_ context.Context, j int) int { done.Add(1); return j }, m)
+			func(_ context.Context, j int) int { done.Add(1); return j }, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,7 +34,7 @@ func TestBackpressureNeverSticksOnAnEmptyRing(t *testing.T) {
 				for p.Backpressure() {
 					if time.Now().After(released) {
 						t.Fatalf("round %d: backpressure engaged on an empty ring and never released (gauge %v, depth %d)",
-							round, active(t, m), p.ring.Len())
+							round, active(t, reg), p.ring.Len())
 					}
 					runtime.Gosched()
 				}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkPipelineOverhead is the engine's cost per job with empty work:
@@ -13,7 +13,7 @@ import (
 // the queue-wait histogram and the result channel.
 func BenchmarkPipelineOverhead(b *testing.B) {
 	p, err := New(Config{Name: "pulse", QueueCapacity: 65536, MaxWorkers: 8},
-		func(_ context.Context, j int) int { return j }, telemetry.NewMetrics())
+		func(_ context.Context, j int) int { return j }, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

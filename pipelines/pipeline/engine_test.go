@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/sizing"
-	"github.com/cpra-agent/cpra-agent/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -20,32 +18,61 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // active reads cpra_backpressure_active{pipeline="pulse"} from a scrape.
-func active(t *testing.T, m *telemetry.Metrics) float64 {
+func active(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	families, err := m.Registry.Gather()
+	return value(t, reg, "cpra_backpressure_active", "pipeline", "pulse")
+}
+
+// value reads one series from a scrape of reg: the family name, then its
+// labels as name, value pairs. A series the family does not have yet (a
+// decision never made) reads 0; a family missing from the scrape fails.
+func value(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	found := false
 	for _, f := range families {
-		if f.GetName() != "cpra_backpressure_active" {
+		if f.GetName() != name {
 			continue
 		}
+		found = true
+	series:
 		for _, s := range f.GetMetric() {
-			if s.GetLabel()[0].GetValue() == "pulse" {
+			got := map[string]string{}
+			for _, lp := range s.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if got[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case s.GetCounter() != nil:
+				return s.GetCounter().GetValue()
+			case s.GetGauge() != nil:
 				return s.GetGauge().GetValue()
 			}
 		}
 	}
-	t.Fatal("no cpra_backpressure_active{pipeline=\"pulse\"}")
+	if !found {
+		t.Fatalf("no family %s in the scrape", name)
+	}
 	return 0
 }
 
 func TestWaterMarksHaveHysteresis(t *testing.T) {
-	m := telemetry.NewMetrics()
+	reg := prometheus.NewRegistry()
 	release := make(chan struct{})
 	var done atomic.Int64
 	p, err := New(Config{Name: "pulse", QueueCapacity: 10, HighWater: 0.8, LowWater: 0.3, MaxWorkers: 1},
-		func(_ context.Context, j int) int { <-release; done.Add(1); return j }, m)
+		func(_ context.Context, j int) int { <-release; done.Add(1); return j }, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +84,10 @@ func TestWaterMarksHaveHysteresis(t *testing.T) {
 		}
 		close(collected)
 	}()
-	if got := testutil.ToFloat64(m.BackpressureHigh.WithLabelValues("pulse")); got != 8 {
+	if got := value(t, reg, "cpra_backpressure_high_water_mark", "pipeline", "pulse"); got != 8 {
 		t.Fatalf("high water mark gauge = %v, want 8 (0.8 of 10)", got)
 	}
-	if got := testutil.ToFloat64(m.BackpressureLow.WithLabelValues("pulse")); got != 3 {
+	if got := value(t, reg, "cpra_backpressure_low_water_mark", "pipeline", "pulse"); got != 3 {
 		t.Fatalf("low water mark gauge = %v, want 3 (0.3 of 10)", got)
 	}
 
@@ -68,7 +95,7 @@ func TestWaterMarksHaveHysteresis(t *testing.T) {
 	for p.TrySubmit(accepted) {
 		accepted++
 	}
-	if !p.Backpressure() || active(t, m) != 1 {
+	if !p.Backpressure() || active(t, reg) != 1 {
 		t.Fatal("refusal at the high water mark did not engage backpressure")
 	}
 	// The worker holds one job and the feeder may hold one more; nothing
@@ -87,7 +114,7 @@ func TestWaterMarksHaveHysteresis(t *testing.T) {
 		t.Fatal("refused work at the low water mark")
 	}
 	accepted++
-	if p.Backpressure() || active(t, m) != 0 {
+	if p.Backpressure() || active(t, reg) != 0 {
 		t.Fatal("backpressure still engaged at the low water mark")
 	}
 	close(release)
@@ -138,10 +165,10 @@ func TestMeterMeasuresLittlesLaw(t *testing.T) {
 }
 
 func TestDecideSizesThePoolFromTheModel(t *testing.T) {
-	m := telemetry.NewMetrics()
+	reg := prometheus.NewRegistry()
 	cfg := Config{Name: "pulse", QueueCapacity: 1024, MinWorkers: 2, MaxWorkers: 500,
 		Sizing: Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}}
-	p, err := New(cfg, func(_ context.Context, j int) int { return j }, m)
+	p, err := New(cfg, func(_ context.Context, j int) int { return j }, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,24 +209,24 @@ func TestDecideSizesThePoolFromTheModel(t *testing.T) {
 		var got float64
 		switch name {
 		case "recommended":
-			got = testutil.ToFloat64(m.SizingRecommended.WithLabelValues("pulse"))
+			got = value(t, reg, "cpra_sizing_recommended_workers", "pipeline", "pulse")
 		case "arrival":
-			got = testutil.ToFloat64(m.SizingArrivalRate.WithLabelValues("pulse"))
+			got = value(t, reg, "cpra_sizing_arrival_rate", "pipeline", "pulse")
 		case "service":
-			got = testutil.ToFloat64(m.SizingServiceTime.WithLabelValues("pulse"))
+			got = value(t, reg, "cpra_sizing_service_time_seconds", "pipeline", "pulse")
 		case "slo":
-			got = testutil.ToFloat64(m.SizingSLO.WithLabelValues("pulse"))
+			got = value(t, reg, "cpra_sizing_slo_seconds", "pipeline", "pulse")
 		case "up":
-			got = testutil.ToFloat64(m.SizingDecisions.WithLabelValues("pulse", "up", "model"))
+			got = value(t, reg, "cpra_sizing_decisions_total", "pipeline", "pulse", "direction", "up", "reason", "model")
 		}
 		if math.Abs(got-want) > want*0.01 {
 			t.Errorf("%s gauge = %v, want %v", name, got, want)
 		}
 	}
-	if u := testutil.ToFloat64(m.SizingUtilization.WithLabelValues("pulse")); !(u > 0.5 && u < 1) {
+	if u := value(t, reg, "cpra_sizing_utilization", "pipeline", "pulse"); !(u > 0.5 && u < 1) {
 		t.Errorf("utilisation %v at the chosen size, want in (0.5, 1)", u)
 	}
-	if w := testutil.ToFloat64(m.SizingPredictedWait.WithLabelValues("pulse")); !(w >= 0 && w <= 0.1) {
+	if w := value(t, reg, "cpra_sizing_predicted_wait_seconds", "pipeline", "pulse"); !(w >= 0 && w <= 0.1) {
 		t.Errorf("predicted wait %v s above the 100ms SLO at the chosen size", w)
 	}
 
@@ -214,7 +241,7 @@ func TestSizingControllerGrowsARealPool(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real work for a few seconds")
 	}
-	m := telemetry.NewMetrics()
+	reg := prometheus.NewRegistry()
 	cfg := Config{Name: "pulse", QueueCapacity: 4096, MinWorkers: 1, MaxWorkers: 200,
 		Sizing: Sizing{SLO: 20 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: 200 * time.Millisecond}}
 	p, err := New(cfg, func(ctx context.Context, j int) int {
@@ -223,7 +250,7 @@ func TestSizingControllerGrowsARealPool(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return j
-	}, m)
+	}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,14 +272,14 @@ func TestSizingControllerGrowsARealPool(t *testing.T) {
 		}
 	}()
 	eventually(t, "the pool grows past its minimum and matches the recommendation", func() bool {
-		rec := testutil.ToFloat64(m.SizingRecommended.WithLabelValues("pulse"))
+		rec := value(t, reg, "cpra_sizing_recommended_workers", "pipeline", "pulse")
 		return rec > 2 && float64(p.Stats().Workers) == rec
 	})
 	close(stop)
 	if err := p.Close(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	if l := testutil.ToFloat64(m.LittleL.WithLabelValues("pulse")); !(l > 0) {
+	if l := value(t, reg, "cpra_sizing_littles_law_l", "pipeline", "pulse"); !(l > 0) {
 		t.Errorf("Little's L = %v under load", l)
 	}
 }
@@ -273,9 +300,9 @@ func setCPUWait[J, R any](p *Pipeline[J, R], seconds float64) {
 func TestGuardsRefuseGrowth(t *testing.T) {
 	cfg := Config{Name: "pulse", QueueCapacity: 1024, MinWorkers: 2, MaxWorkers: 500,
 		Sizing: Sizing{SLO: 100 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}}
-	start := func(t *testing.T) (*Pipeline[int, int], *telemetry.Metrics) {
-		m := telemetry.NewMetrics()
-		p, err := New(cfg, func(_ context.Context, j int) int { return j }, m)
+	start := func(t *testing.T) (*Pipeline[int, int], *prometheus.Registry) {
+		reg := prometheus.NewRegistry()
+		p, err := New(cfg, func(_ context.Context, j int) int { return j }, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +311,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 			for range p.Results() {
 			}
 		}()
-		return p, m
+		return p, reg
 	}
 	// load feeds a window of one second: rate checks per second, each
 	// taking service.
@@ -296,19 +323,19 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		}
 		return from.Add(time.Second)
 	}
-	decisions := func(m *telemetry.Metrics, direction, reason string) float64 {
-		return testutil.ToFloat64(m.SizingDecisions.WithLabelValues("pulse", direction, reason))
+	decisions := func(reg *prometheus.Registry, direction, reason string) float64 {
+		return value(t, reg, "cpra_sizing_decisions_total", "pipeline", "pulse", "direction", direction, "reason", reason)
 	}
 
 	t.Run("cpu_saturated", func(t *testing.T) {
-		p, m := start(t)
+		p, reg := start(t)
 		setCPUWait(p, 0.005)
 		now := load(p, time.Now(), 1000, 200*time.Millisecond)
 		d := p.decide(cfg, now)
 		if d.Direction != sizing.Hold || p.Stats().Workers != 2 {
 			t.Fatalf("CPU-bound: %s to %d workers, want hold at 2", d.Direction, p.Stats().Workers)
 		}
-		if got := decisions(m, "hold", "cpu_saturated"); got != 1 {
+		if got := decisions(reg, "hold", "cpu_saturated"); got != 1 {
 			t.Fatalf(`decisions{direction="hold",reason="cpu_saturated"} = %v, want 1`, got)
 		}
 		setCPUWait(p, 0)
@@ -319,7 +346,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 	})
 
 	t.Run("no_gain", func(t *testing.T) {
-		p, m := start(t)
+		p, reg := start(t)
 		setCPUWait(p, 0)
 		now := load(p, time.Now(), 1000, 10*time.Millisecond)
 		if d := p.decide(cfg, now); d.Direction != sizing.Up {
@@ -333,7 +360,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		if d.Direction != sizing.Hold || p.Stats().Workers != grown {
 			t.Fatalf("no gain: %s to %d workers, want hold at %d", d.Direction, p.Stats().Workers, grown)
 		}
-		if got := decisions(m, "hold", "no_gain"); got != 1 {
+		if got := decisions(reg, "hold", "no_gain"); got != 1 {
 			t.Fatalf(`decisions{direction="hold",reason="no_gain"} = %v, want 1`, got)
 		}
 	})
@@ -343,7 +370,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 	// sees only that must not shrink the pool, or the backlog it refuses
 	// is never served (a 1M run fell from 16k to 180 checks a second).
 	t.Run("a backlog never shrinks the pool", func(t *testing.T) {
-		p, m := start(t)
+		p, reg := start(t)
 		setCPUWait(p, 0)
 		now := load(p, time.Now(), 1000, 100*time.Millisecond)
 		if d := p.decide(cfg, now); d.Direction != sizing.Up {
@@ -357,7 +384,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		if d.Direction == sizing.Down || p.Stats().Workers < grown {
 			t.Errorf("with a backlog: %s to %d workers, want at least %d", d.Direction, p.Stats().Workers, grown)
 		}
-		if lambda := testutil.ToFloat64(m.SizingArrivalRate.WithLabelValues("pulse")); lambda < 900 {
+		if lambda := value(t, reg, "cpra_sizing_arrival_rate", "pipeline", "pulse"); lambda < 900 {
 			t.Errorf("arrival rate %v under backpressure; want the last window's (about 1000/s) to stand", lambda)
 		}
 	})
@@ -367,7 +394,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 	// are as fast as before, so it is no reason to stop growing, and the
 	// model sizes from the targets' 10 ms, not the 40 ms on the worker.
 	t.Run("a local cap is not a saturated target", func(t *testing.T) {
-		p, m := start(t)
+		p, reg := start(t)
 		setCPUWait(p, 0)
 		now := load(p, time.Now(), 1000, 10*time.Millisecond)
 		if d := p.decide(cfg, now); d.Direction != sizing.Up {
@@ -380,7 +407,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		}
 		now = now.Add(time.Second)
 		d := p.decide(cfg, now)
-		if got := decisions(m, "hold", "no_gain"); got != 0 {
+		if got := decisions(reg, "hold", "no_gain"); got != 0 {
 			t.Errorf("a slot wait read as a saturated target: %v no_gain decisions (%s)", got, d.Direction)
 		}
 		if s := p.meter.est.Snapshot().MeanService; s < 9*time.Millisecond || s > 11*time.Millisecond {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cpra-agent/cpra-agent/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestLowWaterZeroMeansEmpty(t *testing.T) {
-	m := telemetry.NewMetrics()
+	reg := prometheus.NewRegistry()
 	p, err := New(Config{Name: "pulse", QueueCapacity: 100, HighWater: 0.8, LowWater: 0, MaxWorkers: 1},
-		func(_ context.Context, j int) int { return j }, m)
+		func(_ context.Context, j int) int { return j }, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestLowWaterZeroMeansEmpty(t *testing.T) {
 	}()
 	p.Close(context.Background(), true)
 	_, err = New(Config{Name: "code", QueueCapacity: 100, HighWater: 0.4, LowWater: 0, MaxWorkers: 1},
-		func(_ context.Context, j int) int { return j }, telemetry.NewMetrics())
+		func(_ context.Context, j int) int { return j }, prometheus.NewRegistry())
 	t.Logf("high 0.4, low 0 (valid config): New error = %v", err)
 	if p.low != 0 || err != nil {
 		t.Fail()

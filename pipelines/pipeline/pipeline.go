@@ -97,15 +97,13 @@ type Pipeline[J, R any] struct {
 	sizer           chan struct{} // closed to stop the sizing controller
 	sized           chan struct{} // closed when it has stopped
 
-	enqueued, dequeued prometheus.Counter
-	wait               prometheus.Observer
-	dropped            *prometheus.CounterVec
-	m                  *telemetry.Metrics
-	tracing            *telemetry.Tracing
+	m       *series
+	tracing *telemetry.Tracing
 }
 
-// New starts a pipeline. Its metrics are registered on m.
-func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline[J, R], error) {
+// New starts a pipeline. Its series are registered on reg, labelled with
+// its name (cpra_queue_*, cpra_pool_*, cpra_backpressure_*, cpra_sizing_*).
+func New[J, R any](cfg Config, work Work[J, R], reg prometheus.Registerer) (*Pipeline[J, R], error) {
 	if cfg.HighWater == 0 {
 		cfg.HighWater = 1
 	}
@@ -165,18 +163,13 @@ func New[J, R any](cfg Config, work Work[J, R], m *telemetry.Metrics) (*Pipeline
 		feeder:   make(chan struct{}),
 		sizer:    make(chan struct{}),
 		sized:    make(chan struct{}),
-		enqueued: m.QueueEnqueued.WithLabelValues(cfg.Name),
-		dequeued: m.QueueDequeued.WithLabelValues(cfg.Name),
-		wait:     m.QueueWait.WithLabelValues(cfg.Name),
-		dropped:  m.QueueDropped.MustCurryWith(prometheus.Labels{"pipeline": cfg.Name}),
-		m:        m,
 		tracing:  cfg.Tracing,
 	}
-	m.RegisterPipeline(cfg.Name, p.Stats)
-	m.BackpressureHigh.WithLabelValues(cfg.Name).Set(float64(p.high))
-	m.BackpressureLow.WithLabelValues(cfg.Name).Set(float64(p.low))
-	m.PoolMinWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MinWorkers))
-	m.PoolMaxWorkers.WithLabelValues(cfg.Name).Set(float64(cfg.MaxWorkers))
+	if p.m, err = registerMetrics(reg, cfg.Name, p.Stats, fixedGauges{p.high, p.low, cfg.MinWorkers, cfg.MaxWorkers}); err != nil {
+		cancel()
+		pool.Release()
+		return nil, fmt.Errorf("pipeline %s: %w", cfg.Name, err)
+	}
 	for i := range p.shards {
 		p.shards[i], p.shardCancel[i] = context.WithCancel(ctx)
 	}
@@ -248,7 +241,7 @@ func (p *Pipeline[J, R]) enqueue(lane *queue.Ring[queued[J]], job J, arrived tim
 		p.meter.leave(now) // the ring is full: another producer won the race
 		return false
 	}
-	p.enqueued.Inc()
+	p.m.enqueued.Inc()
 	return true
 }
 
@@ -302,9 +295,18 @@ func (p *Pipeline[J, R]) Backpressure() bool {
 // Results delivers one R per job. It is closed after Close.
 func (p *Pipeline[J, R]) Results() <-chan R { return p.results }
 
+// Deferred counts a job the caller offered and the pipeline refused at its
+// high water mark: the caller keeps it and offers it again. Count each job
+// once, however often it is offered (cpra_backpressure_deferred_total).
+func (p *Pipeline[J, R]) Deferred() { p.m.deferred.Inc() }
+
+// Dropped counts jobs the caller gave up on before offering them (for
+// reason "shutdown": the agent stopped first), in cpra_queue_dropped_total.
+func (p *Pipeline[J, R]) Dropped(reason string, n int) { p.m.dropped.WithLabelValues(reason).Add(float64(n)) }
+
 // Stats reports the queue and pool for the metrics collector.
-func (p *Pipeline[J, R]) Stats() telemetry.PipelineStats {
-	return telemetry.PipelineStats{
+func (p *Pipeline[J, R]) Stats() Stats {
+	return Stats{
 		Depth: p.ring.Len() + p.urgent.Len(), Capacity: p.capacity + p.urgent.Cap(),
 		Workers: p.pool.Cap(), Running: p.pool.Running(),
 		Backpressure: p.Backpressure(),
@@ -320,13 +322,13 @@ func (p *Pipeline[J, R]) feed() {
 		if err != nil {
 			return // closed and drained
 		}
-		p.dequeued.Inc()
+		p.m.dequeued.Inc()
 		if p.pressed.Load() && p.ring.Len() <= p.low {
 			p.release() // let go now, not only at the next offer
 		}
 		if p.discard.Load() {
 			p.meter.leave(p.clock.Now())
-			p.dropped.WithLabelValues("shutdown").Inc()
+			p.m.dropped.WithLabelValues("shutdown").Inc()
 			continue
 		}
 		p.inflight.Add(1)
@@ -335,7 +337,7 @@ func (p *Pipeline[J, R]) feed() {
 			// after this loop ends: count it rather than lose it silently.
 			p.inflight.Done()
 			p.meter.leave(p.clock.Now())
-			p.dropped.WithLabelValues("pool_closed").Inc()
+			p.m.dropped.WithLabelValues("pool_closed").Inc()
 		}
 	}
 }
@@ -345,7 +347,7 @@ func (p *Pipeline[J, R]) feed() {
 func (p *Pipeline[J, R]) run(q queued[J]) {
 	defer p.inflight.Done()
 	start := p.clock.Now()
-	p.wait.Observe(start.Sub(q.at).Seconds())
+	p.m.wait.Observe(start.Sub(q.at).Seconds())
 	r := p.work(p.shards[p.nextShard.Add(1)%ctxShards], q.job)
 	var local time.Duration
 	if p.localTime != nil {

@@ -6,14 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/cpra-agent/cpra-agent/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestPipelineRunsEveryJob(t *testing.T) {
-	m := telemetry.NewMetrics()
-	p, err := New(Config{Name: "pulse", QueueCapacity: 64, MaxWorkers: 4}, func(_ context.Context, j int) int { return j * 2 }, m)
+	reg := prometheus.NewRegistry()
+	p, err := New(Config{Name: "pulse", QueueCapacity: 64, MaxWorkers: 4}, func(_ context.Context, j int) int { return j * 2 }, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +35,15 @@ func TestPipelineRunsEveryJob(t *testing.T) {
 	if sum != 2*50*51/2 {
 		t.Fatalf("sum of results = %d, want %d", sum, 50*51)
 	}
-	if got := testutil.ToFloat64(m.QueueDequeued.WithLabelValues("pulse")); got != 50 {
+	if got := value(t, reg, "cpra_queue_dequeued_total", "pipeline", "pulse"); got != 50 {
 		t.Fatalf("dequeued = %v, want 50", got)
 	}
 }
 
 func TestTrySubmitRefusesWhenFull(t *testing.T) {
-	m := telemetry.NewMetrics()
+	reg := prometheus.NewRegistry()
 	release := make(chan struct{})
-	p, err := New(Config{Name: "code", QueueCapacity: 2, MaxWorkers: 1}, func(_ context.Context, j int) int { <-release; return j }, m)
+	p, err := New(Config{Name: "code", QueueCapacity: 2, MaxWorkers: 1}, func(_ context.Context, j int) int { <-release; return j }, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +80,7 @@ func TestTrySubmitRefusesWhenFull(t *testing.T) {
 }
 
 func TestCloseWithoutDrainDropsQueuedAndCancelsAtDeadline(t *testing.T) {
-	m := telemetry.NewMetrics()
+	reg := prometheus.NewRegistry()
 	var cancelled atomic.Int32
 	started := make(chan struct{}, 1)
 	p, err := New(Config{Name: "intervention", QueueCapacity: 8, MaxWorkers: 1}, func(ctx context.Context, j int) int {
@@ -90,7 +88,7 @@ func TestCloseWithoutDrainDropsQueuedAndCancelsAtDeadline(t *testing.T) {
 		<-ctx.Done()
 		cancelled.Add(1)
 		return j
-	}, m)
+	}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +109,7 @@ func TestCloseWithoutDrainDropsQueuedAndCancelsAtDeadline(t *testing.T) {
 	if cancelled.Load() < 1 {
 		t.Fatal("running job was not cancelled")
 	}
-	dropped := testutil.ToFloat64(m.QueueDropped.WithLabelValues("intervention", "shutdown"))
+	dropped := value(t, reg, "cpra_queue_dropped_total", "pipeline", "intervention", "reason", "shutdown")
 	if dropped < 2 {
 		t.Fatalf("dropped on shutdown = %v, want at least 2 of the 3 queued", dropped)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
-	"github.com/cpra-agent/cpra-agent/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // While backpressure holds, producers offer nothing, so a window has no
@@ -19,7 +19,7 @@ func TestNoShrinkUnderBackpressure(t *testing.T) {
 	stuck := make(chan struct{})
 	cfg := Config{Name: "pulse", QueueCapacity: 100, HighWater: 0.8, LowWater: 0.1, MinWorkers: 1, MaxWorkers: 50,
 		Sizing: Sizing{SLO: 10 * time.Millisecond, Quantile: 0.95, Headroom: 0.15, Interval: time.Hour}, Clock: clk}
-	p, err := New(cfg, func(_ context.Context, j int) int { <-stuck; return j }, telemetry.NewMetrics())
+	p, err := New(cfg, func(_ context.Context, j int) int { <-stuck; return j }, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,15 +140,15 @@ func (p *Pipeline[J, R]) decide(cfg Config, now time.Time) sizing.Decision {
 	if s.Quantile == 0 {
 		wait = d.WaitMean
 	}
-	p.m.SizingDecisions.WithLabelValues(name, string(d.Direction), reason).Inc()
-	p.m.SizingRecommended.WithLabelValues(name).Set(float64(d.Desired))
-	p.m.SizingArrivalRate.WithLabelValues(name).Set(in.Lambda)
-	p.m.SizingServiceTime.WithLabelValues(name).Set(in.MeanService.Seconds())
-	p.m.SizingUtilization.WithLabelValues(name).Set(d.Utilisation)
-	p.m.SizingPredictedWait.WithLabelValues(name).Set(seconds(wait))
-	p.m.SizingSLO.WithLabelValues(name).Set(s.SLO.Seconds())
-	p.m.LittleL.WithLabelValues(name).Set(w.L)
-	p.m.LittleLambdaW.WithLabelValues(name).Set(w.LambdaW)
+	p.m.decisions.WithLabelValues(string(d.Direction), reason).Inc()
+	p.m.recommended.Set(float64(d.Desired))
+	p.m.arrival.Set(in.Lambda)
+	p.m.service.Set(in.MeanService.Seconds())
+	p.m.utilised.Set(d.Utilisation)
+	p.m.predictedWait.Set(seconds(wait))
+	p.m.slo.Set(s.SLO.Seconds())
+	p.m.littleL.Set(w.L)
+	p.m.littleLambda.Set(w.LambdaW)
 
 	if d.Direction != sizing.Hold {
 		p.tracing.Event("sizing "+string(d.Direction),
