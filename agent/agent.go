@@ -47,6 +47,7 @@ func New(cfg config.Agent, kinds *config.Kinds, source Source, m *telemetry.Metr
 	if err != nil {
 		return nil, err
 	}
+	o.InitCodeSeries(kinds.NotifierNames())
 	a := &Agent{cfg: cfg, log: log, m: m, kinds: kinds, source: source, owner: o}
 	a.webhook = amwebhook.New(amwebhook.Options{Config: cfg, Router: o, Ready: a.Ready,
 		Metrics: m.AlertmanagerWebhook, Log: log, BodyTimeout: webLimits.body})

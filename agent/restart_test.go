@@ -21,6 +21,7 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/state"
 	"github.com/cpra-agent/cpra-agent/internal/realserver"
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -186,7 +187,7 @@ func TestRestartMidIncident(t *testing.T) {
 	if v, _, _ := second.Lookup(ctx2, "db"); v.Incident == 0 || v.State.String() != "down" {
 		t.Errorf("db after the restart: %v, incident %d; want its incident carried on", v.State, v.Incident)
 	}
-	if n := testutil.ToFloat64(second.m.Codes.WithLabelValues("red", "alertmanager", "success")); n != 0 {
+	if n := testmetrics.Value(t, second.m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "alertmanager", "result", "success"); n != 0 {
 		t.Errorf("api's red was sent again after the restart (%v)", n)
 	}
 }

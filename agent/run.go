@@ -26,7 +26,6 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/example"
 	"github.com/cpra-agent/cpra-agent/agent/state"
 	"github.com/cpra-agent/cpra-agent/internal/clock"
-	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/builtin"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
@@ -100,14 +99,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(cfg, kinds, source, stdout)
 	}
 
-	var codes, notifiers []string
-	for _, c := range domain.All {
-		codes = append(codes, c.String())
-	}
-	for _, n := range builtin.Notifiers() {
-		notifiers = append(notifiers, n.Name)
-	}
-	m.InitCodeSeries(codes, notifiers)
+	m.InitSeries()
 	tracing, err := telemetry.NewTracing(ctx, os.Getenv, telemetry.TracingOptions{RoutineRatio: cfg.Tracing.RoutineCheckSampleRatio})
 	if err != nil {
 		return err

@@ -131,9 +131,6 @@ func populate(t *testing.T, m *Metrics) {
 			t.Fatal(err)
 		}
 	}
-	for _, p := range []string{PipelinePulse, PipelineIntervention, PipelineCode} {
-		m.RegisterBreakers(p, func(f func(BreakerState)) { f(BreakerState{Destination: "example.test:80", State: 2}) })
-	}
 	// Per-monitor series: one opted-in monitor, checked.
 	series := m.EnableMonitorSeries(1)
 	series.Sync(func(yield func(MonitorSample) bool) {

@@ -2,11 +2,15 @@ package telemetry_test
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cpra-agent/cpra-agent/internal/spec"
+	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
+	"github.com/cpra-agent/cpra-agent/pipelines/code"
 	"github.com/cpra-agent/cpra-agent/pipelines/kind"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse/hostconns"
@@ -22,14 +26,33 @@ func init() {
 			return err
 		},
 		func(reg prometheus.Registerer) error {
-			// Each pipeline registers the same families under its name.
-			for _, name := range []string{telemetry.PipelinePulse, telemetry.PipelineIntervention, telemetry.PipelineCode} {
+			// The code pipeline's dispatcher registers its families, its
+			// pipeline's and its breakers'.
+			d, err := code.NewDispatcher(pipeline.Config{QueueCapacity: 8, MaxWorkers: 2}, code.RetryPolicy{},
+				breaker.Config{FailureThreshold: 1, OpenTimeout: time.Second, HalfOpenRequests: 1}, reg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			d.InitSeries([]string{"log"})
+			if err := d.Close(context.Background()); err != nil {
+				return err
+			}
+			// Each other pipeline registers the same families under its name.
+			for _, name := range []string{telemetry.PipelinePulse, telemetry.PipelineIntervention} {
 				p, err := pipeline.New(pipeline.Config{Name: name, QueueCapacity: 8, MaxWorkers: 2},
 					func(_ context.Context, j int) int { return j }, reg)
 				if err != nil {
 					return err
 				}
 				p.Close(context.Background(), true)
+				// And its breakers: one destination open, one transition
+				// and one refused call, so every family has a series.
+				b, err := pipeline.NewBreakerSeries(reg, name, func(f func(string, breaker.State)) { f("example.test:80", breaker.Open) })
+				if err != nil {
+					return err
+				}
+				b.Transition(breaker.Transition{Destination: "example.test:80", From: breaker.Closed, To: breaker.Open})
+				b.Rejected("example.test:80")
 			}
 			return nil
 		},

@@ -12,8 +12,10 @@ const (
 	PipelineCode         = "code"
 )
 
-// Metrics holds every cpra_* family. Constructors take it (or the part they
-// need) instead of registering globals.
+// Metrics holds the agent's own cpra_* families: the monitors, checks,
+// interventions, reloads and state writes the owner and the agent count.
+// The engine registers its own on Registry (pipeline.New, the breakers,
+// code.NewDispatcher), as the kinds do (kind.Deps.Registerer).
 type Metrics struct {
 	Registry *prometheus.Registry
 
@@ -30,10 +32,6 @@ type Metrics struct {
 	ScheduleLagRatio   prometheus.Histogram // lag in intervals of the monitor
 
 	Interventions *prometheus.CounterVec // {type,result}
-	Codes         *prometheus.CounterVec // {code,notifier,result}
-	CodeResends   *prometheus.CounterVec // {notifier,result}
-	// CodesPending is the code pipeline's backlog by where each code waits.
-	CodesPending *prometheus.GaugeVec // {state}
 	// InterventionsWaiting are interventions the intervention queue has
 	// not accepted yet (backpressure), kept by the owner.
 	InterventionsWaiting prometheus.Gauge
@@ -43,13 +41,7 @@ type Metrics struct {
 	StateWriteDuration prometheus.Gauge
 	StateLastWrite     prometheus.Gauge
 
-	BreakerTransitions *prometheus.CounterVec // {pipeline,destination,to}
-	BreakerRejected    *prometheus.CounterVec // {pipeline,destination}
-
 	AlertmanagerWebhook *WebhookMetrics // cpra_alertmanager_webhook_*, in webhook.go
-
-	breakers *breakerCollector
-	dests    destinationLabels
 }
 
 // NewMetrics registers every family, plus the Go runtime and process
@@ -97,18 +89,6 @@ func NewMetrics() *Metrics {
 			Name: "cpra_interventions_total",
 			Help: "Interventions completed (all retries), by intervention type and result (success, failure).",
 		}, []string{"type", "result"}),
-		Codes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cpra_codes_dispatched_total",
-			Help: "Code delivery attempts by colour, notifier kind and result (success, retry, undeliverable).",
-		}, []string{"code", "notifier", "result"}),
-		CodeResends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cpra_code_resends_total",
-			Help: "Firing codes re-sent to receivers that keep them active (Alertmanager), by notifier kind and result (success, failure, skipped: a code for the monitor was still being delivered, or the receiver's breaker was open).",
-		}, []string{"notifier", "result"}),
-		CodesPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cpra_codes_pending",
-			Help: "Codes not delivered yet, by where they wait: in_flight (queued or running in the code pipeline), ready (their turn at the queue not come: the destination's share is used, or backpressure), retrying (waiting out a backoff), held (their receiver's breaker is open), behind (after another code for the same subject and receiver).",
-		}, []string{"state"}),
 		InterventionsWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cpra_interventions_waiting",
 			Help: "Interventions waiting for the intervention queue to accept them (backpressure); at most one per monitor.",
@@ -129,18 +109,7 @@ func NewMetrics() *Metrics {
 			Name: "cpra_state_last_write_timestamp_seconds",
 			Help: "When the state file was last written successfully.",
 		}),
-		BreakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cpra_breaker_transitions_total",
-			Help: "Circuit breaker state changes, by pipeline, destination and new state (closed, half_open, open).",
-		}, []string{"pipeline", "destination", "to"}),
-		BreakerRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cpra_breaker_rejected_total",
-			Help: "Calls not made because the destination's circuit breaker was open.",
-		}, []string{"pipeline", "destination"}),
-		breakers: &breakerCollector{},
-		dests:    destinationLabels{seen: map[string]map[string]bool{}},
 	}
-	m.breakers.m = m
 	m.AlertmanagerWebhook = newWebhookMetrics(m)
 	b := Build()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -155,26 +124,16 @@ func NewMetrics() *Metrics {
 		buildInfo,
 		m.ReloadSuccessful, m.ReloadTimestamp, m.Monitors,
 		m.Checks, m.ChecksInconclusive, m.CheckDuration, m.ScheduleLag, m.ScheduleLagRatio,
-		m.Interventions, m.Codes, m.CodeResends, m.CodesPending, m.InterventionsWaiting,
+		m.Interventions, m.InterventionsWaiting,
 		m.StateWrites, m.StateBytes, m.StateWriteDuration, m.StateLastWrite,
-		m.BreakerTransitions, m.BreakerRejected,
-		m.breakers,
 	)
 	return m
 }
 
-// InitCodeSeries creates cpra_codes_dispatched_total at zero for every
-// colour, notifier kind and result, so rate() and increase() see the first
-// delivery, retry or give-up (a series born at 1 looks like no change).
-func (m *Metrics) InitCodeSeries(codes, notifiers []string) {
+// InitSeries creates the state writes' series at zero, so
+// CPRAStateWriteFailing sees the first failure.
+func (m *Metrics) InitSeries() {
 	for _, r := range []string{"success", "failure"} {
-		m.StateWrites.WithLabelValues(r) // the state's writes too: CPRAStateWriteFailing sees the first failure
-	}
-	for _, c := range codes {
-		for _, n := range notifiers {
-			for _, r := range []string{"success", "retry", "undeliverable"} {
-				m.Codes.WithLabelValues(c, n, r)
-			}
-		}
+		m.StateWrites.WithLabelValues(r)
 	}
 }

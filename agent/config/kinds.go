@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -49,6 +50,9 @@ func NewKinds(p []pulse.Kind, i []intervention.Kind, n []code.Kind, deps kind.De
 	}
 	return k, nil
 }
+
+// NotifierNames are the registered notifier kinds, sorted.
+func (k *Kinds) NotifierNames() []string { return slices.Sorted(maps.Keys(k.notify)) }
 
 func names[V any](m map[string]V) string {
 	out := make([]string, 0, len(m))

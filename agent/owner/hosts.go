@@ -8,8 +8,11 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
+	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -20,8 +23,8 @@ import (
 // changed on transitions, which are rare.
 type hostBreakers struct {
 	*breaker.Hosts
-	m   *telemetry.Metrics
-	log *slog.Logger
+	series *pipeline.BreakerSeries
+	log    *slog.Logger
 
 	// Transitions waiting for the owner to turn them into codes.
 	pending []breaker.Transition
@@ -30,14 +33,14 @@ type hostBreakers struct {
 	states map[string]breaker.State // for the scrape
 }
 
-func newHostBreakers(c config.Breaker, m *telemetry.Metrics, log *slog.Logger, tracing *telemetry.Tracing) (*hostBreakers, error) {
-	hb := &hostBreakers{m: m, log: log.With("pipeline", telemetry.PipelinePulse), states: map[string]breaker.State{}}
+func newHostBreakers(c config.Breaker, reg prometheus.Registerer, log *slog.Logger, tracing *telemetry.Tracing) (*hostBreakers, error) {
+	hb := &hostBreakers{log: log.With("pipeline", telemetry.PipelinePulse), states: map[string]breaker.State{}}
 	cfg := breaker.HostConfig{
 		MinFailures: c.FailureThreshold, FailureRatio: c.FailureRatio, Window: c.Window,
 		OpenTimeout: c.OpenTimeout, HalfOpenRequests: c.HalfOpenRequests,
 	}
 	hosts, err := breaker.NewHosts(cfg, func(tr breaker.Transition) {
-		m.BreakerTransitions.WithLabelValues(telemetry.PipelinePulse, m.BreakerDestination(telemetry.PipelinePulse, tr.Destination), tr.To.String()).Inc()
+		hb.series.Transition(tr)
 		tracing.Event("breaker "+tr.To.String(),
 			attribute.String("cpra.pipeline", telemetry.PipelinePulse), attribute.String("cpra.destination", tr.Destination),
 			attribute.String("cpra.breaker.from", tr.From.String()), attribute.String("cpra.breaker.to", tr.To.String()),
@@ -57,20 +60,21 @@ func newHostBreakers(c config.Breaker, m *telemetry.Metrics, log *slog.Logger, t
 		return nil, err
 	}
 	hb.Hosts = hosts
-	m.RegisterBreakers(telemetry.PipelinePulse, func(f func(telemetry.BreakerState)) {
+	hb.series, err = pipeline.NewBreakerSeries(reg, telemetry.PipelinePulse, func(f func(string, breaker.State)) {
 		hb.mu.Lock()
 		defer hb.mu.Unlock()
 		for dest, st := range hb.states {
-			f(telemetry.BreakerState{Destination: dest, State: int(st)})
+			f(dest, st)
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
 	return hb, nil
 }
 
 // Rejected counts a check not run because its host's breaker is open.
-func (hb *hostBreakers) Rejected(host string) {
-	hb.m.BreakerRejected.WithLabelValues(telemetry.PipelinePulse, hb.m.BreakerDestination(telemetry.PipelinePulse, host)).Inc()
-}
+func (hb *hostBreakers) Rejected(host string) { hb.series.Rejected(host) }
 
 // flushHosts turns the breakers' transitions into host-level codes: red
 // once when a host's breaker opens (naming the host, the evidence and how

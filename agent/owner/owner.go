@@ -83,10 +83,10 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 		o.stateGauges[s] = m.Monitors.WithLabelValues(s.String())
 	}
 	p := cfg.Pipelines
-	if o.hosts, err = newHostBreakers(p.Pulse.Breaker, m, log, tracing); err != nil {
+	if o.hosts, err = newHostBreakers(p.Pulse.Breaker, m.Registry, log, tracing); err != nil {
 		return nil, err
 	}
-	if o.targets, err = pipeline.NewBreakers(telemetry.PipelineIntervention, breakerConfig(p.Intervention), m, log, tracing); err != nil {
+	if o.targets, err = pipeline.NewBreakers(telemetry.PipelineIntervention, breakerConfig(p.Intervention), m.Registry, log, tracing); err != nil {
 		return nil, err
 	}
 	pulseCfg := pipelineConfig(telemetry.PipelinePulse, p.Pulse, log, tracing)
@@ -102,7 +102,7 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 	o.codes, err = code.NewDispatcher(pipelineConfig(telemetry.PipelineCode, p.Code, log, tracing), code.RetryPolicy{
 		InitialBackoff: cfg.Codes.InitialBackoff, MaxBackoff: cfg.Codes.MaxBackoff,
 		MaxAge: cfg.Codes.MaxAge, AttemptTimeout: cfg.Codes.AttemptTimeout,
-	}, breakerConfig(p.Code), m, log.With("component", "code"), code.WithDestinationLimit(cfg.Codes.PerDestination))
+	}, breakerConfig(p.Code), m.Registry, log.With("component", "code"), code.WithDestinationLimit(cfg.Codes.PerDestination))
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +110,10 @@ func New(cfg config.Agent, m *telemetry.Metrics, tracing *telemetry.Tracing, log
 		MaxRelayed: cfg.AlertmanagerWebhook.MaxRelayedAlerts})
 	return o, nil
 }
+
+// InitCodeSeries creates the code series of every colour, result and the
+// given notifier kinds at zero; call it before the first scrape.
+func (o *Owner) InitCodeSeries(notifierKinds []string) { o.codes.InitSeries(notifierKinds) }
 
 // Run is the owner loop. It returns after ctx ends and everything drained.
 func (o *Owner) Run(ctx context.Context) error {

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 )
 
 type sleepy struct{}
@@ -33,12 +32,12 @@ func TestCloseWhileWorkersRun(t *testing.T) {
 		d.Send(domain.Notification{Monitor: fmt.Sprint(i), Code: domain.Red}, []Notifier{sleepy{}})
 	}
 	waitFor(t, "the first deliveries", func() bool {
-		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "success")) > 0
+		return testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "success") > 0
 	})
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	delivered := testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "success"))
+	delivered := testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "success")
 	if left := len(d.Undelivered()); int(delivered)+left != n {
 		t.Fatalf("%v delivered and %d handed back of %d codes", delivered, left, n)
 	}

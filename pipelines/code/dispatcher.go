@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
@@ -106,7 +108,7 @@ type Dispatcher struct {
 	breakers *pipeline.Breakers
 	tracing  *telemetry.Tracing // from the pipeline config; nil records nothing
 	log      *slog.Logger
-	m        *telemetry.Metrics
+	m        *series
 	clock    clock.Clock
 
 	mu       sync.Mutex
@@ -172,7 +174,15 @@ func WithDestinationLimit(n int) DispatcherOption {
 }
 
 // NewDispatcher starts the code pipeline.
-func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, m *telemetry.Metrics, log *slog.Logger, opts ...DispatcherOption) (*Dispatcher, error) {
+//
+// Its series, and those of its pipeline and breakers, are registered on
+// reg: cpra_codes_dispatched_total, cpra_code_resends_total and
+// cpra_codes_pending are the dispatcher's own.
+func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, reg prometheus.Registerer, log *slog.Logger, opts ...DispatcherOption) (*Dispatcher, error) {
+	m, err := registerSeries(reg)
+	if err != nil {
+		return nil, err
+	}
 	d := &Dispatcher{
 		policy:     policy,
 		log:        log,
@@ -199,19 +209,19 @@ func NewDispatcher(cfg pipeline.Config, policy RetryPolicy, brk breaker.Config, 
 	if cfg.Log == nil {
 		cfg.Log = log
 	}
-	breakers, err := pipeline.NewBreakers(cfg.Name, brk, m, log, cfg.Tracing)
+	breakers, err := pipeline.NewBreakers(cfg.Name, brk, reg, log, cfg.Tracing)
 	if err != nil {
 		return nil, err
 	}
 	d.breakers = breakers
 	d.tracing = cfg.Tracing
-	pl, err := pipeline.New(cfg, d.deliver, m.Registry)
+	pl, err := pipeline.New(cfg, d.deliver, reg)
 	if err != nil {
 		return nil, err
 	}
 	d.pl = pl
 	for _, st := range pendingStates {
-		m.CodesPending.WithLabelValues(st).Set(0)
+		m.pending.WithLabelValues(st).Set(0)
 	}
 	go d.loop()
 	return d, nil
@@ -341,7 +351,7 @@ func (d *Dispatcher) publishBacklog() {
 	counts[4] = max(d.pending-counts[0]-counts[1]-counts[2]-counts[3], 0)
 	for i, n := range counts {
 		if n != d.published[i] {
-			d.m.CodesPending.WithLabelValues(pendingStates[i]).Set(float64(n))
+			d.m.pending.WithLabelValues(pendingStates[i]).Set(float64(n))
 			d.published[i] = n
 		}
 	}
@@ -437,7 +447,7 @@ func (d *Dispatcher) takeIntake() {
 
 // countResend counts a resend's result.
 func (d *Dispatcher) countResend(dl *delivery, result string) {
-	d.m.CodeResends.WithLabelValues(KindOf(dl.to), result).Inc()
+	d.m.resends.WithLabelValues(KindOf(dl.to), result).Inc()
 }
 
 // submitReady queues ready deliveries, one destination after another in
@@ -575,7 +585,7 @@ func (d *Dispatcher) expireHeld(line []*delivery, now time.Time) []*delivery {
 	kept := line[:0]
 	for _, dl := range line {
 		if age := now.Sub(dl.first); age >= d.policy.MaxAge {
-			d.m.Codes.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
+			d.m.dispatched.WithLabelValues(dl.n.Code.String(), KindOf(dl.to), "undeliverable").Inc()
 			d.log.Error("code undeliverable; giving up", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 				"destination", dl.to.Destination(), "attempts", dl.attempt, "age", age.Round(time.Second), "err", "circuit breaker open")
 			d.advance(dl)
@@ -618,19 +628,19 @@ func (d *Dispatcher) finish(o outcome) {
 	}
 	labels := []string{dl.n.Code.String(), KindOf(dl.to)}
 	if o.err == nil {
-		d.m.Codes.WithLabelValues(append(labels, "success")...).Inc()
+		d.m.dispatched.WithLabelValues(append(labels, "success")...).Inc()
 		d.advance(dl)
 		return
 	}
 	age := now.Sub(dl.first)
 	if age >= d.policy.MaxAge {
-		d.m.Codes.WithLabelValues(append(labels, "undeliverable")...).Inc()
+		d.m.dispatched.WithLabelValues(append(labels, "undeliverable")...).Inc()
 		d.log.Error("code undeliverable; giving up", "monitor", dl.n.Monitor, "code", dl.n.Code.String(),
 			"destination", dl.to.Destination(), "attempts", dl.attempt, "age", age.Round(time.Second), "err", o.err)
 		d.advance(dl)
 		return
 	}
-	d.m.Codes.WithLabelValues(append(labels, "retry")...).Inc()
+	d.m.dispatched.WithLabelValues(append(labels, "retry")...).Inc()
 	backoff := d.policy.InitialBackoff << min(dl.attempt-1, 30)
 	if backoff <= 0 || backoff > d.policy.MaxBackoff {
 		backoff = d.policy.MaxBackoff
@@ -762,7 +772,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	<-collected
 	for _, o := range finished {
 		if o.err == nil && !o.parked {
-			d.m.Codes.WithLabelValues(o.d.n.Code.String(), KindOf(o.d.to), "success").Inc()
+			d.m.dispatched.WithLabelValues(o.d.n.Code.String(), KindOf(o.d.to), "success").Inc()
 			d.advance(o.d)
 		}
 	}
@@ -775,7 +785,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	d.undelivered = d.undeliveredNow()
 	for _, u := range d.undelivered {
-		d.m.Codes.WithLabelValues(u.Notification.Code.String(), KindOf(u.To), "undeliverable").Inc()
+		d.m.dispatched.WithLabelValues(u.Notification.Code.String(), KindOf(u.To), "undeliverable").Inc()
 		d.log.Warn("code not delivered before shutdown", "monitor", u.Notification.Monitor, "code", u.Notification.Code.String(),
 			"destination", u.To.Destination(), "attempts", u.Attempts)
 	}

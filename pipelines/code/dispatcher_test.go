@@ -15,6 +15,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/pipeline"
@@ -92,7 +93,7 @@ func newDispatcher(t *testing.T, capacity int, p RetryPolicy) (*Dispatcher, *tel
 func newDispatcherWith(t *testing.T, capacity int, p RetryPolicy, b breaker.Config, opts ...DispatcherOption) (*Dispatcher, *telemetry.Metrics) {
 	t.Helper()
 	m := telemetry.NewMetrics()
-	d, err := NewDispatcher(pipeline.Config{QueueCapacity: capacity, MaxWorkers: 4}, p, b, m, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
+	d, err := NewDispatcher(pipeline.Config{QueueCapacity: capacity, MaxWorkers: 4}, p, b, m.Registry, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +122,10 @@ func TestOrderPerMonitorSurvivesRetries(t *testing.T) {
 	if !slices.Equal(a, []string{"a:yellow", "a:red", "a:green"}) {
 		t.Fatalf("monitor a received %v; order must be kept across retries", a)
 	}
-	if got := testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "retry")); got != 3 {
+	if got := testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "retry"); got != 3 {
 		t.Fatalf("red retries counted = %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "success")); got != 1 {
+	if got := testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "success"); got != 1 {
 		t.Fatalf("red successes = %v, want 1", got)
 	}
 	d.Flush(context.Background())
@@ -146,7 +147,7 @@ func TestNothingDroppedWhenQueueIsTiny(t *testing.T) {
 	}
 	var ok float64
 	for _, c := range domain.All {
-		ok += testutil.ToFloat64(m.Codes.WithLabelValues(c.String(), "webhook", "success"))
+		ok += testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", c.String(), "notifier", "webhook", "result", "success")
 	}
 	if ok != n {
 		t.Fatalf("success counter %v, want %d", ok, n)
@@ -161,9 +162,9 @@ func TestUndeliverableIsCounted(t *testing.T) {
 	r := &recorder{always: true}
 	d.Send(domain.Notification{Monitor: "a", Code: domain.Red}, []Notifier{r})
 	waitFor(t, "give up", func() bool {
-		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "undeliverable")) == 1
+		return testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "undeliverable") == 1
 	})
-	if testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "retry")) < 1 {
+	if testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "retry") < 1 {
 		t.Fatal("expected retries before giving up")
 	}
 	_ = d.Close(context.Background())
@@ -179,7 +180,7 @@ func TestFlushKeepsBackoffAndHandsBackTheRest(t *testing.T) {
 	ok := &recorder{dest: "webhook:ok"}
 	d.Send(domain.Notification{Monitor: "a", Code: domain.Red}, []Notifier{r})
 	waitFor(t, "first failure", func() bool {
-		return testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "retry")) == 1
+		return testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "retry") == 1
 	})
 	d.Send(domain.Notification{Monitor: "b", Code: domain.Green}, []Notifier{ok})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -218,9 +219,11 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 	waitFor(t, "the healthy receiver gets everything", func() bool { return len(up.received()) == 10 })
 	waitFor(t, "the breaker opens", func() bool { return d.breakers.State(down.dest) == breaker.Open })
 	opened := func() float64 {
-		return testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "open"))
+		return testmetrics.Value(t, m.Registry, "cpra_breaker_transitions_total", "pipeline", "code", "destination", down.dest, "to", "open")
 	}
-	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", down.dest)) }
+	rejected := func() float64 {
+		return testmetrics.Value(t, m.Registry, "cpra_breaker_rejected_total", "pipeline", "code", "destination", down.dest)
+	}
 	// One delivery at a time in the pipeline (its share of 4 workers): the
 	// first three heads failed, which opened the breaker; the other two
 	// were held untried. No time passed, so no retry came due.
@@ -260,13 +263,13 @@ func TestBreakerHoldsCodesForADeadReceiverAndReleasesThem(t *testing.T) {
 			t.Fatalf("order lost for %s: %v", mon, got)
 		}
 	}
-	if got := testutil.ToFloat64(m.BreakerTransitions.WithLabelValues("code", down.dest, "closed")); got != 1 {
+	if got := testmetrics.Value(t, m.Registry, "cpra_breaker_transitions_total", "pipeline", "code", "destination", down.dest, "to", "closed"); got != 1 {
 		t.Fatalf("transitions to closed = %v, want 1", got)
 	}
 	if n := testutil.CollectAndCount(m.Registry, "cpra_breaker_state"); n != 0 {
 		t.Fatalf("%d cpra_breaker_state series after recovery, want 0", n)
 	}
-	if got := testutil.ToFloat64(m.Codes.WithLabelValues("red", "webhook", "undeliverable")); got != 0 {
+	if got := testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "webhook", "result", "undeliverable"); got != 0 {
 		t.Fatalf("%v codes given up; held codes must wait for the receiver", got)
 	}
 	d.Flush(context.Background())
@@ -338,7 +341,7 @@ func TestHungReceiverDelaysOnlyItsOwnCodes(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
 	m := telemetry.NewMetrics()
 	policy := RetryPolicy{InitialBackoff: time.Second, MaxBackoff: time.Minute, MaxAge: time.Hour, AttemptTimeout: time.Hour}
-	d, err := NewDispatcher(pipeline.Config{QueueCapacity: 64, MaxWorkers: 8}, policy, lenient, m,
+	d, err := NewDispatcher(pipeline.Config{QueueCapacity: 64, MaxWorkers: 8}, policy, lenient, m.Registry,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), WithClock(clk), WithDestinationLimit(2))
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +359,9 @@ func TestHungReceiverDelaysOnlyItsOwnCodes(t *testing.T) {
 	}
 	// The backlog is visible: its share in flight, the rest waiting for
 	// its turn.
-	pending := func(state string) float64 { return testutil.ToFloat64(m.CodesPending.WithLabelValues(state)) }
+	pending := func(state string) float64 {
+		return testmetrics.Value(t, m.Registry, "cpra_codes_pending", "state", state)
+	}
 	waitFor(t, "cpra_codes_pending to show the hung receiver's backlog", func() bool {
 		return pending("in_flight") == 2 && pending("ready") == n-2 && pending("retrying") == 0 && pending("held") == 0 && pending("behind") == 0
 	})

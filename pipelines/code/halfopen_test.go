@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 )
 
@@ -48,7 +47,9 @@ func TestHalfOpenTrialInFlightDoesNotSpin(t *testing.T) {
 	for _, mon := range []string{"b", "c", "d"} {
 		d.Send(domain.Notification{Monitor: mon, Code: domain.Red}, []Notifier{r})
 	}
-	rejected := func() float64 { return testutil.ToFloat64(m.BreakerRejected.WithLabelValues("code", "webhook:slow")) }
+	rejected := func() float64 {
+		return testmetrics.Value(t, m.Registry, "cpra_breaker_rejected_total", "pipeline", "code", "destination", "webhook:slow")
+	}
 	waitFor(t, "the three codes held", func() bool { return rejected() == 3 })
 	clk.Advance(b.OpenTimeout)
 	waitFor(t, "trial in flight", func() bool { return r.calls.Load() == 2 })

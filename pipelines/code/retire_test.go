@@ -6,9 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 )
 
 // A notifier a reload dropped is closed at once when nothing is queued
@@ -77,10 +76,10 @@ func TestResendIsNeverRetriedOrQueued(t *testing.T) {
 	resend := domain.Notification{Monitor: "a", Code: domain.Red, Resend: true}
 	d.Send(resend, []Notifier{r})
 	d.Flush(context.Background())
-	if got := testutil.ToFloat64(m.CodeResends.WithLabelValues("alertmanager", "failure")); got != 1 || r.attempts() != 1 {
+	if got := testmetrics.Value(t, m.Registry, "cpra_code_resends_total", "notifier", "alertmanager", "result", "failure"); got != 1 || r.attempts() != 1 {
 		t.Fatalf("a failed resend: %v failures counted, %d attempts; want 1 and 1", got, r.attempts())
 	}
-	if got := testutil.ToFloat64(m.Codes.WithLabelValues("red", "alertmanager", "retry")); got != 0 {
+	if got := testmetrics.Value(t, m.Registry, "cpra_codes_dispatched_total", "code", "red", "notifier", "alertmanager", "result", "retry"); got != 0 {
 		t.Errorf("a resend counted as a code retry (%v)", got)
 	}
 
@@ -90,7 +89,7 @@ func TestResendIsNeverRetriedOrQueued(t *testing.T) {
 	d.Send(domain.Notification{Monitor: "a", Code: domain.Yellow}, []Notifier{r})
 	d.Send(resend, []Notifier{r})
 	waitFor(t, "the resend behind yellow to be skipped", func() bool {
-		return testutil.ToFloat64(m.CodeResends.WithLabelValues("alertmanager", "skipped")) == 1
+		return testmetrics.Value(t, m.Registry, "cpra_code_resends_total", "notifier", "alertmanager", "result", "skipped") == 1
 	})
 	_ = d.Close(context.Background())
 }

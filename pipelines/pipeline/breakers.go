@@ -5,6 +5,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
@@ -13,20 +15,20 @@ import (
 // cpra_breaker_* metrics and to the log.
 type Breakers struct {
 	*breaker.Set
-	name string
-	m    *telemetry.Metrics
+	series *BreakerSeries
 }
 
 // NewBreakers builds the breaker set of pipeline name: transitions are
 // counted and logged (warn on open, info on close), and the states of
 // destinations with failures on record are exported at scrape time.
-func NewBreakers(name string, cfg breaker.Config, m *telemetry.Metrics, log *slog.Logger, tracing *telemetry.Tracing) (*Breakers, error) {
+func NewBreakers(name string, cfg breaker.Config, reg prometheus.Registerer, log *slog.Logger, tracing *telemetry.Tracing) (*Breakers, error) {
 	log = log.With("pipeline", name)
 	if tracing == nil {
 		tracing = &telemetry.Tracing{}
 	}
+	b := &Breakers{}
 	set, err := breaker.NewSet(cfg, func(tr breaker.Transition) {
-		m.BreakerTransitions.WithLabelValues(name, m.BreakerDestination(name, tr.Destination), tr.To.String()).Inc()
+		b.series.Transition(tr)
 		tracing.Event("breaker "+tr.To.String(),
 			attribute.String("cpra.pipeline", name), attribute.String("cpra.destination", tr.Destination),
 			attribute.String("cpra.breaker.from", tr.From.String()), attribute.String("cpra.breaker.to", tr.To.String()),
@@ -45,15 +47,12 @@ func NewBreakers(name string, cfg breaker.Config, m *telemetry.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
-	m.RegisterBreakers(name, func(f func(telemetry.BreakerState)) {
-		set.Each(func(dest string, st breaker.State) {
-			f(telemetry.BreakerState{Destination: dest, State: int(st)})
-		})
-	})
-	return &Breakers{Set: set, name: name, m: m}, nil
+	b.Set = set
+	if b.series, err = NewBreakerSeries(reg, name, set.Each); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Rejected counts a call not made because dest's breaker is open.
-func (b *Breakers) Rejected(dest string) {
-	b.m.BreakerRejected.WithLabelValues(b.name, b.m.BreakerDestination(b.name, dest)).Inc()
-}
+func (b *Breakers) Rejected(dest string) { b.series.Rejected(dest) }

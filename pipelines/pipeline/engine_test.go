@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/sizing"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -20,51 +22,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // active reads cpra_backpressure_active{pipeline="pulse"} from a scrape.
 func active(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	return value(t, reg, "cpra_backpressure_active", "pipeline", "pulse")
-}
-
-// value reads one series from a scrape of reg: the family name, then its
-// labels as name, value pairs. A series the family does not have yet (a
-// decision never made) reads 0; a family missing from the scrape fails.
-func value(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	found := false
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		found = true
-	series:
-		for _, s := range f.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range s.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range want {
-				if got[k] != v {
-					continue series
-				}
-			}
-			switch {
-			case s.GetCounter() != nil:
-				return s.GetCounter().GetValue()
-			case s.GetGauge() != nil:
-				return s.GetGauge().GetValue()
-			}
-		}
-	}
-	if !found {
-		t.Fatalf("no family %s in the scrape", name)
-	}
-	return 0
+	return testmetrics.Value(t, reg, "cpra_backpressure_active", "pipeline", "pulse")
 }
 
 func TestWaterMarksHaveHysteresis(t *testing.T) {
@@ -84,10 +42,10 @@ func TestWaterMarksHaveHysteresis(t *testing.T) {
 		}
 		close(collected)
 	}()
-	if got := value(t, reg, "cpra_backpressure_high_water_mark", "pipeline", "pulse"); got != 8 {
+	if got := testmetrics.Value(t, reg, "cpra_backpressure_high_water_mark", "pipeline", "pulse"); got != 8 {
 		t.Fatalf("high water mark gauge = %v, want 8 (0.8 of 10)", got)
 	}
-	if got := value(t, reg, "cpra_backpressure_low_water_mark", "pipeline", "pulse"); got != 3 {
+	if got := testmetrics.Value(t, reg, "cpra_backpressure_low_water_mark", "pipeline", "pulse"); got != 3 {
 		t.Fatalf("low water mark gauge = %v, want 3 (0.3 of 10)", got)
 	}
 
@@ -209,24 +167,24 @@ func TestDecideSizesThePoolFromTheModel(t *testing.T) {
 		var got float64
 		switch name {
 		case "recommended":
-			got = value(t, reg, "cpra_sizing_recommended_workers", "pipeline", "pulse")
+			got = testmetrics.Value(t, reg, "cpra_sizing_recommended_workers", "pipeline", "pulse")
 		case "arrival":
-			got = value(t, reg, "cpra_sizing_arrival_rate", "pipeline", "pulse")
+			got = testmetrics.Value(t, reg, "cpra_sizing_arrival_rate", "pipeline", "pulse")
 		case "service":
-			got = value(t, reg, "cpra_sizing_service_time_seconds", "pipeline", "pulse")
+			got = testmetrics.Value(t, reg, "cpra_sizing_service_time_seconds", "pipeline", "pulse")
 		case "slo":
-			got = value(t, reg, "cpra_sizing_slo_seconds", "pipeline", "pulse")
+			got = testmetrics.Value(t, reg, "cpra_sizing_slo_seconds", "pipeline", "pulse")
 		case "up":
-			got = value(t, reg, "cpra_sizing_decisions_total", "pipeline", "pulse", "direction", "up", "reason", "model")
+			got = testmetrics.Value(t, reg, "cpra_sizing_decisions_total", "pipeline", "pulse", "direction", "up", "reason", "model")
 		}
 		if math.Abs(got-want) > want*0.01 {
 			t.Errorf("%s gauge = %v, want %v", name, got, want)
 		}
 	}
-	if u := value(t, reg, "cpra_sizing_utilization", "pipeline", "pulse"); !(u > 0.5 && u < 1) {
+	if u := testmetrics.Value(t, reg, "cpra_sizing_utilization", "pipeline", "pulse"); !(u > 0.5 && u < 1) {
 		t.Errorf("utilisation %v at the chosen size, want in (0.5, 1)", u)
 	}
-	if w := value(t, reg, "cpra_sizing_predicted_wait_seconds", "pipeline", "pulse"); !(w >= 0 && w <= 0.1) {
+	if w := testmetrics.Value(t, reg, "cpra_sizing_predicted_wait_seconds", "pipeline", "pulse"); !(w >= 0 && w <= 0.1) {
 		t.Errorf("predicted wait %v s above the 100ms SLO at the chosen size", w)
 	}
 
@@ -272,14 +230,14 @@ func TestSizingControllerGrowsARealPool(t *testing.T) {
 		}
 	}()
 	eventually(t, "the pool grows past its minimum and matches the recommendation", func() bool {
-		rec := value(t, reg, "cpra_sizing_recommended_workers", "pipeline", "pulse")
+		rec := testmetrics.Value(t, reg, "cpra_sizing_recommended_workers", "pipeline", "pulse")
 		return rec > 2 && float64(p.Stats().Workers) == rec
 	})
 	close(stop)
 	if err := p.Close(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	if l := value(t, reg, "cpra_sizing_littles_law_l", "pipeline", "pulse"); !(l > 0) {
+	if l := testmetrics.Value(t, reg, "cpra_sizing_littles_law_l", "pipeline", "pulse"); !(l > 0) {
 		t.Errorf("Little's L = %v under load", l)
 	}
 }
@@ -324,7 +282,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		return from.Add(time.Second)
 	}
 	decisions := func(reg *prometheus.Registry, direction, reason string) float64 {
-		return value(t, reg, "cpra_sizing_decisions_total", "pipeline", "pulse", "direction", direction, "reason", reason)
+		return testmetrics.Value(t, reg, "cpra_sizing_decisions_total", "pipeline", "pulse", "direction", direction, "reason", reason)
 	}
 
 	t.Run("cpu_saturated", func(t *testing.T) {
@@ -384,7 +342,7 @@ func TestGuardsRefuseGrowth(t *testing.T) {
 		if d.Direction == sizing.Down || p.Stats().Workers < grown {
 			t.Errorf("with a backlog: %s to %d workers, want at least %d", d.Direction, p.Stats().Workers, grown)
 		}
-		if lambda := value(t, reg, "cpra_sizing_arrival_rate", "pipeline", "pulse"); lambda < 900 {
+		if lambda := testmetrics.Value(t, reg, "cpra_sizing_arrival_rate", "pipeline", "pulse"); lambda < 900 {
 			t.Errorf("arrival rate %v under backpressure; want the last window's (about 1000/s) to stand", lambda)
 		}
 	})

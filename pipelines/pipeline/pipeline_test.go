@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 )
 
 func TestPipelineRunsEveryJob(t *testing.T) {
@@ -35,7 +37,7 @@ func TestPipelineRunsEveryJob(t *testing.T) {
 	if sum != 2*50*51/2 {
 		t.Fatalf("sum of results = %d, want %d", sum, 50*51)
 	}
-	if got := value(t, reg, "cpra_queue_dequeued_total", "pipeline", "pulse"); got != 50 {
+	if got := testmetrics.Value(t, reg, "cpra_queue_dequeued_total", "pipeline", "pulse"); got != 50 {
 		t.Fatalf("dequeued = %v, want 50", got)
 	}
 }
@@ -109,7 +111,7 @@ func TestCloseWithoutDrainDropsQueuedAndCancelsAtDeadline(t *testing.T) {
 	if cancelled.Load() < 1 {
 		t.Fatal("running job was not cancelled")
 	}
-	dropped := value(t, reg, "cpra_queue_dropped_total", "pipeline", "intervention", "reason", "shutdown")
+	dropped := testmetrics.Value(t, reg, "cpra_queue_dropped_total", "pipeline", "intervention", "reason", "shutdown")
 	if dropped < 2 {
 		t.Fatalf("dropped on shutdown = %v, want at least 2 of the 3 queued", dropped)
 	}

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/internal/clock"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cpra-agent/cpra-agent/internal/clock"
 )
 
 // While backpressure holds, producers offer nothing, so a window has no
