@@ -9,11 +9,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/telemetry"
 )
 
@@ -69,13 +69,7 @@ func TestIncidentIsOneTrace(t *testing.T) {
 	}
 
 	// The root span is written when the incident closes.
-	deadline := time.Now().Add(30 * time.Second)
-	for !hasSpan(exp, "incident api") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no incident span; spans so far: %v", names(exp))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, "the incident's root span", func() bool { return hasSpan(exp, "incident api") })
 
 	var root tracetest.SpanStub
 	for _, s := range exp.GetSpans() {

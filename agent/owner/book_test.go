@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 )
 
@@ -48,19 +49,14 @@ func newRecordingAM(t *testing.T) *recordingAM {
 // await waits for n alerts and returns them.
 func (am *recordingAM) await(t *testing.T, n int) []amPost {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var got []amPost
+	testwait.Until(t, fmt.Sprintf("%d alerts at Alertmanager", n), func() bool {
 		am.mu.Lock()
-		got := append([]amPost(nil), am.posts...)
+		got = append([]amPost(nil), am.posts...)
 		am.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d alerts, want %d: %+v", len(got), n, got)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(got) >= n
+	})
+	return got
 }
 
 func redOnly(am string) string {

@@ -180,7 +180,14 @@ func TestFaultsLoseNothing(t *testing.T) {
 	am.Stop()
 	set(map[string]bool{"a0": true})
 	settled(first, map[string]string{"a0": "healthy"})
-	time.Sleep(time.Second) // a few failed deliveries, as in a real outage
+	waitFor(t, "a failed delivery to the stopped Alertmanager, as in a real outage", func() (bool, string) {
+		m, err := first.metrics()
+		if err != nil {
+			return false, err.Error()
+		}
+		miss := m.expect(nil, "cpra_codes_dispatched_total", ">=", 1, "code", "green", "notifier", "alertmanager", "result", "retry")
+		return len(miss) == 0, strings.Join(miss, "; ")
+	})
 	am.Start(t)
 	alertsAre(map[string]string{"a1": "red", "a2": "red"})
 

@@ -16,10 +16,14 @@ type flaky struct {
 	n, calls atomic.Int32
 	pol      Policy
 	attempts []int
+	applied  func() // called at each attempt, when set
 }
 
 func (f *flaky) Apply(ctx context.Context, r Request) error {
 	f.attempts = append(f.attempts, r.Attempt)
+	if f.applied != nil {
+		f.applied()
+	}
 	if f.calls.Add(1) <= f.n.Load() {
 		return errors.New("not yet")
 	}
@@ -52,7 +56,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	f := &flaky{pol: Policy{Retries: 5, Backoff: spec.Duration(time.Hour)}}
 	f.n.Store(10)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	f.applied = cancel // cancelled during the first attempt: Run must not wait out the hour of backoff
 	if err := Run(ctx, f, Request{}); err == nil || !strings.Contains(err.Error(), "cancelled") {
 		t.Fatalf("err = %v", err)
 	}

@@ -1,6 +1,7 @@
 package httpcheck
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,6 +106,15 @@ func must(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collec
 func TestStaleKeptConnection(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	srv.Config.IdleTimeout = 20 * time.Millisecond
+	closed := make(chan struct{}, 3)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			select {
+			case closed <- struct{}{}:
+			default: // more than the test waits for
+			}
+		}
+	}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	reg := prometheus.NewRegistry()
@@ -116,7 +126,7 @@ func TestStaleKeptConnection(t *testing.T) {
 		if r := probe(t, p, addr); !r.OK {
 			t.Fatalf("check %d: %+v", i, r)
 		}
-		time.Sleep(60 * time.Millisecond) // the server closes the idle connection
+		<-closed // the server closed the idle connection
 	}
 	if dialed := testutil.ToFloat64(must(t, reg, "cpra_http_connections_dialed_total")); dialed != 3 {
 		t.Errorf("%v connections dialled for 3 checks each after the server closed the last: want 3", dialed)
