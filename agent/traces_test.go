@@ -109,11 +109,3 @@ func hasSpan(exp *tracetest.InMemoryExporter, name string) bool {
 	}
 	return false
 }
-
-func names(exp *tracetest.InMemoryExporter) []string {
-	var out []string
-	for _, s := range exp.GetSpans() {
-		out = append(out, s.Name)
-	}
-	return out
-}
