@@ -95,13 +95,19 @@ func TestHungReceiverHoldsBackOnlyItsOwnCodes(t *testing.T) {
 		return red == monitors, fmt.Sprintf("%d reds in Alertmanager", red)
 	})
 
-	began := time.Now()
 	a.signal(t, os.Interrupt)
-	if err := a.wait(t, time.Minute); err != nil {
+	if err := a.wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("exit after SIGINT: %v", err)
 	}
-	if took := time.Since(began); took > 40*time.Second {
-		t.Errorf("shutdown took %v with a 1m timeout: it waited on the hung webhook instead of giving up on it", took.Round(time.Second))
+	// The flush gave up on the webhook alone, with time left before the
+	// shutdown deadline: it did not spend the shutdown waiting on it.
+	gaveUp := a.logEntries("flush: giving up on receivers that do not get their codes through; their codes are kept")
+	if len(gaveUp) != 1 {
+		t.Fatalf("%d give-up lines in the log, want 1:\n%s", len(gaveUp), a.stderr.String())
+	}
+	if stalled, left := fmt.Sprint(gaveUp[0]["stalled"]), gaveUp[0]["deadline_in"]; stalled != "[webhook:"+hook.url()+"]" ||
+		left == nil || left.(float64) <= 0 {
+		t.Errorf("gave up on %s with %v ns left before the deadline; want only the hung webhook, before the deadline", stalled, left)
 	}
 	data, err := os.ReadFile(filepath.Join(storage, "state.json"))
 	if err != nil {

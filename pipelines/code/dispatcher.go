@@ -311,6 +311,10 @@ func (d *Dispatcher) loop() {
 		flushing = slices.DeleteFunc(flushing, func(f flushRequest) bool {
 			if d.flushed(now, f.deadline, next, waiting) {
 				d.leftStalled.Store(d.pending > 0)
+				if d.pending > 0 {
+					d.log.Warn("flush: giving up on receivers that do not get their codes through; their codes are kept",
+						"stalled", d.stalledDestinations(), "codes", d.pending, "deadline_in", f.deadline.Sub(now))
+				}
 				close(f.done)
 				return true
 			}
@@ -374,6 +378,18 @@ func (d *Dispatcher) flushed(now, deadline, next time.Time, waiting bool) bool {
 	}
 	// A retry or a breaker's trial due before the deadline still goes.
 	return d.pending == 0 || !waiting || next.After(deadline)
+}
+
+// stalledDestinations names the destinations with codes left, sorted.
+func (d *Dispatcher) stalledDestinations() []string {
+	var out []string
+	for dest, ds := range d.dests {
+		if ds.pending > 0 {
+			out = append(out, dest)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // stalled reports whether a destination is not getting its codes through.
