@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"reflect"
 	"slices"
@@ -29,6 +30,7 @@ type Agent struct {
 	Log             Log           `koanf:"log"`
 	Pprof           Pprof         `koanf:"pprof"`
 	Shard           Shard         `koanf:"shard"`
+	Cluster         Cluster       `koanf:"cluster"`
 	Scheduler       Scheduler     `koanf:"scheduler"`
 	Pipelines       Pipelines     `koanf:"pipelines"`
 	Connections     Connections   `koanf:"connections"`
@@ -107,6 +109,32 @@ type Shard struct {
 	Count int `koanf:"count"`
 	Index int `koanf:"index"`
 }
+
+// Cluster makes replicas one monitoring system over memberlist (package
+// cluster). Without a listen address the agent runs alone, as before.
+type Cluster struct {
+	// ListenAddress is host:port for the peers' gossip (TCP and UDP).
+	ListenAddress string `koanf:"listen_address"`
+	// AdvertiseAddress is host:port the peers reach this replica at, and
+	// its name in the cluster; the listen address when empty.
+	AdvertiseAddress string `koanf:"advertise_address"`
+	// Join lists peers, host:port; a DNS name joins every address it
+	// resolves to (a headless Service). Retried until one answers.
+	Join []string `koanf:"join"`
+	// The failure detector (memberlist's SWIM): a peer is probed every
+	// ProbeInterval, must answer within ProbeTimeout, and is declared dead
+	// once suspected for SuspicionMult × log10(members) probe intervals.
+	ProbeInterval  time.Duration `koanf:"probe_interval"`
+	ProbeTimeout   time.Duration `koanf:"probe_timeout"`
+	SuspicionMult  int           `koanf:"suspicion_mult"`
+	GossipInterval time.Duration `koanf:"gossip_interval"`
+	// SecretKeyFile holds a 16, 24 or 32-byte key (AES-128/192/256) that
+	// encrypts the peers' traffic; every replica needs the same.
+	SecretKeyFile string `koanf:"secret_key_file"`
+}
+
+// Enabled reports whether the agent runs in a cluster.
+func (c Cluster) Enabled() bool { return c.ListenAddress != "" }
 
 // Scheduler tunes the timing wheel.
 type Scheduler struct {
@@ -212,7 +240,11 @@ func DefaultAgent() Agent {
 		Pprof:           Pprof{Addr: "127.0.0.1:6060"},
 		Storage:         Storage{Path: "data", Interval: time.Minute},
 		Shard:           Shard{Count: 1},
-		Scheduler:       Scheduler{Tick: 10 * time.Millisecond},
+		// memberlist's LAN defaults: a dead peer is declared within about
+		// 5 s in a cluster of a few replicas.
+		Cluster: Cluster{ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4,
+			GossipInterval: 200 * time.Millisecond},
+		Scheduler: Scheduler{Tick: 10 * time.Millisecond},
 		Pipelines: Pipelines{
 			// Checks are short and plentiful: a deep queue, a wide pool
 			// and a tight wait target.
@@ -286,6 +318,9 @@ func NewFlags(name string) *Flags {
 	fs.String("storage.path", d.Storage.Path, "State directory: incidents, alerts and undelivered codes survive a restart. Empty disables it.")
 	fs.Int("shard.count", d.Shard.Count, "Number of shards the monitors are split across.")
 	fs.Int("shard.index", 0, "This replica's shard, from 0 to shard.count-1.")
+	fs.String("cluster.listen-address", "", "Address (host:port) for cluster gossip; empty runs the agent alone.")
+	fs.String("cluster.advertise-address", "", "Address (host:port) peers reach this replica at; the listen address when empty.")
+	fs.StringArray("cluster.join", nil, "A peer to join (host:port, or a DNS name for every address it resolves to); repeat for more.")
 	fs.BoolVarP(&f.Help, "help", "h", false, "Show this help.")
 	fs.BoolVar(&f.Version, "version", false, "Print the version and exit.")
 	return f
@@ -303,6 +338,10 @@ var flagKeys = map[string]string{
 	"storage.path":       "storage.path",
 	"shard.count":        "shard.count",
 	"shard.index":        "shard.index",
+
+	"cluster.listen-address":    "cluster.listen_address",
+	"cluster.advertise-address": "cluster.advertise_address",
+	"cluster.join":              "cluster.join",
 }
 
 // LoadAgent builds the agent configuration: defaults, then the --config
@@ -495,6 +534,32 @@ func setField(field reflect.Value, v any) error {
 		default:
 			return fmt.Errorf("expected true or false, got %s", describeValue(v))
 		}
+	case reflect.Slice:
+		if field.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported field type %s", field.Type())
+		}
+		var list []string
+		switch x := v.(type) {
+		case []string:
+			list = x
+		case []any:
+			for i, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("item %d: expected a string, got %s", i, describeValue(e))
+				}
+				list = append(list, s)
+			}
+		case string: // an environment variable: comma-separated
+			for s := range strings.SplitSeq(x, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					list = append(list, s)
+				}
+			}
+		default:
+			return fmt.Errorf("expected a list of strings, got %s", describeValue(v))
+		}
+		field.Set(reflect.ValueOf(list))
 	default:
 		return fmt.Errorf("unsupported field type %s", field.Type())
 	}
@@ -577,6 +642,7 @@ func (a *Agent) Validate() []error {
 	} else if a.Shard.Index < 0 || a.Shard.Index >= a.Shard.Count {
 		bad("shard.index", "must be between 0 and shard.count-1 (%d), got %d", a.Shard.Count-1, a.Shard.Index)
 	}
+	a.Cluster.validate(a.Shard, bad)
 	if a.Scheduler.Tick <= 0 || a.Scheduler.Tick > time.Second {
 		bad("scheduler.tick", "must be between 1ns and 1s, got %v", a.Scheduler.Tick)
 	}
@@ -626,6 +692,45 @@ func (a *Agent) Validate() []error {
 	}
 	slices.SortFunc(errs, func(x, y error) int { return strings.Compare(x.Error(), y.Error()) })
 	return errs
+}
+
+// validate reports the invalid cluster settings.
+func (c Cluster) validate(shard Shard, bad func(key, format string, args ...any)) {
+	if !c.Enabled() {
+		if c.AdvertiseAddress != "" || len(c.Join) > 0 {
+			bad("cluster.listen_address", "required with cluster.advertise_address or cluster.join")
+		}
+		return
+	}
+	if shard.Count > 1 {
+		bad("cluster.listen_address", "a cluster shares the monitors by itself: leave shard.count at 1 (got %d)", shard.Count)
+	}
+	hostPort := func(key, addr string, needHost bool) {
+		host, port, err := net.SplitHostPort(addr)
+		switch {
+		case err != nil:
+			bad(key, "want host:port, got %q", addr)
+		case port == "" || strings.Trim(port, "0123456789") != "":
+			bad(key, "want a numeric port, got %q", addr)
+		case needHost && (host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified()):
+			bad(key, "peers cannot reach %q: set cluster.advertise_address to an address they can", addr)
+		}
+	}
+	hostPort("cluster.listen_address", c.ListenAddress, false)
+	if c.AdvertiseAddress != "" {
+		hostPort("cluster.advertise_address", c.AdvertiseAddress, true)
+	} else {
+		hostPort("cluster.listen_address", c.ListenAddress, true)
+	}
+	if c.ProbeInterval <= 0 || c.ProbeTimeout <= 0 || c.ProbeTimeout >= c.ProbeInterval {
+		bad("cluster.probe_timeout", "must be greater than zero and shorter than cluster.probe_interval (%v), got %v", c.ProbeInterval, c.ProbeTimeout)
+	}
+	if c.SuspicionMult < 1 {
+		bad("cluster.suspicion_mult", "must be at least 1, got %d", c.SuspicionMult)
+	}
+	if c.GossipInterval <= 0 {
+		bad("cluster.gossip_interval", "must be greater than zero")
+	}
 }
 
 // maxQueueCapacity keeps a queue's memory bounded (the ring is a power of two).

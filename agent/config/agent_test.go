@@ -187,7 +187,7 @@ func TestLoadAgentErrors(t *testing.T) {
 			"agent config: web.listen_adress: unknown key (known in web: config_file, listen_address) (from FILE)",
 		}},
 		{"unknown top-level key", "listen_address: :9000\n", nil, nil, []string{
-			"agent config: listen_address: unknown key (known: alertmanager_webhook, codes, connections, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, storage, tracing, web) (from FILE)",
+			"agent config: listen_address: unknown key (known: alertmanager_webhook, cluster, codes, connections, log, metrics, monitors_file, pipelines, pprof, scheduler, shard, shutdown_timeout, storage, tracing, web) (from FILE)",
 		}},
 		{"unknown section", "pipelines: {dns: {workers: {max: 3}}}\n", nil, nil, []string{
 			"agent config: pipelines.dns.workers.max: unknown key (known in pipelines: code, intervention, pulse) (from FILE)",
@@ -411,5 +411,47 @@ func TestNewFlags(t *testing.T) {
 	}
 	if got := f.Set.Lookup("pprof.addr").DefValue; !strings.HasPrefix(got, "127.0.0.1:") {
 		t.Errorf("--pprof.addr defaults to %q, want a loopback address", got)
+	}
+}
+
+// The cluster's peers come from a YAML list, a comma-separated variable or
+// a repeated flag; the flag wins, as everywhere.
+func TestClusterJoin(t *testing.T) {
+	file := "cluster:\n  listen_address: 127.0.0.1:7946\n  join: [127.0.0.2:7946, peers.example]\n"
+	cfg, _, err := loadAgent(t, file, nil)
+	if err != nil || !reflect.DeepEqual(cfg.Cluster.Join, []string{"127.0.0.2:7946", "peers.example"}) || !cfg.Cluster.Enabled() {
+		t.Fatalf("from the file: %+v, %v", cfg.Cluster, err)
+	}
+	cfg, _, err = loadAgent(t, file, []string{"CPRA_CLUSTER_JOIN=127.0.0.3:7946, 127.0.0.4:7946"})
+	if err != nil || !reflect.DeepEqual(cfg.Cluster.Join, []string{"127.0.0.3:7946", "127.0.0.4:7946"}) {
+		t.Fatalf("from the environment: %+v, %v", cfg.Cluster.Join, err)
+	}
+	cfg, _, err = loadAgent(t, file, nil, "--cluster.join=127.0.0.5:7946", "--cluster.join", "127.0.0.6:7946")
+	if err != nil || !reflect.DeepEqual(cfg.Cluster.Join, []string{"127.0.0.5:7946", "127.0.0.6:7946"}) {
+		t.Fatalf("from the flags: %+v, %v", cfg.Cluster.Join, err)
+	}
+}
+
+func TestClusterErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"join without listening", []string{"--cluster.join=127.0.0.2:7946"},
+			"agent config: cluster.listen_address: required with cluster.advertise_address or cluster.join"},
+		{"unreachable advertise", []string{"--cluster.listen-address=0.0.0.0:7946"},
+			`agent config: cluster.listen_address: peers cannot reach "0.0.0.0:7946": set cluster.advertise_address to an address they can`},
+		{"no port", []string{"--cluster.listen-address=127.0.0.1"},
+			`agent config: cluster.listen_address: want host:port, got "127.0.0.1"`},
+		{"with shards", []string{"--cluster.listen-address=127.0.0.1:7946", "--shard.count=2"},
+			"agent config: cluster.listen_address: a cluster shares the monitors by itself: leave shard.count at 1 (got 2)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := loadAgent(t, "", nil, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
