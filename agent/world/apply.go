@@ -237,7 +237,9 @@ func (w *World) add(m *config.Monitor, pi uint32, p *Profile, now time.Time) ecs
 	}
 	e := w.monitors.NewEntity(&id, &rt)
 	w.names.put(m.Name, e, w.nameOfEntity)
-	w.counts[rt.Status.State]++
+	if w.mine(e, m.Name) {
+		w.counts[rt.Status.State]++
+	}
 	if p.Enabled {
 		_, r := w.monitors.Get(e)
 		w.schedule(e, r, firstDue(m.Name, p.Interval, now))
@@ -249,7 +251,12 @@ func (w *World) add(m *config.Monitor, pi uint32, p *Profile, now time.Time) ecs
 func (w *World) remove(e ecs.Entity, p *Profile, now time.Time, fx *Effects) {
 	id, rt := w.monitors.Get(e)
 	w.step(e, id, p, rt, incident.Removed, "", now, fx)
-	w.counts[rt.Status.State]--
+	if w.foreign.has(e) {
+		w.foreign.set(e, false) // the ID may be reused
+		w.foreignCount--
+	} else {
+		w.counts[rt.Status.State]--
+	}
 	w.names.del(w.name(id), w.nameOfEntity)
 	w.text.free(int(id.nameLen + id.addrLen))
 	delete(w.reasons, e)
@@ -309,6 +316,12 @@ func (w *World) Offer(now time.Time, submit func(CheckJob) OfferResult) bool {
 		if rt.Due != en.Due || rt.InFlight || !p.Enabled {
 			return true // rescheduled or disabled since: a stale entry
 		}
+		if w.foreign.has(en.ID) {
+			// Another replica checks it; it keeps its phase here, ready
+			// for a takeover.
+			w.schedule(en.ID, rt, nextDue(en.Due, p.Interval, n))
+			return true
+		}
 		switch submit(CheckJob{
 			Entity:   en.ID,
 			Urgent:   urgent(rt),
@@ -356,8 +369,8 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 	}
 	rt.InFlight = false
 	p := w.profile(id)
-	if !p.Enabled {
-		return Applied{}, false // disabled while the check ran
+	if !p.Enabled || w.foreign.has(o.Entity) {
+		return Applied{}, false // disabled, or taken over by another replica, while the check ran
 	}
 	if o.Result.Inconclusive != "" {
 		// Says nothing about the target: neither for nor against it. Try
@@ -415,10 +428,7 @@ func (w *World) ApplyRemedy(o RemedyOutcome, now time.Time, fx *Effects) {
 func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev incident.Event, reason string, now time.Time, fx *Effects) {
 	before := rt.Status.State
 	out := incident.Step(&rt.Status, p.Policy, ev, reason, now)
-	if after := rt.Status.State; after != before {
-		w.counts[before]--
-		w.counts[after]++
-	}
+	w.tally(e, before, rt.Status.State)
 	if out.Change != incident.NoChange {
 		fx.Changes = append(fx.Changes, IncidentChange{Monitor: w.name(id), Change: out.Change,
 			State: rt.Status.State, At: now, Cause: cause(ev, reason)})

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/mlange-42/ark/ecs"
 )
 
 // Monitor is one monitor as Each shows it.
@@ -51,7 +52,7 @@ func (w *World) Restore(name string, st incident.Status, now time.Time, fx *Effe
 	if st.State.Open() {
 		st.Successes = uint16(max(p.Policy.HealthyThreshold-1, 0))
 	}
-	w.setStatus(rt, st)
+	w.setStatus(e, rt, st)
 	if !p.Enabled {
 		w.step(e, id, p, rt, incident.Disabled, "", now, fx)
 	}
@@ -74,13 +75,12 @@ func (w *World) RestoreDisabled(name string, now time.Time, fx *Effects) {
 	if p.Enabled || rt.Status.State != incident.Maintenance {
 		return
 	}
-	w.setStatus(rt, incident.Status{State: incident.Healthy})
+	w.setStatus(e, rt, incident.Status{State: incident.Healthy})
 	w.step(e, id, p, rt, incident.Disabled, "", now, fx)
 }
 
 // setStatus replaces a monitor's status, keeping the state counts.
-func (w *World) setStatus(rt *Runtime, st incident.Status) {
-	w.counts[rt.Status.State]--
-	w.counts[st.State]++
+func (w *World) setStatus(e ecs.Entity, rt *Runtime, st incident.Status) {
+	w.tally(e, rt.Status.State, st.State)
 	rt.Status = st
 }

@@ -199,6 +199,10 @@ type World struct {
 	all      *ecs.Filter2[Identity, Runtime]
 	version  uint64 // counts the applied configurations
 	hosts    hostIndex
+
+	owns         func(name string) bool // cluster ownership; nil: every monitor is this replica's
+	foreign      foreignSet             // monitors another replica checks
+	foreignCount int
 }
 
 // Options configure a World.

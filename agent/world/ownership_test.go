@@ -1,0 +1,76 @@
+package world
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/incident"
+	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
+	"github.com/mlange-42/ark/ecs"
+)
+
+// A replica checks only the monitors it owns; the others keep their phase
+// and are checked once the replica takes them over, within an interval; a
+// monitor it loses stops being checked, leaves cpra_monitors, and its
+// outcome in flight is dropped.
+func TestOwnership(t *testing.T) {
+	var ms []config.Monitor
+	for i := range 10 {
+		ms = append(ms, monitor(fmt.Sprintf("m%d", i)))
+	}
+	w := newWorld(t)
+	evens := func(name string) bool { return (name[len(name)-1]-'0')%2 == 0 }
+	if g, l, _ := w.SetOwnership(evens, t0); g != 0 || l != 0 {
+		t.Fatalf("an empty world gained %d and lost %d", g, l)
+	}
+	var fx Effects
+	w.Apply(ms, t0, &fx)
+	if w.Owned() != 5 || w.Counts()[incident.Unknown] != 5 {
+		t.Fatalf("owned %d, counted %v; want the 5 even monitors", w.Owned(), w.Counts())
+	}
+	checked := map[string]bool{}
+	now := t0.Add(10 * time.Second) // one interval: every monitor came due once
+	jobs := runDue(w, now)
+	for _, j := range jobs {
+		checked[entityName(w, j.Entity)] = true
+	}
+	if len(checked) != 5 || !checked["m0"] || checked["m1"] {
+		t.Fatalf("checked %v, want the even monitors only", checked)
+	}
+	// m2 fails while m3 is foreign; then the odd ones move here and the
+	// even ones away.
+	for _, j := range jobs {
+		w.ApplyCheck(CheckOutcome{Entity: j.Entity, Due: j.Due, Result: pulse.Result{OK: entityName(w, j.Entity) != "m2", Reason: "down"}}, now, &fx)
+	}
+	if v, _ := w.Lookup("m2"); v.State != incident.Degraded {
+		t.Fatalf("m2 is %v, want degraded", v.State)
+	}
+	inFlight := runDue(w, now.Add(10*time.Second)) // checks the takeover must drop
+	gained, lost, open := w.SetOwnership(func(name string) bool { return !evens(name) }, now)
+	if gained != 5 || lost != 5 || strings.Join(open, ",") != "m2" {
+		t.Fatalf("gained %d, lost %d, lost open %v; want 5, 5 and m2", gained, lost, open)
+	}
+	for _, j := range inFlight {
+		if _, applied := w.ApplyCheck(CheckOutcome{Entity: j.Entity, Due: j.Due, Result: pulse.Result{Reason: "down"}}, now, &fx); applied {
+			t.Fatal("an outcome of a monitor now foreign was applied")
+		}
+	}
+	if v, _ := w.Lookup("m2"); v.State != incident.Unknown || w.Counts()[incident.Degraded] != 0 || w.Owned() != 5 {
+		t.Fatalf("m2 after it moved: %v; counts %v", v.State, w.Counts())
+	}
+	checked = map[string]bool{}
+	for _, j := range runDue(w, now.Add(20*time.Second)) {
+		checked[entityName(w, j.Entity)] = true
+	}
+	if len(checked) != 5 || !checked["m1"] || checked["m2"] {
+		t.Fatalf("after the takeover checked %v, want the odd monitors, within one interval", checked)
+	}
+}
+
+func entityName(w *World, e ecs.Entity) string {
+	id, _ := w.monitors.Get(e)
+	return w.name(id)
+}
