@@ -164,6 +164,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stopRun()
 	runDone := make(chan error, 1)
 	go func() { runDone <- a.Run(runCtx) }()
+	if cfg.Cluster.Enabled() {
+		cl, err := startCluster(ctx, cfg, a, m.Registry, log)
+		if err != nil {
+			closeServers()
+			stopRun()
+			<-runDone
+			return err
+		}
+		defer cl.Shutdown()
+	}
 	if err := a.Reload(ctx); err != nil {
 		closeServers()
 		stopRun()

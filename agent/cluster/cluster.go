@@ -327,3 +327,45 @@ func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(n), state)
 	}
 }
+
+// OwnershipSeries are cpra_cluster_owned_monitors and
+// cpra_cluster_ownership_changes_total.
+type OwnershipSeries struct {
+	owned   prometheus.GaugeFunc
+	changes *prometheus.CounterVec // {direction}
+}
+
+// NewOwnershipSeries registers the ownership series on reg; owned is read
+// at every scrape.
+func NewOwnershipSeries(reg prometheus.Registerer, owned func() int) (*OwnershipSeries, error) {
+	s := &OwnershipSeries{
+		owned: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cpra_cluster_owned_monitors",
+			Help: "Monitors this replica checks: its share of the file by rendezvous hashing over the live members.",
+		}, func() float64 { return float64(owned()) }),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cpra_cluster_ownership_changes_total",
+			Help: "Monitors this replica took over (direction gained) or handed to another (lost) when the members changed.",
+		}, []string{"direction"}),
+	}
+	for _, c := range []prometheus.Collector{s.owned, s.changes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	s.changes.WithLabelValues("gained")
+	s.changes.WithLabelValues("lost")
+	return s, nil
+}
+
+// Record counts one change of ownership.
+func (s *OwnershipSeries) Record(gained, lost int) {
+	s.changes.WithLabelValues("gained").Add(float64(gained))
+	s.changes.WithLabelValues("lost").Add(float64(lost))
+}
+
+// Owns returns whether the replica named self owns a name on ring r.
+func Owns(r *Ring, self string) func(name string) bool {
+	i := r.Index(self)
+	return func(name string) bool { return r.Owner(NameHash(name)) == i }
+}

@@ -350,6 +350,19 @@ func sameDestination(h code.Holder, c domain.Code, want map[code.Holder]domain.C
 	return nil
 }
 
+// Drop forgets a subject without resolving anything: another replica took
+// its monitor over and carries the incident and what holders hold. Its
+// trace is left open for the new owner.
+func (p *Path) Drop(s domain.Subject) {
+	e := p.open[s]
+	if e == nil {
+		return
+	}
+	clear(e.held)
+	e.id = 0
+	p.forget(s, e)
+}
+
 // Entry is a copy of one subject's entry, for the API and tests.
 type Entry struct {
 	Incident uint64 // 0: no incident, only codes held

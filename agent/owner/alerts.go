@@ -49,8 +49,13 @@ func (o *Owner) routeAlert(in *Alert, now time.Time) string {
 	if in.Loop {
 		return telemetry.AlertLoop
 	}
-	// Every replica receives every alert; one handles each: the shard of
-	// the named monitor, shard 0 for alerts without one.
+	// Every replica receives every alert; one handles each. In a cluster:
+	// the owner of the named monitor, or of the alert's name.
+	if !o.world.Owns(in.Notification.Monitor) {
+		return telemetry.AlertOtherShard
+	}
+	// With static shards: the shard of the named monitor, shard 0 for
+	// alerts without one.
 	if shard := o.cfg.Shard; shard.Count > 1 {
 		mine := shard.Index == 0
 		if in.Named {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mlange-42/ark/ecs"
@@ -52,6 +53,7 @@ type Owner struct {
 	stateGauges    [incident.NumStates]gaugeSetter
 	lastStateFlush time.Time
 	triggers       alertTriggers // alerts that asked for an intervention
+	owned          atomic.Int64  // monitors this replica checks, for the scrape
 	storage        storage       // the state directory
 }
 

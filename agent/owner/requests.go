@@ -8,6 +8,7 @@ import (
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/world"
+	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 )
 
@@ -23,6 +24,13 @@ func (a *answered) reply() *answered { return a }
 type runningRequest struct {
 	answered
 	running world.Running
+}
+
+// ownershipRequest carries a cluster's new ownership to the owner.
+type ownershipRequest struct {
+	answered
+	owns   func(name string) bool
+	result Ownership
 }
 
 // applyRequest carries a parsed monitor file to the owner.
@@ -64,6 +72,8 @@ func (o *Owner) serve(r request) {
 	switch r := r.(type) {
 	case *runningRequest:
 		r.running = o.world.Running()
+	case *ownershipRequest:
+		r.result = o.setOwnership(r.owns, time.Now())
 	case *applyRequest:
 		r.stats, r.carried, r.err = o.apply(r.ms, r.kept, time.Now())
 	case *lookupRequest:
@@ -113,6 +123,24 @@ func (o *Owner) Apply(ctx context.Context, ms *config.Monitors, kept world.Kept)
 	}
 	return r.stats, r.carried, r.err
 }
+
+// Ownership is what SetOwnership changed.
+type Ownership struct {
+	Gained, Lost, Owned int
+}
+
+// SetOwnership says which monitors this replica checks from now on (a
+// cluster's ring; nil: all). A monitor lost with an incident open here is
+// dropped from the code path without a resolution: its new owner carries
+// it on.
+func (o *Owner) SetOwnership(ctx context.Context, owns func(name string) bool) (Ownership, error) {
+	r := &ownershipRequest{owns: owns}
+	err := o.ask(ctx, r)
+	return r.result, err
+}
+
+// Owned is how many monitors this replica checks; safe from any goroutine.
+func (o *Owner) Owned() int { return int(o.owned.Load()) }
 
 // Lookup returns a monitor's state.
 func (o *Owner) Lookup(ctx context.Context, name string) (world.View, bool, error) {
@@ -169,9 +197,22 @@ func (o *Owner) apply(ms *config.Monitors, kept world.Kept, now time.Time) (worl
 		return world.ApplyStats{}, nil, err
 	}
 	st, carried := o.world.ApplyKept(ms.Monitors, ms.Instances, kept, now, &o.fx)
+	o.owned.Store(int64(o.world.Owned()))
 	o.codePath.SetRelayRoutes(world.NewRoutes(ms.AlertmanagerWebhook.Codes, ms.Instances))
 	o.flushEffects() // gray codes for removed and disabled monitors; their incidents close
 	o.codePath.Reconcile(o.world.NotifiersOf, nil, now)
 	o.flushStates(now)
 	return st, carried, nil
+}
+
+// setOwnership is SetOwnership on the owner goroutine.
+func (o *Owner) setOwnership(owns func(name string) bool, now time.Time) Ownership {
+	gained, lost, lostOpen := o.world.SetOwnership(owns, now)
+	o.owned.Store(int64(o.world.Owned()))
+	for _, name := range lostOpen {
+		o.codePath.Drop(domain.Subject{Name: name})
+	}
+	o.lastStateFlush = time.Time{} // cpra_monitors follows at once
+	o.flushStates(now)
+	return Ownership{Gained: gained, Lost: lost, Owned: o.world.Owned()}
 }

@@ -2,6 +2,7 @@ package owner
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,10 @@ func (o *Owner) restore(notifiers []code.Notifier, now time.Time) {
 	for _, n := range notifiers {
 		byDest[n.Destination()] = n
 	}
+	// In a cluster, what this replica kept of monitors another one owns
+	// now is that one's: neither restored nor resolved here.
+	f.Open = slices.DeleteFunc(f.Open, func(oi state.OpenIncident) bool { return o.world.Foreign(oi.Monitor) })
+	f.Held = slices.DeleteFunc(f.Held, func(h state.Held) bool { return h.About == "" && o.world.Foreign(h.Subject) })
 	restored := map[string]bool{}
 	for _, m := range f.Monitors {
 		st, err := m.Status()

@@ -369,8 +369,14 @@ func (w *World) ApplyCheck(o CheckOutcome, now time.Time, fx *Effects) (Applied,
 	}
 	rt.InFlight = false
 	p := w.profile(id)
-	if !p.Enabled || w.foreign.has(o.Entity) {
-		return Applied{}, false // disabled, or taken over by another replica, while the check ran
+	if !p.Enabled {
+		return Applied{}, false // disabled while the check ran
+	}
+	if w.foreign.has(o.Entity) {
+		// Taken over by another replica while the check ran: the outcome
+		// is theirs to find; the monitor keeps its phase here.
+		w.schedule(o.Entity, rt, nextDue(o.Due, p.Interval, now.UnixNano()))
+		return Applied{}, false
 	}
 	if o.Result.Inconclusive != "" {
 		// Says nothing about the target: neither for nor against it. Try

@@ -41,6 +41,11 @@ func (w *World) Foreign(name string) bool {
 	return ok && w.foreign.has(e)
 }
 
+// Owns reports whether this replica handles name: a monitor's, or the key
+// of anything else the replicas share out the same way (an alert relayed
+// from Alertmanager).
+func (w *World) Owns(name string) bool { return w.owns == nil || w.owns(name) }
+
 // Owned is how many monitors this replica checks.
 func (w *World) Owned() int { return w.Len() - w.foreignCount }
 
@@ -80,6 +85,9 @@ func (w *World) SetOwnership(owns func(name string) bool, now time.Time) (gained
 			}
 			rt.forgetCheck()
 			delete(w.reasons, e)
+			if w.profile(id).Metrics {
+				w.updateSeries(e) // its last check goes from this replica's series
+			}
 		}
 	})
 	return gained, lost, lostOpen

@@ -61,8 +61,21 @@ func TestOwnership(t *testing.T) {
 	if v, _ := w.Lookup("m2"); v.State != incident.Unknown || w.Counts()[incident.Degraded] != 0 || w.Owned() != 5 {
 		t.Fatalf("m2 after it moved: %v; counts %v", v.State, w.Counts())
 	}
+	// The monitors whose outcomes were dropped are still scheduled: they
+	// come back when they are ours again.
+	if _, _, _ = w.SetOwnership(evens, now); w.Owned() != 5 {
+		t.Fatalf("owned %d after moving back", w.Owned())
+	}
 	checked = map[string]bool{}
-	for _, j := range runDue(w, now.Add(20*time.Second)) {
+	for _, j := range runDue(w, now.Add(30*time.Second)) {
+		checked[entityName(w, j.Entity)] = true
+	}
+	if len(checked) != 5 || !checked["m0"] || !checked["m2"] {
+		t.Fatalf("after moving back checked %v, want the even monitors again (their dropped outcomes kept them scheduled)", checked)
+	}
+	w.SetOwnership(func(name string) bool { return !evens(name) }, now)
+	checked = map[string]bool{}
+	for _, j := range runDue(w, now.Add(40*time.Second)) {
 		checked[entityName(w, j.Entity)] = true
 	}
 	if len(checked) != 5 || !checked["m1"] || checked["m2"] {

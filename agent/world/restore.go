@@ -44,6 +44,9 @@ func (w *World) Restore(name string, st incident.Status, now time.Time, fx *Effe
 	if !ok {
 		return false
 	}
+	if w.foreign.has(e) {
+		return true // another replica's now: its state is that replica's
+	}
 	id, rt := w.monitors.Get(e)
 	p := w.profile(id)
 	if p.Enabled && st.State == incident.Maintenance {

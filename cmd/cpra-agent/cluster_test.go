@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clusterAddr returns a free TCP and UDP port on the given loopback
+// address (memberlist binds both).
+func clusterAddr(t *testing.T, ip string) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		_ = l.Close()
+		if err == nil {
+			_ = u.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free TCP and UDP port on %s", ip)
+	return ""
+}
+
+// checkedBy maps each monitor to the replicas that expose a last check of
+// it (cpra_monitor_up): a replica shows only the monitors it checks.
+func checkedBy(t *testing.T, agents map[string]*agentProc) (map[string][]string, string) {
+	t.Helper()
+	by := map[string][]string{}
+	for name, a := range agents {
+		m, err := a.metrics()
+		if err != nil {
+			return nil, err.Error()
+		}
+		if f := m["cpra_monitor_up"]; f != nil {
+			for _, s := range f.GetMetric() {
+				for _, lp := range s.GetLabel() {
+					if lp.GetName() == "monitor" {
+						by[lp.GetValue()] = append(by[lp.GetValue()], name)
+					}
+				}
+			}
+		}
+	}
+	return by, ""
+}
+
+// TestClusterSharesAndTakesOver runs three replicas on 127.0.0.1-3 that
+// join over memberlist: every monitor is checked by exactly one; killed
+// with SIGKILL, one replica's monitors are checked by the survivors; back,
+// it gets its share again.
+func TestClusterSharesAndTakesOver(t *testing.T) {
+	t.Parallel()
+	const n = 120
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(target.Close)
+	dir := t.TempDir()
+	var list []string
+	for i := range n {
+		list = append(list, fmt.Sprintf(`  - name: m-%03d
+    metrics: true
+    pulse_check: {type: http, interval: 500ms, timeout: 400ms, config: {url: %q}}
+`, i, fmt.Sprintf("%s/m-%03d", target.URL, i)))
+	}
+	monitorFile := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitorFile, list...)
+	// Fast failure detection, as a test can afford on loopback.
+	agentConfig := filepath.Join(dir, "agent.yaml")
+	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
+
+	gossip := map[string]string{}
+	for _, r := range []string{"a", "b", "c"} {
+		gossip[r] = clusterAddr(t, map[string]string{"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}[r])
+	}
+	start := func(r string) *agentProc {
+		return startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
+			"--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"], "--cluster.join="+gossip["b"])
+	}
+	agents := map[string]*agentProc{"a": start("a"), "b": start("b"), "c": start("c")}
+
+	exactlyOnce := func(what string, among map[string]*agentProc) {
+		t.Helper()
+		waitFor(t, what, func() (bool, string) {
+			by, errText := checkedBy(t, among)
+			if errText != "" {
+				return false, errText
+			}
+			var wrong []string
+			for i := range n {
+				name := fmt.Sprintf("m-%03d", i)
+				if len(by[name]) != 1 {
+					wrong = append(wrong, fmt.Sprintf("%s by %v", name, by[name]))
+				}
+			}
+			sort.Strings(wrong)
+			return len(wrong) == 0, fmt.Sprintf("%d monitors not checked by exactly one replica: %s", len(wrong), strings.Join(wrong[:min(len(wrong), 5)], "; "))
+		})
+	}
+	owned := func(a *agentProc) float64 {
+		m, err := a.metrics()
+		if err != nil {
+			return -1
+		}
+		v, _ := m.value("cpra_cluster_owned_monitors")
+		return v
+	}
+	exactlyOnce("every monitor checked by exactly one of three replicas", agents)
+	for r, a := range agents {
+		if o := owned(a); o < n/6 || o > n/2 {
+			t.Errorf("replica %s owns %v of %d monitors, want about a third", r, o, n)
+		}
+	}
+
+	// SIGKILL: no goodbye; the survivors' failure detector notices.
+	killed := time.Now()
+	cOwned := owned(agents["c"])
+	agents["c"].waited.Store(true)
+	if err := agents["c"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-agents["c"].done
+	survivors := map[string]*agentProc{"a": agents["a"], "b": agents["b"]}
+	exactlyOnce("the killed replica's monitors checked by the survivors", survivors)
+	t.Logf("takeover of %v monitors within %v of the kill", cOwned, time.Since(killed).Round(100*time.Millisecond))
+	for _, a := range survivors {
+		waitFor(t, "the survivors to count c dead", func() (bool, string) {
+			m, err := a.metrics()
+			if err != nil {
+				return false, err.Error()
+			}
+			miss := m.expect(nil, "cpra_cluster_members", "==", 1, "state", "dead")
+			miss = m.expect(miss, "cpra_cluster_members", "==", 2, "state", "alive")
+			return len(miss) == 0, strings.Join(miss, "; ")
+		})
+	}
+
+	// Back: it joins again and gets its share back.
+	agents["c"] = start("c")
+	exactlyOnce("every monitor checked by exactly one replica after c came back", agents)
+	if o := owned(agents["c"]); o < n/6 || o > n/2 {
+		t.Errorf("the returned replica owns %v of %d monitors, want about a third", o, n)
+	}
+}
