@@ -44,9 +44,9 @@ type Cluster struct {
 	// stepping is set when this replica leaves: its metadata tells the
 	// peers, so they count it as left rather than dead.
 	stepping atomic.Bool
-	changed chan struct{}                       // signalled (not blocking) on every change of the ring
-	stop    chan struct{}
-	stopped sync.WaitGroup
+	changed  chan struct{} // signalled (not blocking) on every change of the ring
+	stop     chan struct{}
+	stopped  sync.WaitGroup
 }
 
 // Start binds the gossip address, joins the peers it can reach (retrying
