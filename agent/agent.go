@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/agent/amwebhook"
+	"github.com/cpra-agent/cpra-agent/agent/cluster"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/owner"
 	"github.com/cpra-agent/cpra-agent/agent/world"
@@ -39,6 +40,7 @@ type Agent struct {
 	reloadMu  sync.Mutex
 	instances *config.Instances
 	ready     atomic.Bool
+	cluster   atomic.Pointer[cluster.Cluster] // nil when the agent runs alone
 }
 
 // New builds an agent; Run starts it.

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +60,7 @@ func startCluster(ctx context.Context, cfg config.Agent, a *Agent, reg prometheu
 	if err != nil {
 		return nil, err
 	}
+	a.cluster.Store(cl)
 	if err := a.followCluster(ctx, cl, series); err != nil {
 		_ = cl.Shutdown()
 		return nil, err
@@ -72,4 +75,51 @@ func startCluster(ctx context.Context, cfg config.Agent, a *Agent, reg prometheu
 		}
 	})
 	return cl, nil
+}
+
+// clusterView serves GET /api/v1/cluster: the replicas this one knows of,
+// their state, and how many monitors each checks by the current ring.
+func (a *Agent) clusterView(w http.ResponseWriter, r *http.Request) {
+	type member struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Monitors int    `json:"monitors"` // its share by the ring; 0 when not alive
+		Self     bool   `json:"self,omitempty"`
+	}
+	view := struct {
+		Enabled  bool     `json:"enabled"`
+		Self     string   `json:"self,omitempty"`
+		Monitors int      `json:"monitors"` // checked by this replica
+		Members  []member `json:"members"`
+	}{Members: []member{}}
+	cl := a.cluster.Load()
+	if cl == nil {
+		view.Monitors = a.owner.Owned()
+		writeJSON(w, view)
+		return
+	}
+	ring := cl.Ring()
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	shares, err := a.owner.Shares(ctx, func(name string) int { return ring.Owner(cluster.NameHash(name)) }, ring.Len())
+	if err != nil {
+		http.Error(w, "the owner did not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	view.Enabled, view.Self, view.Monitors = true, cl.Self(), a.owner.Owned()
+	for _, m := range cl.Members() {
+		v := member{Name: m.Name, State: m.State, Self: m.Name == cl.Self()}
+		if i := ring.Index(m.Name); i >= 0 {
+			v.Monitors = shares[i]
+		}
+		view.Members = append(view.Members, v)
+	}
+	writeJSON(w, view)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

@@ -80,6 +80,7 @@ func (a *Agent) mux() http.Handler {
 		http.Error(w, "method not allowed: POST /-/reload reloads the monitor file", http.StatusMethodNotAllowed)
 	})
 	mux.HandleFunc("GET /probe", a.probe)
+	mux.HandleFunc("GET /api/v1/cluster", a.clusterView)
 	mux.Handle("POST /api/v1/alertmanager/webhook", a.webhook)
 	mux.HandleFunc("/api/v1/alertmanager/webhook", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
@@ -94,6 +95,7 @@ func (a *Agent) mux() http.Handler {
 		fmt.Fprint(w, `<html><head><title>cpra-agent</title></head><body><h1>cpra-agent</h1>
 <ul><li><a href="metrics">metrics</a></li><li><a href="-/healthy">healthy</a></li><li><a href="-/ready">ready</a></li>
 <li>probe?monitor=NAME: one monitor's latest result</li>
+<li><a href="api/v1/cluster">api/v1/cluster</a>: the replicas and their shares of the monitors</li>
 <li>POST api/v1/alertmanager/webhook: alerts from Alertmanager, dispatched as codes</li></ul>
 </body></html>`)
 	})

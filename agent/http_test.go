@@ -107,3 +107,17 @@ func TestProbeShowsCertificateExpiry(t *testing.T) {
 		return strings.Contains(body, want) && strings.Contains(body, `cpra_monitor_tls_earliest_cert_expiry_timestamp_seconds{monitor="tls"}`)
 	})
 }
+
+// An agent running alone says so on /api/v1/cluster, with what it checks.
+func TestClusterViewAlone(t *testing.T) {
+	a, ctx := startTestAgent(t, config.DefaultAgent(), fixed("monitors:\n  - name: m\n    pulse_check: {type: tcp, interval: 1h, config: {host: 127.0.0.1, port: 1}}\n"), nil, io.Discard)
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	a.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/cluster", nil))
+	want := "{\n  \"enabled\": false,\n  \"monitors\": 1,\n  \"members\": []\n}\n"
+	if rec.Code != http.StatusOK || rec.Body.String() != want || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q, want 200 %q", rec.Code, rec.Body.String(), want)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cpra-agent/cpra-agent/agent/cluster"
+	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/internal/spec"
 	"github.com/cpra-agent/cpra-agent/pipelines/breaker"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
@@ -23,6 +25,19 @@ func init() {
 	telemetry.KindFamilies = append(telemetry.KindFamilies,
 		func(reg prometheus.Registerer) error {
 			_, err := hostconns.New(hostconns.Config{}, reg)
+			return err
+		},
+		func(reg prometheus.Registerer) error {
+			// A cluster of one on loopback, and its ownership series.
+			cl, err := cluster.Start(config.Cluster{ListenAddress: "127.0.0.1:0", Name: "catalogue", ProbeInterval: time.Second,
+				ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4, GossipInterval: 200 * time.Millisecond}, slog.New(slog.DiscardHandler), reg)
+			if err != nil {
+				return err
+			}
+			if err := cl.Shutdown(); err != nil {
+				return err
+			}
+			_, err = cluster.NewOwnershipSeries(reg, func() int { return 0 })
 			return err
 		},
 		func(reg prometheus.Registerer) error {

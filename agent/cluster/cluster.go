@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,12 +66,18 @@ func Start(cfg config.Cluster, logger *slog.Logger, reg prometheus.Registerer) (
 	if err != nil {
 		return nil, fmt.Errorf("cluster.advertise_address: %w", err)
 	}
+	name := cfg.Name
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("cluster.name: empty, and the host name is unknown: %w", err)
+		}
+	}
 	c := &Cluster{
-		self: advertise, log: logger.With("component", "cluster"), join: cfg.Join,
+		self: name, log: logger.With("component", "cluster"), join: cfg.Join,
 		live: map[string]bool{}, gone: map[string]string{}, leaving: map[string]bool{}, changed: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	mc := memberlist.DefaultLANConfig()
-	mc.Name = advertise
+	mc.Name = name
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
 	mc.ProbeInterval, mc.ProbeTimeout = cfg.ProbeInterval, cfg.ProbeTimeout
@@ -102,7 +109,7 @@ func Start(cfg config.Cluster, logger *slog.Logger, reg prometheus.Registerer) (
 		c.stopped.Add(1)
 		go c.rejoin()
 	}
-	c.log.Info("cluster started", "name", advertise, "listen", cfg.ListenAddress, "join", strings.Join(cfg.Join, ","),
+	c.log.Info("cluster started", "name", name, "advertise", advertise, "listen", cfg.ListenAddress, "join", strings.Join(cfg.Join, ","),
 		"members", c.Ring().Len(), "encrypted", cfg.SecretKeyFile != "")
 	return c, nil
 }
@@ -147,7 +154,7 @@ func (c *Cluster) rejoin() {
 	}
 }
 
-// Self is this replica's name in the cluster: its advertise address.
+// Self is this replica's name in the cluster.
 func (c *Cluster) Self() string { return c.self }
 
 // Ring is the current ring of live members (alive or suspected: a member
@@ -368,4 +375,25 @@ func (s *OwnershipSeries) Record(gained, lost int) {
 func Owns(r *Ring, self string) func(name string) bool {
 	i := r.Index(self)
 	return func(name string) bool { return r.Owner(NameHash(name)) == i }
+}
+
+// Member is one replica as this one knows it.
+type Member struct {
+	Name  string
+	State string // alive, dead or left
+}
+
+// Members lists every replica heard of, by name.
+func (c *Cluster) Members() []Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Member, 0, len(c.live)+len(c.gone))
+	for name := range c.live {
+		out = append(out, Member{Name: name, State: "alive"})
+	}
+	for name, how := range c.gone {
+		out = append(out, Member{Name: name, State: how})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

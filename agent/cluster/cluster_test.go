@@ -40,7 +40,7 @@ func freeAddr(t *testing.T) string {
 
 // fast are timings that declare a dead member within a second or two.
 func fast(listen string, join ...string) config.Cluster {
-	return config.Cluster{ListenAddress: listen, Join: join, ProbeInterval: 100 * time.Millisecond,
+	return config.Cluster{ListenAddress: listen, Name: "replica-" + listen, Join: join, ProbeInterval: 100 * time.Millisecond,
 		ProbeTimeout: 50 * time.Millisecond, SuspicionMult: 2, GossipInterval: 50 * time.Millisecond}
 }
 

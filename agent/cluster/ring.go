@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"hash/fnv"
 	"slices"
 )
 
@@ -34,9 +33,13 @@ func (r *Ring) Len() int { return len(r.members) }
 // (FNV-1a, 64 bits): scores must agree across processes, so no per-process
 // seed.
 func NameHash(name string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(name))
-	return h.Sum64()
+	// hash/fnv's New64a, inlined: no allocation for a million names.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // score is member i's weight for the monitor whose NameHash is h: a

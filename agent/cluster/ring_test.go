@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"hash/fnv"
 	"testing"
 )
 
@@ -95,6 +96,17 @@ func BenchmarkOwners_1M(b *testing.B) {
 		}
 		if n == 0 {
 			b.Fatal("member 0 owns nothing")
+		}
+	}
+}
+
+// NameHash is FNV-1a: replicas of different builds must agree.
+func TestNameHashIsFNV1a(t *testing.T) {
+	for _, name := range []string{"", "a", "svc-0000001", "host:10.0.0.1"} {
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		if NameHash(name) != h.Sum64() {
+			t.Errorf("NameHash(%q) = %x, want FNV-1a %x", name, NameHash(name), h.Sum64())
 		}
 	}
 }

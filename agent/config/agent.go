@@ -115,9 +115,14 @@ type Shard struct {
 type Cluster struct {
 	// ListenAddress is host:port for the peers' gossip (TCP and UDP).
 	ListenAddress string `koanf:"listen_address"`
-	// AdvertiseAddress is host:port the peers reach this replica at, and
-	// its name in the cluster; the listen address when empty.
+	// AdvertiseAddress is host:port the peers reach this replica at; the
+	// listen address when empty.
 	AdvertiseAddress string `koanf:"advertise_address"`
+	// Name is this replica's name in the cluster, unique and stable across
+	// restarts (a StatefulSet pod's name): the ring hashes names, so a
+	// replica that comes back under its name gets its monitors back. The
+	// host name when empty.
+	Name string `koanf:"name"`
 	// Join lists peers, host:port; a DNS name joins every address it
 	// resolves to (a headless Service). Retried until one answers.
 	Join []string `koanf:"join"`
@@ -320,6 +325,7 @@ func NewFlags(name string) *Flags {
 	fs.Int("shard.index", 0, "This replica's shard, from 0 to shard.count-1.")
 	fs.String("cluster.listen-address", "", "Address (host:port) for cluster gossip; empty runs the agent alone.")
 	fs.String("cluster.advertise-address", "", "Address (host:port) peers reach this replica at; the listen address when empty.")
+	fs.String("cluster.name", "", "This replica's unique, stable name in the cluster; the host name when empty.")
 	fs.StringArray("cluster.join", nil, "A peer to join (host:port, or a DNS name for every address it resolves to); repeat for more.")
 	fs.BoolVarP(&f.Help, "help", "h", false, "Show this help.")
 	fs.BoolVar(&f.Version, "version", false, "Print the version and exit.")
@@ -342,6 +348,7 @@ var flagKeys = map[string]string{
 	"cluster.listen-address":    "cluster.listen_address",
 	"cluster.advertise-address": "cluster.advertise_address",
 	"cluster.join":              "cluster.join",
+	"cluster.name":              "cluster.name",
 }
 
 // LoadAgent builds the agent configuration: defaults, then the --config

@@ -33,6 +33,14 @@ type ownershipRequest struct {
 	result Ownership
 }
 
+// sharesRequest asks how the monitors fall to the members.
+type sharesRequest struct {
+	answered
+	ownerOf func(name string) int
+	n       int
+	shares  []int
+}
+
 // applyRequest carries a parsed monitor file to the owner.
 type applyRequest struct {
 	answered
@@ -72,6 +80,8 @@ func (o *Owner) serve(r request) {
 	switch r := r.(type) {
 	case *runningRequest:
 		r.running = o.world.Running()
+	case *sharesRequest:
+		r.shares = o.world.Shares(r.ownerOf, r.n)
 	case *ownershipRequest:
 		r.result = o.setOwnership(r.owns, time.Now())
 	case *applyRequest:
@@ -137,6 +147,13 @@ func (o *Owner) SetOwnership(ctx context.Context, owns func(name string) bool) (
 	r := &ownershipRequest{owns: owns}
 	err := o.ask(ctx, r)
 	return r.result, err
+}
+
+// Shares counts the monitors each of n members owns by ownerOf.
+func (o *Owner) Shares(ctx context.Context, ownerOf func(name string) int, n int) ([]int, error) {
+	r := &sharesRequest{ownerOf: ownerOf, n: n}
+	err := o.ask(ctx, r)
+	return r.shares, err
 }
 
 // Owned is how many monitors this replica checks; safe from any goroutine.

@@ -46,6 +46,20 @@ func (w *World) Foreign(name string) bool {
 // from Alertmanager).
 func (w *World) Owns(name string) bool { return w.owns == nil || w.owns(name) }
 
+// Shares counts the monitors each of n members owns by ownerOf (a member
+// index, or -1 for none).
+func (w *World) Shares(ownerOf func(name string) int, n int) []int {
+	out := make([]int, n)
+	q := w.all.Query()
+	for q.Next() {
+		id, _ := q.Get()
+		if i := ownerOf(w.name(id)); i >= 0 && i < n {
+			out[i]++
+		}
+	}
+	return out
+}
+
 // Owned is how many monitors this replica checks.
 func (w *World) Owned() int { return w.Len() - w.foreignCount }
 
@@ -57,8 +71,10 @@ func (w *World) Owned() int { return w.Len() - w.foreignCount }
 // incident open here.
 func (w *World) SetOwnership(owns func(name string) bool, now time.Time) (gained, lost int, lostOpen []string) {
 	w.owns = owns
-	w.names.each(func(e ecs.Entity) {
-		id, rt := w.monitors.Get(e)
+	q := w.all.Query() // storage order: a sequential walk of the columns and the text
+	for q.Next() {
+		id, rt := q.Get()
+		e := q.Entity()
 		name := w.name(id)
 		mine := owns == nil || owns(name)
 		switch was := !w.foreign.has(e); {
@@ -89,7 +105,7 @@ func (w *World) SetOwnership(owns func(name string) bool, now time.Time) (gained
 				w.updateSeries(e) // its last check goes from this replica's series
 			}
 		}
-	})
+	}
 	return gained, lost, lostOpen
 }
 

@@ -6,10 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlange-42/ark/ecs"
+
+	"github.com/cpra-agent/cpra-agent/agent/cluster"
 	"github.com/cpra-agent/cpra-agent/agent/config"
 	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/cpra-agent/cpra-agent/pipelines/pulse"
-	"github.com/mlange-42/ark/ecs"
 )
 
 // A replica checks only the monitors it owns; the others keep their phase
@@ -86,4 +88,27 @@ func TestOwnership(t *testing.T) {
 func entityName(w *World, e ecs.Entity) string {
 	id, _ := w.monitors.Get(e)
 	return w.name(id)
+}
+
+// BenchmarkSetOwnership_1M is what a membership change costs the owner
+// goroutine at a million monitors: every name hashed and scored against
+// four members, a quarter of the monitors moving.
+func BenchmarkSetOwnership_1M(b *testing.B) {
+	w := benchWorld(b, 1_000_000, time.Unix(1_800_000_000, 0))
+	four := cluster.NewRing([]string{"a", "b", "c", "d"})
+	three := cluster.NewRing([]string{"a", "b", "c"})
+	w.SetOwnership(cluster.Owns(four, "a"), time.Now())
+	b.ResetTimer()
+	for i := range b.N {
+		r := three // d leaves, then comes back
+		if i%2 == 1 {
+			r = four
+		}
+		began := time.Now()
+		gained, lost, _ := w.SetOwnership(cluster.Owns(r, "a"), time.Now())
+		b.ReportMetric(time.Since(began).Seconds(), "s/change")
+		if gained+lost == 0 {
+			b.Fatal("nothing moved")
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -86,7 +87,7 @@ func TestClusterSharesAndTakesOver(t *testing.T) {
 	}
 	start := func(r string) *agentProc {
 		return startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
-			"--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"], "--cluster.join="+gossip["b"])
+			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"], "--cluster.join="+gossip["b"])
 	}
 	agents := map[string]*agentProc{"a": start("a"), "b": start("b"), "c": start("c")}
 
@@ -120,6 +121,34 @@ func TestClusterSharesAndTakesOver(t *testing.T) {
 	for r, a := range agents {
 		if o := owned(a); o < n/6 || o > n/2 {
 			t.Errorf("replica %s owns %v of %d monitors, want about a third", r, o, n)
+		}
+	}
+	// Every replica's view: three alive members whose shares add up to
+	// the file, and its own share is what it checks.
+	for r, a := range agents {
+		status, body := a.get("/api/v1/cluster")
+		var view struct {
+			Enabled  bool   `json:"enabled"`
+			Self     string `json:"self"`
+			Monitors int    `json:"monitors"`
+			Members  []struct {
+				Name     string `json:"name"`
+				State    string `json:"state"`
+				Monitors int    `json:"monitors"`
+			} `json:"members"`
+		}
+		if status != http.StatusOK || json.Unmarshal([]byte(body), &view) != nil || !view.Enabled || view.Self != r || len(view.Members) != 3 {
+			t.Fatalf("replica %s: /api/v1/cluster %d %s", r, status, body)
+		}
+		total := 0
+		for _, m := range view.Members {
+			total += m.Monitors
+			if m.State != "alive" || m.Name == r && m.Monitors != view.Monitors {
+				t.Errorf("replica %s: member %+v (checks %d itself)", r, m, view.Monitors)
+			}
+		}
+		if total != n {
+			t.Errorf("replica %s: the members' shares add up to %d, want %d", r, total, n)
 		}
 	}
 
