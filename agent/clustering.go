@@ -13,45 +13,88 @@ import (
 	"github.com/cpra-agent/cpra-agent/agent/config"
 )
 
+// replicateEvery is how often a replica sends the incident state of its
+// monitors to their successors: what a SIGKILL can lose.
+const replicateEvery = 2 * time.Second
+
+// clustering is an agent's part in a cluster.
+type clustering struct {
+	cl      *cluster.Cluster
+	series  *cluster.OwnershipSeries
+	standby *cluster.Standby
+}
+
 // followCluster makes the owner check this replica's share of the monitors
-// and follows the ring as members come and go, until ctx ends. The first
+// and follows the ring as members come and go, until ctx ends, taking up
+// the incidents the peers handed over for the monitors it gains. The first
 // share is set before it returns, so no monitor is checked by every
 // replica at start.
-func (a *Agent) followCluster(ctx context.Context, cl *cluster.Cluster, series *cluster.OwnershipSeries) error {
+func (a *Agent) followCluster(ctx context.Context, c *clustering) error {
 	apply := func() error {
-		r := cl.Ring()
+		r := c.cl.Ring()
 		start := time.Now()
-		own, err := a.owner.SetOwnership(ctx, cluster.Owns(r, cl.Self()))
+		own, err := a.owner.SetOwnership(ctx, cluster.Owns(r, c.cl.Self()), c.standby.All())
 		if err != nil {
 			return err
 		}
-		series.Record(own.Gained, own.Lost)
+		c.standby.Forget(own.AdoptedNames)
+		c.series.Record(own.Gained, own.Lost)
+		c.series.Handover("adopted", own.Adopted)
 		a.log.Info("cluster ownership", "members", r.Len(), "owned", own.Owned, "gained", own.Gained, "lost", own.Lost,
-			"duration", time.Since(start).Round(time.Millisecond))
+			"incidents_taken_over", own.Adopted, "duration", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 	if err := apply(); err != nil {
 		return err
 	}
 	go func() {
+		t := time.NewTicker(replicateEvery)
+		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-cl.Changed():
-				if err := apply(); err != nil {
+			case <-c.cl.Changed():
+				if apply() != nil {
 					return // the owner stopped
 				}
+				a.replicate(ctx, c)
+			case <-t.C:
+				a.replicate(ctx, c)
 			}
 		}
 	}()
 	return nil
 }
 
-// startCluster joins the cluster and has a follow it. When ctx ends (a
-// SIGTERM) the replica leaves at once, so the peers take its monitors
-// over while it drains rather than after the failure detector's timeout.
-func startCluster(ctx context.Context, cfg config.Agent, a *Agent, reg prometheus.Registerer, log *slog.Logger) (*cluster.Cluster, error) {
+// replicate sends each peer the incident state of the monitors it would
+// take over from this replica.
+func (a *Agent) replicate(ctx context.Context, c *clustering) {
+	f, err := a.owner.Handover(ctx)
+	if err != nil {
+		return // stopping
+	}
+	r, self := c.cl.Ring(), c.cl.Self()
+	for member, part := range cluster.Split(f, r, self, cluster.Successor(r, self)) {
+		msg, err := cluster.EncodeHandover(self, part)
+		if err == nil {
+			err = c.cl.Send(member, msg)
+		}
+		if err != nil {
+			c.series.Handover("failed", 1)
+			a.log.Warn("cluster: incident state not sent; the next round tries again", "member", member, "err", err)
+			continue
+		}
+		c.series.Handover("sent", 1)
+	}
+}
+
+// startCluster joins the cluster and has a follow it. It returns leave,
+// which hands the incidents over one last time and leaves the cluster, so
+// the peers take this replica's monitors over while it drains rather than
+// after the failure detector's timeout; call it while the owner still
+// runs.
+func startCluster(ctx context.Context, cfg config.Agent, a *Agent, reg prometheus.Registerer, log *slog.Logger) (leave func(), err error) {
 	series, err := cluster.NewOwnershipSeries(reg, a.owner.Owned)
 	if err != nil {
 		return nil, err
@@ -60,21 +103,27 @@ func startCluster(ctx context.Context, cfg config.Agent, a *Agent, reg prometheu
 	if err != nil {
 		return nil, err
 	}
+	c := &clustering{cl: cl, series: series, standby: cluster.NewStandby()}
+	cl.OnMessage(func(msg []byte) {
+		if err := c.standby.Receive(msg); err != nil {
+			log.Warn("cluster: a peer's incident state does not decode", "err", err)
+		}
+	})
 	a.cluster.Store(cl)
-	if err := a.followCluster(ctx, cl, series); err != nil {
+	if err := a.followCluster(ctx, c); err != nil {
 		_ = cl.Shutdown()
 		return nil, err
 	}
-	context.AfterFunc(ctx, func() {
-		leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return func() {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := cl.Leave(leaveCtx); err != nil {
+		a.replicate(hctx, c)
+		if err := cl.Leave(hctx); err != nil {
 			log.Warn("leaving the cluster", "err", err)
-		} else {
-			log.Info("left the cluster: the peers take this replica's monitors")
+			return
 		}
-	})
-	return cl, nil
+		log.Info("left the cluster: the peers take this replica's monitors and its incidents")
+	}, nil
 }
 
 // clusterView serves GET /api/v1/cluster: the replicas this one knows of,

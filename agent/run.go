@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -160,19 +161,29 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log.Info("starting cpra-agent", "version", b.Version, "revision", b.Revision, "go", b.GoVersion,
 		"monitors", source.Name, "shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count))
 
-	runCtx, stopRun := context.WithCancel(ctx)
+	// The owner stops when ctx ends, after the cluster (if any) handed its
+	// incidents over and left: that needs the owner still running.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
+	var leaveCluster atomic.Pointer[func()]
+	stopOnSignal := context.AfterFunc(ctx, func() {
+		if leave := leaveCluster.Load(); leave != nil {
+			(*leave)()
+		}
+		stopRun()
+	})
+	defer stopOnSignal()
 	runDone := make(chan error, 1)
 	go func() { runDone <- a.Run(runCtx) }()
 	if cfg.Cluster.Enabled() {
-		cl, err := startCluster(ctx, cfg, a, m.Registry, log)
+		leave, err := startCluster(ctx, cfg, a, m.Registry, log)
 		if err != nil {
 			closeServers()
 			stopRun()
 			<-runDone
 			return err
 		}
-		defer cl.Shutdown()
+		leaveCluster.Store(&leave)
 	}
 	if err := a.Reload(ctx); err != nil {
 		closeServers()

@@ -44,10 +44,11 @@ type Cluster struct {
 	leaving map[string]bool   // members that announced a graceful leave
 	// stepping is set when this replica leaves: its metadata tells the
 	// peers, so they count it as left rather than dead.
-	stepping atomic.Bool
-	changed  chan struct{} // signalled (not blocking) on every change of the ring
-	stop     chan struct{}
-	stopped  sync.WaitGroup
+	stepping  atomic.Bool
+	onMessage func([]byte)
+	changed   chan struct{} // signalled (not blocking) on every change of the ring
+	stop      chan struct{}
+	stopped   sync.WaitGroup
 }
 
 // Start binds the gossip address, joins the peers it can reach (retrying
@@ -288,7 +289,14 @@ func (d *delegate) NodeMeta(int) []byte {
 	}
 	return nil
 }
-func (d *delegate) NotifyMsg([]byte)                {}
+func (d *delegate) NotifyMsg(b []byte) {
+	d.c.mu.Lock()
+	f := d.c.onMessage
+	d.c.mu.Unlock()
+	if f != nil {
+		f(slices.Clone(b)) // memberlist reuses the buffer
+	}
+}
 func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (d *delegate) LocalState(bool) []byte          { return nil }
 func (d *delegate) MergeRemoteState([]byte, bool)   {}
@@ -338,8 +346,9 @@ func (m *membersCollector) Collect(ch chan<- prometheus.Metric) {
 // OwnershipSeries are cpra_cluster_owned_monitors and
 // cpra_cluster_ownership_changes_total.
 type OwnershipSeries struct {
-	owned   prometheus.GaugeFunc
-	changes *prometheus.CounterVec // {direction}
+	owned     prometheus.GaugeFunc
+	changes   *prometheus.CounterVec // {direction}
+	handovers *prometheus.CounterVec // {result}
 }
 
 // NewOwnershipSeries registers the ownership series on reg; owned is read
@@ -355,13 +364,20 @@ func NewOwnershipSeries(reg prometheus.Registerer, owned func() int) (*Ownership
 			Help: "Monitors this replica took over (direction gained) or handed to another (lost) when the members changed.",
 		}, []string{"direction"}),
 	}
-	for _, c := range []prometheus.Collector{s.owned, s.changes} {
+	s.handovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cpra_cluster_handover_total",
+		Help: "Incident state between replicas: messages sent to the peers that would take this replica's monitors over (result sent, failed), and monitors taken over with the incident state a peer had sent (adopted).",
+	}, []string{"result"})
+	for _, c := range []prometheus.Collector{s.owned, s.changes, s.handovers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	s.changes.WithLabelValues("gained")
 	s.changes.WithLabelValues("lost")
+	for _, r := range []string{"sent", "failed", "adopted"} {
+		s.handovers.WithLabelValues(r)
+	}
 	return s, nil
 }
 
@@ -369,6 +385,11 @@ func NewOwnershipSeries(reg prometheus.Registerer, owned func() int) (*Ownership
 func (s *OwnershipSeries) Record(gained, lost int) {
 	s.changes.WithLabelValues("gained").Add(float64(gained))
 	s.changes.WithLabelValues("lost").Add(float64(lost))
+}
+
+// Handover counts n handovers of a result.
+func (s *OwnershipSeries) Handover(result string, n int) {
+	s.handovers.WithLabelValues(result).Add(float64(n))
 }
 
 // Owns returns whether the replica named self owns a name on ring r.
@@ -396,4 +417,23 @@ func (c *Cluster) Members() []Member {
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// Send delivers msg to the named member over the gossip layer's reliable
+// (TCP) channel, encrypted like the rest of the peers' traffic.
+func (c *Cluster) Send(member string, msg []byte) error {
+	for _, n := range c.ml.Load().Members() {
+		if n.Name == member {
+			return c.ml.Load().SendReliable(n, msg)
+		}
+	}
+	return fmt.Errorf("cluster: no live member %q", member)
+}
+
+// OnMessage sets what receives the messages peers Send: called on
+// memberlist's goroutine, it must not block.
+func (c *Cluster) OnMessage(f func([]byte)) {
+	c.mu.Lock()
+	c.onMessage = f
+	c.mu.Unlock()
 }

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/agent/state"
 	"github.com/cpra-agent/cpra-agent/agent/world"
 	"github.com/cpra-agent/cpra-agent/internal/domain"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
@@ -29,8 +30,9 @@ type runningRequest struct {
 // ownershipRequest carries a cluster's new ownership to the owner.
 type ownershipRequest struct {
 	answered
-	owns   func(name string) bool
-	result Ownership
+	owns     func(name string) bool
+	handover *state.File
+	result   Ownership
 }
 
 // sharesRequest asks how the monitors fall to the members.
@@ -80,10 +82,12 @@ func (o *Owner) serve(r request) {
 	switch r := r.(type) {
 	case *runningRequest:
 		r.running = o.world.Running()
+	case *handoverRequest:
+		r.file = o.handover()
 	case *sharesRequest:
 		r.shares = o.world.Shares(r.ownerOf, r.n)
 	case *ownershipRequest:
-		r.result = o.setOwnership(r.owns, time.Now())
+		r.result = o.setOwnership(r.owns, r.handover, time.Now())
 	case *applyRequest:
 		r.stats, r.carried, r.err = o.apply(r.ms, r.kept, time.Now())
 	case *lookupRequest:
@@ -137,14 +141,18 @@ func (o *Owner) Apply(ctx context.Context, ms *config.Monitors, kept world.Kept)
 // Ownership is what SetOwnership changed.
 type Ownership struct {
 	Gained, Lost, Owned int
+	Adopted             int // gained monitors whose incident state came with them
+	AdoptedNames        []string
 }
 
 // SetOwnership says which monitors this replica checks from now on (a
 // cluster's ring; nil: all). A monitor lost with an incident open here is
 // dropped from the code path without a resolution: its new owner carries
-// it on.
-func (o *Owner) SetOwnership(ctx context.Context, owns func(name string) bool) (Ownership, error) {
-	r := &ownershipRequest{owns: owns}
+// it on. A monitor gained takes over what handover holds of it (another
+// replica's incident state, open incident and held codes), so its
+// incident goes on here without a second page.
+func (o *Owner) SetOwnership(ctx context.Context, owns func(name string) bool, handover *state.File) (Ownership, error) {
+	r := &ownershipRequest{owns: owns, handover: handover}
 	err := o.ask(ctx, r)
 	return r.result, err
 }
@@ -223,13 +231,107 @@ func (o *Owner) apply(ms *config.Monitors, kept world.Kept, now time.Time) (worl
 }
 
 // setOwnership is SetOwnership on the owner goroutine.
-func (o *Owner) setOwnership(owns func(name string) bool, now time.Time) Ownership {
+func (o *Owner) setOwnership(owns func(name string) bool, handover *state.File, now time.Time) Ownership {
 	gained, lost, lostOpen := o.world.SetOwnership(owns, now)
 	o.owned.Store(int64(o.world.Owned()))
 	for _, name := range lostOpen {
 		o.codePath.Drop(domain.Subject{Name: name})
 	}
+	adopted := o.adopt(handover, now)
 	o.lastStateFlush = time.Time{} // cpra_monitors follows at once
 	o.flushStates(now)
-	return Ownership{Gained: gained, Lost: lost, Owned: o.world.Owned()}
+	return Ownership{Gained: gained, Lost: lost, Owned: o.world.Owned(), Adopted: len(adopted), AdoptedNames: adopted}
+}
+
+// adopt takes over the incident state another replica handed over for
+// the monitors this one owns now and has no incident of: the status (so
+// spent interventions count against the guard), the open incident (its
+// ID and trace) and what the receivers hold (found by destination among
+// the monitor's notifiers), so the incident goes on without a new page.
+func (o *Owner) adopt(f *state.File, now time.Time) []string {
+	if f == nil {
+		return nil
+	}
+	take := func(name string) bool {
+		_, has := o.codePath.Entry(domain.Subject{Name: name})
+		return !has && !o.world.Foreign(name) && o.world.Has(name)
+	}
+	var names []string
+	mine := &state.File{}
+	for _, m := range f.Monitors {
+		if !take(m.Name) {
+			continue
+		}
+		st, err := m.Status()
+		if err != nil {
+			o.log.Warn("cluster: handed-over state not taken", "err", err)
+			continue
+		}
+		o.world.Restore(m.Name, st, now, &o.fx)
+		names = append(names, m.Name)
+	}
+	taken := map[string]bool{}
+	for _, n := range names {
+		taken[n] = true
+	}
+	byDest := map[string]code.Notifier{}
+	for _, oi := range f.Open {
+		if taken[oi.Monitor] {
+			mine.Open = append(mine.Open, oi)
+		}
+	}
+	for _, h := range f.Held {
+		if h.About != "" || !taken[h.Subject] {
+			continue
+		}
+		mine.Held = append(mine.Held, h)
+		for _, c := range domain.All {
+			ns, _ := o.world.NotifiersOf(h.Subject, c)
+			for _, n := range ns {
+				byDest[n.Destination()] = n
+			}
+		}
+	}
+	o.takeChanges()
+	o.codePath.Restore(mine, byDest, func(name string) bool { return taken[name] }, now)
+	o.flushEffects()
+	return names
+}
+
+// Handover is this replica's incident state of the monitors it owns, for
+// the peers that would take them over: the status of every monitor in an
+// incident or with interventions spent, its open incident, and the firing
+// codes receivers hold for it.
+func (o *Owner) Handover(ctx context.Context) (*state.File, error) {
+	r := &handoverRequest{}
+	err := o.ask(ctx, r)
+	return r.file, err
+}
+
+// handoverRequest asks for the owned monitors' incident state.
+type handoverRequest struct {
+	answered
+	file *state.File
+}
+
+func (o *Owner) handover() *state.File {
+	f := &state.File{}
+	o.world.Each(func(m world.Monitor) {
+		if st := m.Status; (st.State.Open() || st.Interventions > 0 || st.Guarded) && !o.world.Foreign(m.Name()) {
+			f.Monitors = append(f.Monitors, state.FromStatus(m.Name(), st))
+		}
+	})
+	all := &state.File{}
+	o.codePath.Save(all)
+	for _, oi := range all.Open {
+		if !o.world.Foreign(oi.Monitor) {
+			f.Open = append(f.Open, oi)
+		}
+	}
+	for _, h := range all.Held {
+		if h.About == "" && o.world.Has(h.Subject) && !o.world.Foreign(h.Subject) {
+			f.Held = append(f.Held, h)
+		}
+	}
+	return f
 }

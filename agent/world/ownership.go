@@ -35,6 +35,12 @@ func (f *foreignSet) set(e ecs.Entity, on bool) {
 	}
 }
 
+// Has reports whether the world has a monitor of that name.
+func (w *World) Has(name string) bool {
+	_, ok := w.lookup(name)
+	return ok
+}
+
 // Foreign reports whether the named monitor belongs to another replica.
 func (w *World) Foreign(name string) bool {
 	e, ok := w.lookup(name)

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -181,4 +183,142 @@ func TestClusterSharesAndTakesOver(t *testing.T) {
 	if o := owned(agents["c"]); o < n/6 || o > n/2 {
 		t.Errorf("the returned replica owns %v of %d monitors, want about a third", o, n)
 	}
+}
+
+// TestClusterIncidentsFollowTheMonitor: monitors red on a replica that is
+// then SIGKILLed stay red on the survivors that take them over, with no
+// second yellow or red; when they recover, one green each.
+func TestClusterIncidentsFollowTheMonitor(t *testing.T) {
+	t.Parallel()
+	const n = 60
+	var failing sync.Map // path -> true while it answers 500
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, bad := failing.Load(r.URL.Path); bad {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(target.Close)
+	hook := newHookReceiver(t)
+	dir := t.TempDir()
+	var list []string
+	for i := range n {
+		list = append(list, fmt.Sprintf(`  - name: m-%03d
+    pulse_check: {type: http, interval: 500ms, timeout: 400ms, max_failures: 2, healthy_threshold: 1, config: {url: %q}}
+    codes:
+      yellow: {notify: webhook, config: {url: %q}}
+      red: {notify: webhook, config: {url: %q}}
+      green: {notify: webhook, config: {url: %q}}
+`, i, fmt.Sprintf("%s/m-%03d", target.URL, i), hook.url, hook.url, hook.url))
+	}
+	monitorFile := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitorFile, list...)
+	agentConfig := filepath.Join(dir, "agent.yaml")
+	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
+	gossip := map[string]string{"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}
+	agents := map[string]*agentProc{}
+	for _, r := range []string{"a", "b", "c"} {
+		agents[r] = startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
+			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"])
+	}
+	waitFor(t, "three members everywhere", func() (bool, string) {
+		for r, a := range agents {
+			m, err := a.metrics()
+			if err != nil {
+				return false, err.Error()
+			}
+			if miss := m.expect(nil, "cpra_cluster_members", "==", 3, "state", "alive"); len(miss) > 0 {
+				return false, r + ": " + strings.Join(miss, "; ")
+			}
+		}
+		return true, ""
+	})
+
+	// A third of the monitors fail and go red.
+	var bad []string
+	for i := 0; i < n; i += 3 {
+		name := fmt.Sprintf("m-%03d", i)
+		bad = append(bad, name)
+		failing.Store("/"+name, true)
+	}
+	waitFor(t, "every failing monitor red", func() (bool, string) {
+		for _, name := range bad {
+			if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
+				return false, fmt.Sprintf("%s: %v", name, got)
+			}
+		}
+		return true, ""
+	})
+	// c has sent its incidents to their successors since.
+	sentBefore := func() float64 {
+		m, err := agents["c"].metrics()
+		if err != nil {
+			return -1
+		}
+		v, _ := m.value("cpra_cluster_handover_total", "result", "sent")
+		return v
+	}
+	base := sentBefore()
+	waitFor(t, "a replication round of c after the reds", func() (bool, string) {
+		v := sentBefore()
+		return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4) // two rounds to two peers
+	})
+	agents["c"].waited.Store(true)
+	if err := agents["c"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-agents["c"].done
+	survivors := map[string]*agentProc{"a": agents["a"], "b": agents["b"]}
+	waitFor(t, "the survivors to take c's incidents over", func() (bool, string) {
+		adopted := 0.0
+		for _, a := range survivors {
+			m, err := a.metrics()
+			if err != nil {
+				return false, err.Error()
+			}
+			v, _ := m.value("cpra_cluster_handover_total", "result", "adopted")
+			adopted += v
+			if miss := m.expect(nil, "cpra_cluster_members", "==", 2, "state", "alive"); len(miss) > 0 {
+				return false, strings.Join(miss, "; ")
+			}
+		}
+		return adopted > 0, fmt.Sprintf("%v incidents taken over", adopted)
+	})
+	// Several intervals on the survivors: still down, and no new page.
+	for _, a := range survivors {
+		waitFor(t, "the survivors to check what they took over, still failing", func() (bool, string) {
+			m, err := a.metrics()
+			if err != nil {
+				return false, err.Error()
+			}
+			miss := m.expect(nil, "cpra_monitors", ">=", 1, "state", "down")
+			return len(miss) == 0, strings.Join(miss, "; ")
+		})
+	}
+	total := 0.0
+	for _, a := range survivors {
+		m, _ := a.metrics()
+		v, _ := m.value("cpra_monitors", "state", "down")
+		total += v
+	}
+	if int(total) != len(bad) {
+		t.Errorf("%v monitors down on the survivors, want the %d failing ones", total, len(bad))
+	}
+	for _, name := range bad {
+		if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
+			t.Errorf("%s: codes %v across the kill, want one yellow and one red", name, got)
+		}
+	}
+
+	// They recover: one green each, from whoever owns them now.
+	for _, name := range bad {
+		failing.Delete("/" + name)
+	}
+	waitFor(t, "one green for every recovered monitor", func() (bool, string) {
+		for _, name := range bad {
+			if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red", "green"}) {
+				return false, fmt.Sprintf("%s: %v", name, got)
+			}
+		}
+		return true, ""
+	})
 }
