@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -19,9 +20,20 @@ const replicateEvery = 2 * time.Second
 
 // clustering is an agent's part in a cluster.
 type clustering struct {
+	cfg     config.Cluster
 	cl      *cluster.Cluster
 	series  *cluster.OwnershipSeries
 	standby *cluster.Standby
+}
+
+// hold is how long a replica waits before it runs an intervention of a
+// monitor it took over: the longest the failure detector takes to declare
+// a member dead among members (memberlist's suspicion timeout, which
+// grows to six times its floor while few peers confirm), plus a probe.
+func (c *clustering) hold(members int) time.Duration {
+	scale := math.Max(1, math.Log10(float64(max(members, 1))))
+	suspicion := time.Duration(float64(c.cfg.SuspicionMult) * scale * float64(c.cfg.ProbeInterval))
+	return 6*suspicion + c.cfg.ProbeInterval
 }
 
 // followCluster makes the owner check this replica's share of the monitors
@@ -33,7 +45,7 @@ func (a *Agent) followCluster(ctx context.Context, c *clustering) error {
 	apply := func() error {
 		r := c.cl.Ring()
 		start := time.Now()
-		own, err := a.owner.SetOwnership(ctx, cluster.Owns(r, c.cl.Self()), c.standby.All())
+		own, err := a.owner.SetOwnership(ctx, cluster.Owns(r, c.cl.Self()), c.hold(r.Len()), c.standby.All())
 		if err != nil {
 			return err
 		}
@@ -103,7 +115,7 @@ func startCluster(ctx context.Context, cfg config.Agent, a *Agent, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	c := &clustering{cl: cl, series: series, standby: cluster.NewStandby()}
+	c := &clustering{cfg: cfg.Cluster, cl: cl, series: series, standby: cluster.NewStandby()}
 	cl.OnMessage(func(msg []byte) {
 		if err := c.standby.Receive(msg); err != nil {
 			log.Warn("cluster: a peer's incident state does not decode", "err", err)

@@ -26,6 +26,13 @@ func (o *Owner) submitRemedies(now time.Time) {
 	kept := o.waitingRemedy[:0]
 	for i := range o.waitingRemedy {
 		w := &o.waitingRemedy[i]
+		if o.world.ForeignEntity(w.job.Entity) {
+			continue // taken over by another replica: its intervention now
+		}
+		if w.job.NotBefore.After(now) {
+			kept = append(kept, *w) // held after a takeover (World.SetOwnership)
+			continue
+		}
 		dest := w.job.Remedy.Destination(w.job.Request)
 		allowed, trial := o.targets.Allow(dest, now)
 		if !allowed {

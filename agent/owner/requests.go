@@ -31,6 +31,7 @@ type runningRequest struct {
 type ownershipRequest struct {
 	answered
 	owns     func(name string) bool
+	hold     time.Duration
 	handover *state.File
 	result   Ownership
 }
@@ -87,7 +88,7 @@ func (o *Owner) serve(r request) {
 	case *sharesRequest:
 		r.shares = o.world.Shares(r.ownerOf, r.n)
 	case *ownershipRequest:
-		r.result = o.setOwnership(r.owns, r.handover, time.Now())
+		r.result = o.setOwnership(r.owns, r.hold, r.handover, time.Now())
 	case *applyRequest:
 		r.stats, r.carried, r.err = o.apply(r.ms, r.kept, time.Now())
 	case *lookupRequest:
@@ -151,8 +152,8 @@ type Ownership struct {
 // it on. A monitor gained takes over what handover holds of it (another
 // replica's incident state, open incident and held codes), so its
 // incident goes on here without a second page.
-func (o *Owner) SetOwnership(ctx context.Context, owns func(name string) bool, handover *state.File) (Ownership, error) {
-	r := &ownershipRequest{owns: owns, handover: handover}
+func (o *Owner) SetOwnership(ctx context.Context, owns func(name string) bool, hold time.Duration, handover *state.File) (Ownership, error) {
+	r := &ownershipRequest{owns: owns, hold: hold, handover: handover}
 	err := o.ask(ctx, r)
 	return r.result, err
 }
@@ -231,8 +232,8 @@ func (o *Owner) apply(ms *config.Monitors, kept world.Kept, now time.Time) (worl
 }
 
 // setOwnership is SetOwnership on the owner goroutine.
-func (o *Owner) setOwnership(owns func(name string) bool, handover *state.File, now time.Time) Ownership {
-	gained, lost, lostOpen := o.world.SetOwnership(owns, now)
+func (o *Owner) setOwnership(owns func(name string) bool, hold time.Duration, handover *state.File, now time.Time) Ownership {
+	gained, lost, lostOpen := o.world.SetOwnership(owns, hold, now)
 	o.owned.Store(int64(o.world.Owned()))
 	for _, name := range lostOpen {
 		o.codePath.Drop(domain.Subject{Name: name})

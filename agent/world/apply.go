@@ -458,10 +458,11 @@ func (w *World) step(e ecs.Entity, id *Identity, p *Profile, rt *Runtime, ev inc
 		rt.RemedyInFlight = true
 		iv := p.Remedy
 		fx.Remedies = append(fx.Remedies, RemedyJob{
-			Entity:  e,
-			Type:    iv.Type,
-			Remedy:  iv.Remedy,
-			Address: w.address(id),
+			Entity:    e,
+			NotBefore: w.remedyNotBefore(e, now),
+			Type:      iv.Type,
+			Remedy:    iv.Remedy,
+			Address:   w.address(id),
 			Request: intervention.Request{
 				Monitor: w.name(id),
 				State:   before.String(),

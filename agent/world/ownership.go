@@ -35,6 +35,24 @@ func (f *foreignSet) set(e ecs.Entity, on bool) {
 	}
 }
 
+// ForeignEntity reports whether the monitor e belongs to another replica
+// now (for jobs handed out before a takeover).
+func (w *World) ForeignEntity(e ecs.Entity) bool { return w.ecs.Alive(e) && w.foreign.has(e) }
+
+// remedyNotBefore is when an intervention of e may run: the end of its
+// hold when it was taken over recently, otherwise the zero time.
+func (w *World) remedyNotBefore(e ecs.Entity, now time.Time) time.Time {
+	at, ok := w.gainedAt[e]
+	if !ok {
+		return time.Time{}
+	}
+	if until := at.Add(w.remedyHold); until.After(now) {
+		return until
+	}
+	delete(w.gainedAt, e)
+	return time.Time{}
+}
+
 // Has reports whether the world has a monitor of that name.
 func (w *World) Has(name string) bool {
 	_, ok := w.lookup(name)
@@ -72,11 +90,17 @@ func (w *World) Owned() int { return w.Len() - w.foreignCount }
 // SetOwnership says which monitors this replica checks from now on (nil:
 // all of them) and applies it to every monitor: gained ones are checked at
 // their next due time; lost ones stop being checked, and their state here
-// is forgotten (their new owner carries the incident). It returns how many
-// monitors were gained and lost, and the names of those lost with an
-// incident open here.
-func (w *World) SetOwnership(owns func(name string) bool, now time.Time) (gained, lost int, lostOpen []string) {
-	w.owns = owns
+// is forgotten (their new owner carries the incident). A gained monitor's
+// interventions wait until it has been this replica's for hold (the
+// cluster's failure-detection time), so a replica that lost it without
+// knowing yet cannot restart the same thing at the same moment. It
+// returns how many monitors were gained and lost, and the names of those
+// lost with an incident open here.
+func (w *World) SetOwnership(owns func(name string) bool, hold time.Duration, now time.Time) (gained, lost int, lostOpen []string) {
+	w.owns, w.remedyHold = owns, hold
+	if w.gainedAt == nil {
+		w.gainedAt = map[ecs.Entity]time.Time{}
+	}
 	q := w.all.Query() // storage order: a sequential walk of the columns and the text
 	for q.Next() {
 		id, rt := q.Get()
@@ -90,6 +114,9 @@ func (w *World) SetOwnership(owns func(name string) bool, now time.Time) (gained
 			w.foreignCount--
 			w.counts[rt.Status.State]++
 			rt.Retry = false
+			if hold > 0 {
+				w.gainedAt[e] = now
+			}
 		case !mine && was:
 			lost++
 			if rt.Status.State.Open() {
@@ -106,7 +133,9 @@ func (w *World) SetOwnership(owns func(name string) bool, now time.Time) (gained
 				rt.Status.State = incident.Maintenance // disabled monitors stay gray everywhere
 			}
 			rt.forgetCheck()
+			rt.RemedyInFlight = false // a waiting intervention is dropped (ForeignEntity)
 			delete(w.reasons, e)
+			delete(w.gainedAt, e)
 			if w.profile(id).Metrics {
 				w.updateSeries(e) // its last check goes from this replica's series
 			}

@@ -3,8 +3,9 @@ package world
 import (
 	"time"
 
-	"github.com/cpra-agent/cpra-agent/agent/incident"
 	"github.com/mlange-42/ark/ecs"
+
+	"github.com/cpra-agent/cpra-agent/agent/incident"
 )
 
 // Monitor is one monitor as Each shows it.

@@ -112,12 +112,16 @@ type CheckOutcome struct {
 
 // RemedyJob is a value handed to an intervention worker.
 type RemedyJob struct {
-	Entity  ecs.Entity
-	Type    string
-	Remedy  intervention.Remedy
-	Request intervention.Request
-	Address string            // the monitor's check address, whose host breaker a success resets
-	Trace   trace.SpanContext // the monitor's incident trace, for log lines
+	Entity ecs.Entity
+	// NotBefore holds the job until then: the monitor was taken over from
+	// another replica less than the failure-detection time ago, and that
+	// one may not know yet that it lost it (World.SetOwnership).
+	NotBefore time.Time
+	Type      string
+	Remedy    intervention.Remedy
+	Request   intervention.Request
+	Address   string            // the monitor's check address, whose host breaker a success resets
+	Trace     trace.SpanContext // the monitor's incident trace, for log lines
 }
 
 // RemedyOutcome is an intervention worker's answer (after all retries).
@@ -203,6 +207,8 @@ type World struct {
 	owns         func(name string) bool // cluster ownership; nil: every monitor is this replica's
 	foreign      foreignSet             // monitors another replica checks
 	foreignCount int
+	gainedAt     map[ecs.Entity]time.Time // monitors taken over within the remedy hold
+	remedyHold   time.Duration
 }
 
 // Options configure a World.
