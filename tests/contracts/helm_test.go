@@ -28,6 +28,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -123,12 +124,13 @@ type helmManifests []helmObject
 
 // helmTypes are the kinds the chart may render, by apiVersion and kind.
 var helmTypes = map[string]func() any{
-	"v1/ConfigMap":        func() any { return new(corev1.ConfigMap) },
-	"v1/Secret":           func() any { return new(corev1.Secret) },
-	"v1/Service":          func() any { return new(corev1.Service) },
-	"v1/ServiceAccount":   func() any { return new(corev1.ServiceAccount) },
-	"apps/v1/Deployment":  func() any { return new(appsv1.Deployment) },
-	"apps/v1/StatefulSet": func() any { return new(appsv1.StatefulSet) },
+	"v1/ConfigMap":                            func() any { return new(corev1.ConfigMap) },
+	"v1/Secret":                               func() any { return new(corev1.Secret) },
+	"v1/Service":                              func() any { return new(corev1.Service) },
+	"v1/ServiceAccount":                       func() any { return new(corev1.ServiceAccount) },
+	"apps/v1/Deployment":                      func() any { return new(appsv1.Deployment) },
+	"apps/v1/StatefulSet":                     func() any { return new(appsv1.StatefulSet) },
+	"policy/v1/PodDisruptionBudget":           func() any { return new(policyv1.PodDisruptionBudget) },
 	"monitoring.coreos.com/v1/ServiceMonitor": func() any { return new(monitoringv1.ServiceMonitor) },
 	"monitoring.coreos.com/v1/PrometheusRule": func() any { return new(monitoringv1.PrometheusRule) },
 }
@@ -736,6 +738,75 @@ func TestHelmTemplateSharded(t *testing.T) {
 	}
 }
 
+// replicas: N runs cluster mode: a StatefulSet of N pods that gossip on
+// their IP under their pod name, join through the headless Service (which
+// carries the gossip ports), keep one state volume each, spread across
+// nodes and leave one at a time (issue #23, item 8).
+func TestHelmTemplateCluster(t *testing.T) {
+	m := helmTemplate(t, "replicas: 3\nstorage: {persistence: {enabled: true, size: 1Gi}}\ncluster: {secretKey: {existingSecret: gossip-key}}")
+	pod, sts := helmWorkload(t, m)
+	if sts == nil || sts.Spec.Replicas == nil || *sts.Spec.Replicas != 3 {
+		t.Fatalf("want a StatefulSet of 3, got %+v", sts)
+	}
+	if len(sts.Spec.VolumeClaimTemplates) != 1 {
+		t.Errorf("want a state volume per pod, got %d claim templates", len(sts.Spec.VolumeClaimTemplates))
+	}
+	c := helmAgent(t, pod)
+	want := map[string]string{
+		"cluster.listen-address":    "0.0.0.0:7946",
+		"cluster.advertise-address": "$(POD_IP):7946",
+		"cluster.name":              "$(POD_NAME)",
+		"cluster.join":              helmFullname + "-headless." + helmNamespace + ".svc:7946",
+	}
+	for flag, v := range want {
+		if got, ok := helmFlag(c.Args, flag); !ok || got != v {
+			t.Errorf("--%s = %q, want %q", flag, got, v)
+		}
+	}
+	if _, ok := helmFlag(c.Args, "shard.count"); ok || helmEnv(c, "CPRA_SHARD_INDEX") != nil {
+		t.Error("cluster mode with static shard settings")
+	}
+	for name, path := range map[string]string{"POD_IP": "status.podIP", "POD_NAME": "metadata.name"} {
+		if e := helmEnv(c, name); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != path {
+			t.Errorf("%s should come from %s, got %+v", name, path, e)
+		}
+	}
+	if e := helmEnv(c, "CPRA_CLUSTER_SECRET_KEY_FILE"); e == nil || e.Value != "/etc/cpra-agent/cluster/key" {
+		t.Errorf("the gossip key file: %+v", e)
+	}
+	ports := map[string]corev1.Protocol{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.Protocol
+	}
+	if ports["gossip-tcp"] != corev1.ProtocolTCP || ports["gossip-udp"] != corev1.ProtocolUDP {
+		t.Errorf("container ports %v, want gossip over TCP and UDP", ports)
+	}
+	hs := m.service(sts.Spec.ServiceName)
+	if hs == nil || !hs.Spec.PublishNotReadyAddresses {
+		t.Fatalf("headless Service %s: %+v", sts.Spec.ServiceName, hs)
+	}
+	svcPorts := map[string]bool{}
+	for _, p := range hs.Spec.Ports {
+		svcPorts[p.Name+"/"+string(p.Protocol)] = true
+	}
+	if !svcPorts["gossip-tcp/TCP"] || !svcPorts["gossip-udp/UDP"] {
+		t.Errorf("headless Service ports %v, want gossip over TCP and UDP", svcPorts)
+	}
+	pdb := helmOne[policyv1.PodDisruptionBudget](t, m)
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("PodDisruptionBudget maxUnavailable %v, want 1", pdb.Spec.MaxUnavailable)
+	}
+	if tsc := pod.Spec.TopologySpreadConstraints; len(tsc) != 1 || tsc[0].TopologyKey != "kubernetes.io/hostname" ||
+		tsc[0].WhenUnsatisfiable != corev1.ScheduleAnyway {
+		t.Errorf("topology spread %+v, want a soft spread across nodes", tsc)
+	}
+	// One replica is no cluster: a Deployment as before, no disruption budget.
+	one := helmTemplate(t, "replicas: 1")
+	if _, sts := helmWorkload(t, one); sts != nil || len(helmAll[policyv1.PodDisruptionBudget](one)) != 0 {
+		t.Error("replicas: 1 rendered a StatefulSet or a PodDisruptionBudget")
+	}
+}
+
 func TestHelmTemplateICMP(t *testing.T) {
 	m := helmTemplate(t, "icmp: {enabled: true}")
 	pod, _ := helmWorkload(t, m)
@@ -1141,7 +1212,10 @@ func TestHelmTemplateRefuses(t *testing.T) {
 		{"web-config-empty", "webConfig: {enabled: true}", "", "webConfig.enabled needs"},
 		{"scrape-without-credentials", "webConfig: {enabled: true, existingSecret: w, basicAuth: true}\nserviceMonitor: {enabled: true}",
 			"", "set serviceMonitor.basicAuth"},
-		{"unknown-key", "replicas: 3", "", "replicas"},
+		{"unknown-key", "replica: 3", "", "replica"},
+		{"replicas-and-shards", "replicas: 3\nshards: 2", "", "replicas (cluster mode) and shards/sharding (static shards) exclude each other"},
+		{"config-cluster", "config: {cluster: {listen_address: ':7946'}}", "", "config.cluster is set by the chart"},
+		{"cluster-flag", "replicas: 2\nextraArgs: [--cluster.join=x:7946]", "", "--cluster.join=x:7946 is set by the chart"},
 		{"bad-probe-type", "probes: {type: exec}", "", "/probes/type"},
 		{"bad-pull-policy", "image: {pullPolicy: Sometimes}", "", "/image/pullPolicy"},
 	} {

@@ -67,7 +67,29 @@ from files as float64).
 "true" when the agent runs as a StatefulSet.
 */}}
 {{- define "cpra-agent.statefulSet" -}}
+{{- if or (include "cpra-agent.sharded" .) (include "cpra-agent.cluster" .) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the monitors are split by static shards.
+*/}}
+{{- define "cpra-agent.sharded" -}}
 {{- if or .Values.sharding.enabled (gt (int .Values.shards) 1) }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" in cluster mode: replicas that share the monitors over memberlist
+(docs/cluster.md).
+*/}}
+{{- define "cpra-agent.cluster" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/*
+The replicas of the StatefulSet: one per shard, or the cluster's.
+*/}}
+{{- define "cpra-agent.replicas" -}}
+{{- if include "cpra-agent.cluster" . }}{{ int .Values.replicas }}{{ else }}{{ include "cpra-agent.shards" . }}{{ end }}
 {{- end }}
 
 {{/*
@@ -134,6 +156,15 @@ that cannot work.
 {{- if lt (int .Values.shards) 1 }}
 {{- fail (printf "shards must be at least 1, got %v" .Values.shards) }}
 {{- end }}
+{{- if lt (int .Values.replicas) 1 }}
+{{- fail (printf "replicas must be at least 1, got %v" .Values.replicas) }}
+{{- end }}
+{{- if and (include "cpra-agent.cluster" .) (include "cpra-agent.sharded" .) }}
+{{- fail "replicas (cluster mode) and shards/sharding (static shards) exclude each other: a cluster shares the monitors by itself" }}
+{{- end }}
+{{- if hasKey (.Values.config | default dict) "cluster" }}
+{{- fail "config.cluster is set by the chart: use replicas and cluster instead" }}
+{{- end }}
 {{- if and .Values.monitors.existingConfigMap .Values.monitors.existingSecret }}
 {{- fail "set at most one of monitors.existingConfigMap and monitors.existingSecret" }}
 {{- end }}
@@ -152,12 +183,15 @@ that cannot work.
 {{- if and .Values.webConfig.enabled (not .Values.webConfig.existingSecret) (not .Values.webConfig.config) }}
 {{- fail "webConfig.enabled needs webConfig.config or webConfig.existingSecret" }}
 {{- end }}
-{{- if and (include "cpra-agent.statefulSet" .) (semverCompare "<1.28.0-0" .Capabilities.KubeVersion.Version) }}
+{{- if and (include "cpra-agent.sharded" .) (semverCompare "<1.28.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "sharding needs Kubernetes 1.28 or later (the apps.kubernetes.io/pod-index label gives each replica its shard index); this cluster is %s" .Capabilities.KubeVersion.Version) }}
 {{- end }}
 {{- range .Values.extraArgs }}
 {{- if hasPrefix "--shard." (toString .) }}
 {{- fail (printf "extraArgs: %s is set by the chart: use shards instead" .) }}
+{{- end }}
+{{- if hasPrefix "--cluster." (toString .) }}
+{{- fail (printf "extraArgs: %s is set by the chart: use replicas and cluster instead" .) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.serviceMonitor.enabled (include "cpra-agent.basicAuth" .) (not .Values.serviceMonitor.basicAuth) }}

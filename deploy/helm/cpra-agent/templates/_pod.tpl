@@ -3,6 +3,8 @@ The pod template shared by the Deployment and the StatefulSet.
 */}}
 {{- define "cpra-agent.podTemplate" -}}
 {{- $statefulSet := include "cpra-agent.statefulSet" . -}}
+{{- $sharded := include "cpra-agent.sharded" . -}}
+{{- $cluster := include "cpra-agent.cluster" . -}}
 metadata:
   labels:
     {{- include "cpra-agent.selectorLabels" . | nindent 4 }}
@@ -54,15 +56,38 @@ spec:
         {{- if .Values.webConfig.enabled }}
         - --web.config.file=/etc/cpra-agent/web/{{ .Values.webConfig.key }}
         {{- end }}
-        {{- if $statefulSet }}
+        {{- if $sharded }}
         - --shard.count={{ include "cpra-agent.shards" . }}
+        {{- end }}
+        {{- if $cluster }}
+        # Cluster mode: gossip on every address, reached at the pod's IP,
+        # named after the pod (stable across restarts), joining every pod
+        # the headless Service resolves to.
+        - --cluster.listen-address=0.0.0.0:{{ .Values.cluster.port }}
+        - --cluster.advertise-address=$(POD_IP):{{ .Values.cluster.port }}
+        - --cluster.name=$(POD_NAME)
+        - --cluster.join={{ include "cpra-agent.fullname" . }}-headless.{{ .Release.Namespace }}.svc:{{ .Values.cluster.port }}
         {{- end }}
         {{- with .Values.extraArgs }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- if or $statefulSet .Values.extraEnv }}
       env:
-        {{- if $statefulSet }}
+        {{- if $cluster }}
+        - name: POD_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.podIP
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        {{- with .Values.cluster.secretKey.existingSecret }}
+        - name: CPRA_CLUSTER_SECRET_KEY_FILE
+          value: /etc/cpra-agent/cluster/{{ $.Values.cluster.secretKey.key }}
+        {{- end }}
+        {{- end }}
+        {{- if $sharded }}
         # The shard index is the pod's ordinal. Flags win over CPRA_*
         # variables, so --shard.index must not be in extraArgs.
         - name: CPRA_SHARD_INDEX
@@ -82,6 +107,14 @@ spec:
         - name: http-metrics
           containerPort: {{ .Values.containerPort }}
           protocol: TCP
+        {{- if $cluster }}
+        - name: gossip-tcp
+          containerPort: {{ .Values.cluster.port }}
+          protocol: TCP
+        - name: gossip-udp
+          containerPort: {{ .Values.cluster.port }}
+          protocol: UDP
+        {{- end }}
       {{- if .Values.probes.startup.enabled }}
       startupProbe:
         {{- include "cpra-agent.probeHandler" (dict "root" . "path" "/-/healthy") | trim | nindent 8 }}
@@ -120,6 +153,11 @@ spec:
         {{- if .Values.alertmanagerWebhook.bearerTokenSecret.name }}
         - name: alertmanager-webhook
           mountPath: /etc/cpra-agent/alertmanager-webhook
+          readOnly: true
+        {{- end }}
+        {{- if and $cluster .Values.cluster.secretKey.existingSecret }}
+        - name: cluster-key
+          mountPath: /etc/cpra-agent/cluster
           readOnly: true
         {{- end }}
         # Scripts and the agent may need a scratch directory; the root
@@ -161,6 +199,14 @@ spec:
             path: {{ .key }}
     {{- end }}
     {{- end }}
+    {{- if and $cluster .Values.cluster.secretKey.existingSecret }}
+    - name: cluster-key
+      secret:
+        secretName: {{ .Values.cluster.secretKey.existingSecret }}
+        items:
+          - key: {{ .Values.cluster.secretKey.key }}
+            path: {{ .Values.cluster.secretKey.key }}
+    {{- end }}
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
@@ -188,8 +234,18 @@ spec:
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.topologySpreadConstraints }}
+  {{- if .Values.topologySpreadConstraints }}
   topologySpreadConstraints:
-    {{- toYaml . | nindent 4 }}
+    {{- toYaml .Values.topologySpreadConstraints | nindent 4 }}
+  {{- else if and $cluster .Values.cluster.spreadAcrossNodes }}
+  # Replicas on different nodes where the scheduler can: one node lost
+  # costs one replica.
+  topologySpreadConstraints:
+    - maxSkew: 1
+      topologyKey: kubernetes.io/hostname
+      whenUnsatisfiable: ScheduleAnyway
+      labelSelector:
+        matchLabels:
+          {{- include "cpra-agent.selectorLabels" . | nindent 10 }}
   {{- end }}
 {{- end }}
