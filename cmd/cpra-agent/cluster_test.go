@@ -322,3 +322,118 @@ func TestClusterIncidentsFollowTheMonitor(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestClusterPartition freezes a replica (SIGSTOP) past the suspicion
+// timeout, then resumes it: the survivors take its monitors and incidents
+// over while it is frozen; once it is back the ring converges again, every
+// monitor is checked by exactly one replica, and no failing monitor was
+// paged twice.
+func TestClusterPartition(t *testing.T) {
+	t.Parallel()
+	const n = 45
+	var failing sync.Map
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, bad := failing.Load(r.URL.Path); bad {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(target.Close)
+	hook := newHookReceiver(t)
+	dir := t.TempDir()
+	var list []string
+	for i := range n {
+		list = append(list, fmt.Sprintf(`  - name: p-%03d
+    metrics: true
+    pulse_check: {type: http, interval: 500ms, timeout: 400ms, max_failures: 2, healthy_threshold: 1, config: {url: %q}}
+    codes: {yellow: {notify: webhook, config: {url: %q}}, red: {notify: webhook, config: {url: %q}}}
+`, i, fmt.Sprintf("%s/p-%03d", target.URL, i), hook.url, hook.url))
+	}
+	monitorFile := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitorFile, list...)
+	agentConfig := filepath.Join(dir, "agent.yaml")
+	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
+	gossip := map[string]string{"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}
+	agents := map[string]*agentProc{}
+	for _, r := range []string{"a", "b", "c"} {
+		agents[r] = startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
+			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"])
+	}
+	alive := func(among map[string]*agentProc, want float64) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%v members alive everywhere", want), func() (bool, string) {
+			for r, a := range among {
+				m, err := a.metrics()
+				if err != nil {
+					return false, err.Error()
+				}
+				if miss := m.expect(nil, "cpra_cluster_members", "==", want, "state", "alive"); len(miss) > 0 {
+					return false, r + ": " + strings.Join(miss, "; ")
+				}
+			}
+			return true, ""
+		})
+	}
+	exactlyOnce := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() (bool, string) {
+			by, errText := checkedBy(t, agents)
+			if errText != "" {
+				return false, errText
+			}
+			for i := range n {
+				if name := fmt.Sprintf("p-%03d", i); len(by[name]) != 1 {
+					return false, fmt.Sprintf("%s checked by %v", name, by[name])
+				}
+			}
+			return true, ""
+		})
+	}
+	alive(agents, 3)
+	var bad []string
+	for i := 0; i < n; i += 3 {
+		name := fmt.Sprintf("p-%03d", i)
+		bad = append(bad, name)
+		failing.Store("/"+name, true)
+	}
+	waitFor(t, "every failing monitor red", func() (bool, string) {
+		for _, name := range bad {
+			if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
+				return false, fmt.Sprintf("%s: %v", name, got)
+			}
+		}
+		return true, ""
+	})
+
+	// c has sent its incidents to their successors since (the guarantee's
+	// window: a replica frozen earlier loses its last 2 seconds).
+	sent := func() float64 {
+		m, err := agents["c"].metrics()
+		if err != nil {
+			return -1
+		}
+		v, _ := m.value("cpra_cluster_handover_total", "result", "sent")
+		return v
+	}
+	base := sent()
+	waitFor(t, "a replication round of c after the reds", func() (bool, string) {
+		v := sent()
+		return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4)
+	})
+
+	// Frozen: the others declare it dead and take its share.
+	if err := agents["c"].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	alive(map[string]*agentProc{"a": agents["a"], "b": agents["b"]}, 2)
+	if err := agents["c"].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// Back: it refutes its death, and the ring converges.
+	alive(agents, 3)
+	exactlyOnce("every monitor checked by exactly one replica after the partition healed")
+	for _, name := range bad {
+		if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
+			t.Errorf("%s: codes %v across the partition, want one yellow and one red", name, got)
+		}
+	}
+}
