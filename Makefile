@@ -39,6 +39,8 @@ SHAPE     ?= 0.6
 HANG      ?= 0
 FAIL      ?= 0
 HOSTS     ?= 16
+# make bench-cluster REPLICAS=4 N=100000 INTERVAL=20s HANG=0.005 FAIL=0.005
+REPLICAS  ?= 4
 
 .DEFAULT_GOAL := help
 
@@ -161,6 +163,12 @@ bench: ## Run the benchmarks recorded in docs/performance.md.
 bench-conn-floor: ## CPU per request on a new connection: net/http, net.Dialer and bare system calls against nginx (EACH per client).
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
 	$(GO) run ./cmd/cpra-scalebench -conn-floor $(EACH)
+
+.PHONY: bench-cluster
+bench-cluster: build ## Cluster mode: REPLICAS agents on 127.0.0.1… sharing N monitors every INTERVAL against the latency target; one SIGKILLed once the failing ones are red, then started again (takeover time, moves, pages).
+	$(GO) build -o bin/cpra-benchtarget ./cmd/cpra-benchtarget
+	$(GO) run ./cmd/cpra-scalebench -agent $(BIN) -cluster $(REPLICAS) -n $(N) -interval $(INTERVAL) \
+		-latency-median $(MEDIAN) -hang $(HANG) -fail $(FAIL) -target-bin bin/cpra-benchtarget
 
 .PHONY: bench-scale
 bench-scale: build ## The real binary at scale against nginx or the latency target on loopback, beside blackbox_exporter (N, INTERVAL, KEEPALIVE, WARMUP, MEASURE, BLACKBOX; MEDIAN, SHAPE, HANG, FAIL, HOSTS).

@@ -25,7 +25,7 @@ func run() error {
 	var cfg scalebench.Config
 	var agentArgs string
 	var blackbox, connFloor, keepFloor time.Duration
-	var floorRate int
+	var floorRate, clusterReplicas int
 	var configCheck bool
 	var lat scalebench.Latency
 	flag.StringVar(&cfg.Agent, "agent", "bin/cpra-agent", "cpra-agent binary")
@@ -49,6 +49,7 @@ func run() error {
 	flag.DurationVar(&keepFloor, "keep-floor", 0, "instead of a run: measure the CPU per request on kept-alive connections to the latency target (-latency-median, default 50ms) of three clients, net/http, fasthttp and a bare net.Conn, this long each")
 	flag.IntVar(&floorRate, "floor-rate", 4000, "requests per second of -keep-floor")
 	flag.StringVar(&cfg.Dir, "dir", "", "work directory (default: a temporary one, removed)")
+	flag.IntVar(&clusterReplicas, "cluster", 0, "instead of a run: that many replicas in cluster mode on 127.0.0.1… sharing -n monitors (every -interval) against the latency target (-latency-median, -hang, -fail); one is SIGKILLed once the failing monitors are red, then started again")
 	flag.BoolVar(&configCheck, "config-check", false, "instead of a run: time and peak RSS of --config.check on a file of -n monitors, valid and with a syntax error on its last line")
 	flag.Parse()
 	cfg.AgentArgs = strings.Fields(agentArgs)
@@ -66,6 +67,14 @@ func run() error {
 	}
 	if configCheck {
 		return runConfigCheck(ctx, cfg.Agent, cfg.Dir, cfg.Monitors)
+	}
+	if clusterReplicas > 0 {
+		if lat.Median == 0 {
+			lat.Median = 20 * time.Millisecond
+		}
+		_, err := scalebench.RunCluster(ctx, scalebench.ClusterConfig{Agent: cfg.Agent, TargetBin: cfg.TargetBin, Replicas: clusterReplicas,
+			Monitors: cfg.Monitors, Interval: cfg.Interval, Latency: lat, Dir: cfg.Dir, Out: os.Stdout})
+		return err
 	}
 	if keepFloor > 0 {
 		if lat.Median == 0 {
