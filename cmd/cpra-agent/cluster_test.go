@@ -186,10 +186,21 @@ func TestClusterSharesAndTakesOver(t *testing.T) {
 }
 
 // TestClusterIncidentsFollowTheMonitor: monitors red on a replica that is
-// then SIGKILLed stay red on the survivors that take them over, with no
-// second yellow or red; when they recover, one green each.
+// then SIGKILLed (after a replication round) or stopped with SIGTERM (at
+// once: it hands over before it goes) stay red on the survivors that take
+// them over, with no second yellow or red; when they recover, one green
+// each.
 func TestClusterIncidentsFollowTheMonitor(t *testing.T) {
 	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			incidentsFollow(t, sig)
+		})
+	}
+}
+
+func incidentsFollow(t *testing.T, sig syscall.Signal) {
 	const n = 60
 	var failing sync.Map // path -> true while it answers 500
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -257,16 +268,26 @@ func TestClusterIncidentsFollowTheMonitor(t *testing.T) {
 		v, _ := m.value("cpra_cluster_handover_total", "result", "sent")
 		return v
 	}
-	base := sentBefore()
-	waitFor(t, "a replication round of c after the reds", func() (bool, string) {
-		v := sentBefore()
-		return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4) // two rounds to two peers
-	})
+	if sig == syscall.SIGKILL {
+		base := sentBefore()
+		waitFor(t, "a replication round of c after the reds", func() (bool, string) {
+			v := sentBefore()
+			return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4) // two rounds to two peers
+		})
+	}
 	agents["c"].waited.Store(true)
-	if err := agents["c"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := agents["c"].cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	<-agents["c"].done
+	if sig == syscall.SIGTERM {
+		if agents["c"].err != nil {
+			t.Fatalf("c exited with %v after SIGTERM", agents["c"].err)
+		}
+		if len(agents["c"].logEntries("left the cluster: the peers take this replica's monitors and its incidents")) != 1 {
+			t.Errorf("c did not say it handed over and left:\n%s", agents["c"].stderr.String())
+		}
+	}
 	survivors := map[string]*agentProc{"a": agents["a"], "b": agents["b"]}
 	waitFor(t, "the survivors to take c's incidents over", func() (bool, string) {
 		adopted := 0.0
