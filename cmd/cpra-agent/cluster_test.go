@@ -458,3 +458,121 @@ func TestClusterPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterInterventionsSpentCount: interventions a replica spent on its
+// monitors count against their restart-loop guard on the replica that
+// takes them over: a monitor allowed one intervention an hour, repaired in
+// vain before a SIGKILL, is not repaired again by its new owner, even once
+// the new owner's hold after the takeover has passed.
+func TestClusterInterventionsSpentCount(t *testing.T) {
+	t.Parallel()
+	const n = 30
+	var failing sync.Map
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, bad := failing.Load(r.URL.Path); bad {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(target.Close)
+	var mu sync.Mutex
+	repairs := map[string]int{}
+	remedy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct{ Monitor string }
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		repairs[p.Monitor]++
+		mu.Unlock()
+	}))
+	t.Cleanup(remedy.Close)
+	repaired := func(name string) int { mu.Lock(); defer mu.Unlock(); return repairs[name] }
+	dir := t.TempDir()
+	var list []string
+	for i := range n {
+		list = append(list, fmt.Sprintf(`  - name: r-%03d
+    pulse_check: {type: http, interval: 500ms, timeout: 400ms, max_failures: 2, healthy_threshold: 1, config: {url: %q}}
+    intervention: {type: webhook, max_per_window: 1, window: 1h, config: {url: %q, body: '{"Monitor": "{{.Monitor}}"}'}}
+`, i, fmt.Sprintf("%s/r-%03d", target.URL, i), remedy.URL))
+	}
+	monitorFile := filepath.Join(dir, "monitors.yaml")
+	writeMonitors(t, monitorFile, list...)
+	agentConfig := filepath.Join(dir, "agent.yaml")
+	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
+	gossip := map[string]string{"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}
+	agents := map[string]*agentProc{}
+	for _, r := range []string{"a", "b", "c"} {
+		agents[r] = startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
+			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"])
+	}
+	value := func(a *agentProc, name string, labels ...string) float64 {
+		m, err := a.metrics()
+		if err != nil {
+			return -1
+		}
+		v, _ := m.value(name, labels...)
+		return v
+	}
+	waitFor(t, "three members everywhere", func() (bool, string) {
+		for r, a := range agents {
+			if v := value(a, "cpra_cluster_members", "state", "alive"); v != 3 {
+				return false, fmt.Sprintf("%s sees %v", r, v)
+			}
+		}
+		return true, ""
+	})
+	var bad []string
+	for i := 0; i < n; i += 2 {
+		name := fmt.Sprintf("r-%03d", i)
+		bad = append(bad, name)
+		failing.Store("/"+name, true)
+	}
+	// Repaired once each, in vain: down, the guard spent.
+	waitFor(t, "every failing monitor repaired once and down", func() (bool, string) {
+		down := 0.0
+		for _, a := range agents {
+			down += value(a, "cpra_monitors", "state", "down")
+		}
+		for _, name := range bad {
+			if repaired(name) != 1 {
+				return false, fmt.Sprintf("%s repaired %d times", name, repaired(name))
+			}
+		}
+		return down == float64(len(bad)), fmt.Sprintf("%v down", down)
+	})
+	base := value(agents["c"], "cpra_cluster_handover_total", "result", "sent")
+	waitFor(t, "a replication round of c", func() (bool, string) {
+		v := value(agents["c"], "cpra_cluster_handover_total", "result", "sent")
+		return v >= base+4, fmt.Sprintf("%v sent", v)
+	})
+	agents["c"].waited.Store(true)
+	if err := agents["c"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-agents["c"].done
+	survivors := []*agentProc{agents["a"], agents["b"]}
+	checks := func() float64 {
+		total := 0.0
+		for _, a := range survivors {
+			total += value(a, "cpra_checks_total")
+		}
+		return total
+	}
+	waitFor(t, "the survivors to own every monitor", func() (bool, string) {
+		owned := 0.0
+		for _, a := range survivors {
+			owned += value(a, "cpra_cluster_owned_monitors")
+		}
+		return owned == n, fmt.Sprintf("%v owned", owned)
+	})
+	// Long enough for a fresh start to have failed twice and waited out
+	// the hold (2.6 s with these timings): every monitor checked 12 times.
+	from := checks()
+	waitFor(t, "twelve checks of every monitor on the survivors", func() (bool, string) {
+		done := checks() - from
+		return done >= 12*n, fmt.Sprintf("%v checks", done)
+	})
+	for _, name := range bad {
+		if got := repaired(name); got != 1 {
+			t.Errorf("%s repaired %d times across the takeover; its guard allowed one an hour", name, got)
+		}
+	}
+}
