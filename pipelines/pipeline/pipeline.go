@@ -302,7 +302,9 @@ func (p *Pipeline[J, R]) Deferred() { p.m.deferred.Inc() }
 
 // Dropped counts jobs the caller gave up on before offering them (for
 // reason "shutdown": the agent stopped first), in cpra_queue_dropped_total.
-func (p *Pipeline[J, R]) Dropped(reason string, n int) { p.m.dropped.WithLabelValues(reason).Add(float64(n)) }
+func (p *Pipeline[J, R]) Dropped(reason string, n int) {
+	p.m.dropped.WithLabelValues(reason).Add(float64(n))
+}
 
 // Stats reports the queue and pool for the metrics collector.
 func (p *Pipeline[J, R]) Stats() Stats {
