@@ -275,7 +275,6 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *delivery) outcome {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.policy.AttemptTimeout)
 	defer cancel()
-	dl.attempt++
 	start := d.clock.Now()
 	err := dl.to.Notify(ctx, dl.n)
 	if dl.n.Trace.IsValid() {
@@ -521,7 +520,11 @@ func (d *Dispatcher) submitOne(name string, ds *destination, now time.Time) subm
 		return heldBack
 	}
 	dl.trial = trial
+	// Counted by the loop before the worker sees it: the loop reads
+	// attempts (retries, state snapshots) while the delivery runs.
+	dl.attempt++
 	if !d.pl.TrySubmit(dl) {
+		dl.attempt--
 		d.breakers.Release(name, dl.trial)
 		if !dl.deferred {
 			dl.deferred = true
@@ -621,6 +624,7 @@ func (d *Dispatcher) finish(o outcome) {
 	ds.inPipeline--
 	if o.parked {
 		// Queued before the breaker opened: held with the rest, untried.
+		dl.attempt--
 		d.breakers.Rejected(dest)
 		d.held[dest] = append(d.held[dest], dl)
 		return
@@ -787,6 +791,9 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	<-collected
 	for _, o := range finished {
+		if o.parked {
+			o.d.attempt-- // untried
+		}
 		if o.err == nil && !o.parked {
 			d.m.dispatched.WithLabelValues(o.d.n.Code.String(), KindOf(o.d.to), "success").Inc()
 			d.advance(o.d)
