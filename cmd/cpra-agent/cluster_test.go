@@ -60,6 +60,115 @@ func checkedBy(t *testing.T, agents map[string]*agentProc) (map[string][]string,
 	return by, ""
 }
 
+// testCluster is three replicas, a, b and c on 127.0.0.1-3, with failure
+// detection fast enough for a test on loopback, sharing one monitor file,
+// and a target whose paths fail on demand.
+type testCluster struct {
+	t       *testing.T
+	dir     string
+	target  *httptest.Server
+	failing sync.Map // path -> true while it answers 500
+	gossip  map[string]string
+	agents  map[string]*agentProc
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	tc := &testCluster{t: t, dir: t.TempDir(), agents: map[string]*agentProc{}, gossip: map[string]string{
+		"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}}
+	tc.target = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, bad := tc.failing.Load(r.URL.Path); bad {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(tc.target.Close)
+	writeFile(t, filepath.Join(tc.dir, "agent.yaml"), 0o644,
+		"cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
+	return tc
+}
+
+// startAll writes the monitor file and starts the three replicas.
+func (tc *testCluster) startAll(monitors []string) {
+	writeMonitors(tc.t, filepath.Join(tc.dir, "monitors.yaml"), monitors...)
+	for _, r := range []string{"a", "b", "c"} {
+		tc.start(r)
+	}
+	tc.waitAlive(tc.agents, 3)
+}
+
+// start (re)starts replica r, which joins through a and b.
+func (tc *testCluster) start(r string) *agentProc {
+	a := startAgent(tc.t, "--config="+filepath.Join(tc.dir, "agent.yaml"), "--yaml="+filepath.Join(tc.dir, "monitors.yaml"),
+		"--storage.path="+filepath.Join(tc.dir, r), "--cluster.name="+r, "--cluster.listen-address="+tc.gossip[r],
+		"--cluster.join="+tc.gossip["a"], "--cluster.join="+tc.gossip["b"])
+	tc.agents[r] = a
+	return a
+}
+
+// value sums a family's series with the given labels on a; -1 when a
+// does not answer.
+func (tc *testCluster) value(a *agentProc, name string, labels ...string) float64 {
+	m, err := a.metrics()
+	if err != nil {
+		return -1
+	}
+	v, _ := m.value(name, labels...)
+	return v
+}
+
+// waitAlive waits until every agent of among counts want members alive.
+func (tc *testCluster) waitAlive(among map[string]*agentProc, want float64) {
+	tc.t.Helper()
+	waitFor(tc.t, fmt.Sprintf("%v members alive everywhere", want), func() (bool, string) {
+		for r, a := range among {
+			if v := tc.value(a, "cpra_cluster_members", "state", "alive"); v != want {
+				return false, fmt.Sprintf("%s sees %v", r, v)
+			}
+		}
+		return true, ""
+	})
+}
+
+// waitReplicated waits for two more replication rounds of replica r to
+// its two peers: what it knows now, they know.
+func (tc *testCluster) waitReplicated(r string) {
+	tc.t.Helper()
+	sent := func() float64 { return tc.value(tc.agents[r], "cpra_cluster_handover_total", "result", "sent") }
+	base := sent()
+	waitFor(tc.t, "two replication rounds of "+r, func() (bool, string) {
+		v := sent()
+		return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4)
+	})
+}
+
+// kill stops replica r with sig and waits for it to exit.
+func (tc *testCluster) kill(r string, sig syscall.Signal) {
+	tc.t.Helper()
+	a := tc.agents[r]
+	a.waited.Store(true)
+	if err := a.cmd.Process.Signal(sig); err != nil {
+		tc.t.Fatal(err)
+	}
+	<-a.done
+}
+
+// fail makes the named monitors' paths answer 500.
+func (tc *testCluster) fail(names []string) {
+	for _, name := range names {
+		tc.failing.Store("/"+name, true)
+	}
+}
+
+// survivors are the replicas but r.
+func (tc *testCluster) survivors(r string) map[string]*agentProc {
+	out := map[string]*agentProc{}
+	for name, a := range tc.agents {
+		if name != r {
+			out[name] = a
+		}
+	}
+	return out
+}
+
 // TestClusterSharesAndTakesOver runs three replicas on 127.0.0.1-3 that
 // join over memberlist: every monitor is checked by exactly one; killed
 // with SIGKILL, one replica's monitors are checked by the survivors; back,
@@ -67,32 +176,15 @@ func checkedBy(t *testing.T, agents map[string]*agentProc) (map[string][]string,
 func TestClusterSharesAndTakesOver(t *testing.T) {
 	t.Parallel()
 	const n = 120
-	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	t.Cleanup(target.Close)
-	dir := t.TempDir()
+	tc := newTestCluster(t)
 	var list []string
 	for i := range n {
 		list = append(list, fmt.Sprintf(`  - name: m-%03d
     metrics: true
     pulse_check: {type: http, interval: 500ms, timeout: 400ms, config: {url: %q}}
-`, i, fmt.Sprintf("%s/m-%03d", target.URL, i)))
+`, i, fmt.Sprintf("%s/m-%03d", tc.target.URL, i)))
 	}
-	monitorFile := filepath.Join(dir, "monitors.yaml")
-	writeMonitors(t, monitorFile, list...)
-	// Fast failure detection, as a test can afford on loopback.
-	agentConfig := filepath.Join(dir, "agent.yaml")
-	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
-
-	gossip := map[string]string{}
-	for _, r := range []string{"a", "b", "c"} {
-		gossip[r] = clusterAddr(t, map[string]string{"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}[r])
-	}
-	start := func(r string) *agentProc {
-		return startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
-			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"], "--cluster.join="+gossip["b"])
-	}
-	agents := map[string]*agentProc{"a": start("a"), "b": start("b"), "c": start("c")}
-
+	tc.startAll(list)
 	exactlyOnce := func(what string, among map[string]*agentProc) {
 		t.Helper()
 		waitFor(t, what, func() (bool, string) {
@@ -111,23 +203,16 @@ func TestClusterSharesAndTakesOver(t *testing.T) {
 			return len(wrong) == 0, fmt.Sprintf("%d monitors not checked by exactly one replica: %s", len(wrong), strings.Join(wrong[:min(len(wrong), 5)], "; "))
 		})
 	}
-	owned := func(a *agentProc) float64 {
-		m, err := a.metrics()
-		if err != nil {
-			return -1
-		}
-		v, _ := m.value("cpra_cluster_owned_monitors")
-		return v
-	}
-	exactlyOnce("every monitor checked by exactly one of three replicas", agents)
-	for r, a := range agents {
+	owned := func(a *agentProc) float64 { return tc.value(a, "cpra_cluster_owned_monitors") }
+	exactlyOnce("every monitor checked by exactly one of three replicas", tc.agents)
+	for r, a := range tc.agents {
 		if o := owned(a); o < n/6 || o > n/2 {
 			t.Errorf("replica %s owns %v of %d monitors, want about a third", r, o, n)
 		}
 	}
 	// Every replica's view: three alive members whose shares add up to
 	// the file, and its own share is what it checks.
-	for r, a := range agents {
+	for r, a := range tc.agents {
 		status, body := a.get("/api/v1/cluster")
 		var view struct {
 			Enabled  bool   `json:"enabled"`
@@ -156,31 +241,22 @@ func TestClusterSharesAndTakesOver(t *testing.T) {
 
 	// SIGKILL: no goodbye; the survivors' failure detector notices.
 	killed := time.Now()
-	cOwned := owned(agents["c"])
-	agents["c"].waited.Store(true)
-	if err := agents["c"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-agents["c"].done
-	survivors := map[string]*agentProc{"a": agents["a"], "b": agents["b"]}
+	cOwned := owned(tc.agents["c"])
+	tc.kill("c", syscall.SIGKILL)
+	survivors := tc.survivors("c")
 	exactlyOnce("the killed replica's monitors checked by the survivors", survivors)
 	t.Logf("takeover of %v monitors within %v of the kill", cOwned, time.Since(killed).Round(100*time.Millisecond))
-	for _, a := range survivors {
-		waitFor(t, "the survivors to count c dead", func() (bool, string) {
-			m, err := a.metrics()
-			if err != nil {
-				return false, err.Error()
-			}
-			miss := m.expect(nil, "cpra_cluster_members", "==", 1, "state", "dead")
-			miss = m.expect(miss, "cpra_cluster_members", "==", 2, "state", "alive")
-			return len(miss) == 0, strings.Join(miss, "; ")
-		})
+	tc.waitAlive(survivors, 2)
+	for r, a := range survivors {
+		if v := tc.value(a, "cpra_cluster_members", "state", "dead"); v != 1 {
+			t.Errorf("%s counts %v members dead, want c", r, v)
+		}
 	}
 
 	// Back: it joins again and gets its share back.
-	agents["c"] = start("c")
-	exactlyOnce("every monitor checked by exactly one replica after c came back", agents)
-	if o := owned(agents["c"]); o < n/6 || o > n/2 {
+	tc.start("c")
+	exactlyOnce("every monitor checked by exactly one replica after c came back", tc.agents)
+	if o := owned(tc.agents["c"]); o < n/6 || o > n/2 {
 		t.Errorf("the returned replica owns %v of %d monitors, want about a third", o, n)
 	}
 }
@@ -202,15 +278,8 @@ func TestClusterIncidentsFollowTheMonitor(t *testing.T) {
 
 func incidentsFollow(t *testing.T, sig syscall.Signal) {
 	const n = 60
-	var failing sync.Map // path -> true while it answers 500
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, bad := failing.Load(r.URL.Path); bad {
-			http.Error(w, "down", http.StatusInternalServerError)
-		}
-	}))
-	t.Cleanup(target.Close)
+	tc := newTestCluster(t)
 	hook := newHookReceiver(t)
-	dir := t.TempDir()
 	var list []string
 	for i := range n {
 		list = append(list, fmt.Sprintf(`  - name: m-%03d
@@ -219,124 +288,61 @@ func incidentsFollow(t *testing.T, sig syscall.Signal) {
       yellow: {notify: webhook, config: {url: %q}}
       red: {notify: webhook, config: {url: %q}}
       green: {notify: webhook, config: {url: %q}}
-`, i, fmt.Sprintf("%s/m-%03d", target.URL, i), hook.url, hook.url, hook.url))
+`, i, fmt.Sprintf("%s/m-%03d", tc.target.URL, i), hook.url, hook.url, hook.url))
 	}
-	monitorFile := filepath.Join(dir, "monitors.yaml")
-	writeMonitors(t, monitorFile, list...)
-	agentConfig := filepath.Join(dir, "agent.yaml")
-	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
-	gossip := map[string]string{"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}
-	agents := map[string]*agentProc{}
-	for _, r := range []string{"a", "b", "c"} {
-		agents[r] = startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
-			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"])
-	}
-	waitFor(t, "three members everywhere", func() (bool, string) {
-		for r, a := range agents {
-			m, err := a.metrics()
-			if err != nil {
-				return false, err.Error()
-			}
-			if miss := m.expect(nil, "cpra_cluster_members", "==", 3, "state", "alive"); len(miss) > 0 {
-				return false, r + ": " + strings.Join(miss, "; ")
-			}
-		}
-		return true, ""
-	})
-
-	// A third of the monitors fail and go red.
-	var bad []string
-	for i := 0; i < n; i += 3 {
-		name := fmt.Sprintf("m-%03d", i)
-		bad = append(bad, name)
-		failing.Store("/"+name, true)
-	}
-	waitFor(t, "every failing monitor red", func() (bool, string) {
-		for _, name := range bad {
-			if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
-				return false, fmt.Sprintf("%s: %v", name, got)
-			}
-		}
-		return true, ""
-	})
-	// c has sent its incidents to their successors since.
-	sentBefore := func() float64 {
-		m, err := agents["c"].metrics()
-		if err != nil {
-			return -1
-		}
-		v, _ := m.value("cpra_cluster_handover_total", "result", "sent")
-		return v
-	}
+	tc.startAll(list)
+	bad := everyThird("m-%03d", n)
+	tc.fail(bad)
+	waitCodes(t, hook, bad, "yellow", "red")
 	if sig == syscall.SIGKILL {
-		base := sentBefore()
-		waitFor(t, "a replication round of c after the reds", func() (bool, string) {
-			v := sentBefore()
-			return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4) // two rounds to two peers
-		})
+		tc.waitReplicated("c")
 	}
-	agents["c"].waited.Store(true)
-	if err := agents["c"].cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	<-agents["c"].done
+	tc.kill("c", sig)
 	if sig == syscall.SIGTERM {
-		if agents["c"].err != nil {
-			t.Fatalf("c exited with %v after SIGTERM", agents["c"].err)
+		if tc.agents["c"].err != nil {
+			t.Fatalf("c exited with %v after SIGTERM", tc.agents["c"].err)
 		}
-		if len(agents["c"].logEntries("left the cluster: the peers take this replica's monitors and its incidents")) != 1 {
-			t.Errorf("c did not say it handed over and left:\n%s", agents["c"].stderr.String())
+		if len(tc.agents["c"].logEntries("left the cluster: the peers take this replica's monitors and its incidents")) != 1 {
+			t.Errorf("c did not say it handed over and left:\n%s", tc.agents["c"].stderr.String())
 		}
 	}
-	survivors := map[string]*agentProc{"a": agents["a"], "b": agents["b"]}
-	waitFor(t, "the survivors to take c's incidents over", func() (bool, string) {
-		adopted := 0.0
+	survivors := tc.survivors("c")
+	tc.waitAlive(survivors, 2)
+	waitFor(t, "the survivors to take c's incidents over, still down", func() (bool, string) {
+		adopted, down := 0.0, 0.0
 		for _, a := range survivors {
-			m, err := a.metrics()
-			if err != nil {
-				return false, err.Error()
-			}
-			v, _ := m.value("cpra_cluster_handover_total", "result", "adopted")
-			adopted += v
-			if miss := m.expect(nil, "cpra_cluster_members", "==", 2, "state", "alive"); len(miss) > 0 {
-				return false, strings.Join(miss, "; ")
-			}
+			adopted += tc.value(a, "cpra_cluster_handover_total", "result", "adopted")
+			down += tc.value(a, "cpra_monitors", "state", "down")
 		}
-		return adopted > 0, fmt.Sprintf("%v incidents taken over", adopted)
+		return adopted > 0 && down == float64(len(bad)), fmt.Sprintf("%v incidents taken over, %v monitors down", adopted, down)
 	})
-	// Several intervals on the survivors: still down, and no new page.
-	for _, a := range survivors {
-		waitFor(t, "the survivors to check what they took over, still failing", func() (bool, string) {
-			m, err := a.metrics()
-			if err != nil {
-				return false, err.Error()
-			}
-			miss := m.expect(nil, "cpra_monitors", ">=", 1, "state", "down")
-			return len(miss) == 0, strings.Join(miss, "; ")
-		})
-	}
-	total := 0.0
-	for _, a := range survivors {
-		m, _ := a.metrics()
-		v, _ := m.value("cpra_monitors", "state", "down")
-		total += v
-	}
-	if int(total) != len(bad) {
-		t.Errorf("%v monitors down on the survivors, want the %d failing ones", total, len(bad))
-	}
 	for _, name := range bad {
 		if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
-			t.Errorf("%s: codes %v across the kill, want one yellow and one red", name, got)
+			t.Errorf("%s: codes %v across the takeover, want one yellow and one red", name, got)
 		}
 	}
-
 	// They recover: one green each, from whoever owns them now.
 	for _, name := range bad {
-		failing.Delete("/" + name)
+		tc.failing.Delete("/" + name)
 	}
-	waitFor(t, "one green for every recovered monitor", func() (bool, string) {
-		for _, name := range bad {
-			if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red", "green"}) {
+	waitCodes(t, hook, bad, "yellow", "red", "green")
+}
+
+// everyThird names every third of n monitors.
+func everyThird(format string, n int) []string {
+	var out []string
+	for i := 0; i < n; i += 3 {
+		out = append(out, fmt.Sprintf(format, i))
+	}
+	return out
+}
+
+// waitCodes waits until each of the monitors has received exactly codes.
+func waitCodes(t *testing.T, hook *hookReceiver, monitors []string, codes ...string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("every monitor's codes to be %v", codes), func() (bool, string) {
+		for _, name := range monitors {
+			if got := hook.codes(name); !slices.Equal(got, codes) {
 				return false, fmt.Sprintf("%s: %v", name, got)
 			}
 		}
@@ -352,106 +358,47 @@ func incidentsFollow(t *testing.T, sig syscall.Signal) {
 func TestClusterPartition(t *testing.T) {
 	t.Parallel()
 	const n = 45
-	var failing sync.Map
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, bad := failing.Load(r.URL.Path); bad {
-			http.Error(w, "down", http.StatusInternalServerError)
-		}
-	}))
-	t.Cleanup(target.Close)
+	tc := newTestCluster(t)
 	hook := newHookReceiver(t)
-	dir := t.TempDir()
 	var list []string
 	for i := range n {
 		list = append(list, fmt.Sprintf(`  - name: p-%03d
     metrics: true
     pulse_check: {type: http, interval: 500ms, timeout: 400ms, max_failures: 2, healthy_threshold: 1, config: {url: %q}}
     codes: {yellow: {notify: webhook, config: {url: %q}}, red: {notify: webhook, config: {url: %q}}}
-`, i, fmt.Sprintf("%s/p-%03d", target.URL, i), hook.url, hook.url))
+`, i, fmt.Sprintf("%s/p-%03d", tc.target.URL, i), hook.url, hook.url))
 	}
-	monitorFile := filepath.Join(dir, "monitors.yaml")
-	writeMonitors(t, monitorFile, list...)
-	agentConfig := filepath.Join(dir, "agent.yaml")
-	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
-	gossip := map[string]string{"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}
-	agents := map[string]*agentProc{}
-	for _, r := range []string{"a", "b", "c"} {
-		agents[r] = startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
-			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"])
+	tc.startAll(list)
+	bad := everyThird("p-%03d", n)
+	tc.fail(bad)
+	waitCodes(t, hook, bad, "yellow", "red")
+	// The guarantee's window: a replica frozen within 2 seconds of a code
+	// may not have handed it over.
+	tc.waitReplicated("c")
+
+	// Frozen: the others declare it dead and take its share.
+	c := tc.agents["c"]
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
 	}
-	alive := func(among map[string]*agentProc, want float64) {
-		t.Helper()
-		waitFor(t, fmt.Sprintf("%v members alive everywhere", want), func() (bool, string) {
-			for r, a := range among {
-				m, err := a.metrics()
-				if err != nil {
-					return false, err.Error()
-				}
-				if miss := m.expect(nil, "cpra_cluster_members", "==", want, "state", "alive"); len(miss) > 0 {
-					return false, r + ": " + strings.Join(miss, "; ")
-				}
-			}
-			return true, ""
-		})
+	tc.waitAlive(tc.survivors("c"), 2)
+	if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
-	exactlyOnce := func(what string) {
-		t.Helper()
-		waitFor(t, what, func() (bool, string) {
-			by, errText := checkedBy(t, agents)
-			if errText != "" {
-				return false, errText
-			}
-			for i := range n {
-				if name := fmt.Sprintf("p-%03d", i); len(by[name]) != 1 {
-					return false, fmt.Sprintf("%s checked by %v", name, by[name])
-				}
-			}
-			return true, ""
-		})
-	}
-	alive(agents, 3)
-	var bad []string
-	for i := 0; i < n; i += 3 {
-		name := fmt.Sprintf("p-%03d", i)
-		bad = append(bad, name)
-		failing.Store("/"+name, true)
-	}
-	waitFor(t, "every failing monitor red", func() (bool, string) {
-		for _, name := range bad {
-			if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
-				return false, fmt.Sprintf("%s: %v", name, got)
+	// Back: it refutes its death, and the ring converges.
+	tc.waitAlive(tc.agents, 3)
+	waitFor(t, "every monitor checked by exactly one replica after the partition healed", func() (bool, string) {
+		by, errText := checkedBy(t, tc.agents)
+		if errText != "" {
+			return false, errText
+		}
+		for i := range n {
+			if name := fmt.Sprintf("p-%03d", i); len(by[name]) != 1 {
+				return false, fmt.Sprintf("%s checked by %v", name, by[name])
 			}
 		}
 		return true, ""
 	})
-
-	// c has sent its incidents to their successors since (the guarantee's
-	// window: a replica frozen earlier loses its last 2 seconds).
-	sent := func() float64 {
-		m, err := agents["c"].metrics()
-		if err != nil {
-			return -1
-		}
-		v, _ := m.value("cpra_cluster_handover_total", "result", "sent")
-		return v
-	}
-	base := sent()
-	waitFor(t, "a replication round of c after the reds", func() (bool, string) {
-		v := sent()
-		return v >= base+4, fmt.Sprintf("%v messages sent, want %v", v, base+4)
-	})
-
-	// Frozen: the others declare it dead and take its share.
-	if err := agents["c"].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	alive(map[string]*agentProc{"a": agents["a"], "b": agents["b"]}, 2)
-	if err := agents["c"].cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	// Back: it refutes its death, and the ring converges.
-	alive(agents, 3)
-	exactlyOnce("every monitor checked by exactly one replica after the partition healed")
 	for _, name := range bad {
 		if got := hook.codes(name); !slices.Equal(got, []string{"yellow", "red"}) {
 			t.Errorf("%s: codes %v across the partition, want one yellow and one red", name, got)
@@ -467,13 +414,7 @@ func TestClusterPartition(t *testing.T) {
 func TestClusterInterventionsSpentCount(t *testing.T) {
 	t.Parallel()
 	const n = 30
-	var failing sync.Map
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, bad := failing.Load(r.URL.Path); bad {
-			http.Error(w, "down", http.StatusInternalServerError)
-		}
-	}))
-	t.Cleanup(target.Close)
+	tc := newTestCluster(t)
 	var mu sync.Mutex
 	repairs := map[string]int{}
 	remedy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -485,51 +426,21 @@ func TestClusterInterventionsSpentCount(t *testing.T) {
 	}))
 	t.Cleanup(remedy.Close)
 	repaired := func(name string) int { mu.Lock(); defer mu.Unlock(); return repairs[name] }
-	dir := t.TempDir()
 	var list []string
 	for i := range n {
 		list = append(list, fmt.Sprintf(`  - name: r-%03d
     pulse_check: {type: http, interval: 500ms, timeout: 400ms, max_failures: 2, healthy_threshold: 1, config: {url: %q}}
     intervention: {type: webhook, max_per_window: 1, window: 1h, config: {url: %q, body: '{"Monitor": "{{.Monitor}}"}'}}
-`, i, fmt.Sprintf("%s/r-%03d", target.URL, i), remedy.URL))
+`, i, fmt.Sprintf("%s/r-%03d", tc.target.URL, i), remedy.URL))
 	}
-	monitorFile := filepath.Join(dir, "monitors.yaml")
-	writeMonitors(t, monitorFile, list...)
-	agentConfig := filepath.Join(dir, "agent.yaml")
-	writeFile(t, agentConfig, 0o644, "cluster: {probe_interval: 200ms, probe_timeout: 100ms, suspicion_mult: 2, gossip_interval: 50ms}\n")
-	gossip := map[string]string{"a": clusterAddr(t, "127.0.0.1"), "b": clusterAddr(t, "127.0.0.2"), "c": clusterAddr(t, "127.0.0.3")}
-	agents := map[string]*agentProc{}
-	for _, r := range []string{"a", "b", "c"} {
-		agents[r] = startAgent(t, "--config="+agentConfig, "--yaml="+monitorFile, "--storage.path="+filepath.Join(dir, r),
-			"--cluster.name="+r, "--cluster.listen-address="+gossip[r], "--cluster.join="+gossip["a"])
-	}
-	value := func(a *agentProc, name string, labels ...string) float64 {
-		m, err := a.metrics()
-		if err != nil {
-			return -1
-		}
-		v, _ := m.value(name, labels...)
-		return v
-	}
-	waitFor(t, "three members everywhere", func() (bool, string) {
-		for r, a := range agents {
-			if v := value(a, "cpra_cluster_members", "state", "alive"); v != 3 {
-				return false, fmt.Sprintf("%s sees %v", r, v)
-			}
-		}
-		return true, ""
-	})
-	var bad []string
-	for i := 0; i < n; i += 2 {
-		name := fmt.Sprintf("r-%03d", i)
-		bad = append(bad, name)
-		failing.Store("/"+name, true)
-	}
+	tc.startAll(list)
+	bad := everyThird("r-%03d", n)
+	tc.fail(bad)
 	// Repaired once each, in vain: down, the guard spent.
 	waitFor(t, "every failing monitor repaired once and down", func() (bool, string) {
 		down := 0.0
-		for _, a := range agents {
-			down += value(a, "cpra_monitors", "state", "down")
+		for _, a := range tc.agents {
+			down += tc.value(a, "cpra_monitors", "state", "down")
 		}
 		for _, name := range bad {
 			if repaired(name) != 1 {
@@ -538,36 +449,25 @@ func TestClusterInterventionsSpentCount(t *testing.T) {
 		}
 		return down == float64(len(bad)), fmt.Sprintf("%v down", down)
 	})
-	base := value(agents["c"], "cpra_cluster_handover_total", "result", "sent")
-	waitFor(t, "a replication round of c", func() (bool, string) {
-		v := value(agents["c"], "cpra_cluster_handover_total", "result", "sent")
-		return v >= base+4, fmt.Sprintf("%v sent", v)
-	})
-	agents["c"].waited.Store(true)
-	if err := agents["c"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-agents["c"].done
-	survivors := []*agentProc{agents["a"], agents["b"]}
-	checks := func() float64 {
+	tc.waitReplicated("c")
+	tc.kill("c", syscall.SIGKILL)
+	survivors := tc.survivors("c")
+	sum := func(name string) float64 {
 		total := 0.0
 		for _, a := range survivors {
-			total += value(a, "cpra_checks_total")
+			total += tc.value(a, name)
 		}
 		return total
 	}
 	waitFor(t, "the survivors to own every monitor", func() (bool, string) {
-		owned := 0.0
-		for _, a := range survivors {
-			owned += value(a, "cpra_cluster_owned_monitors")
-		}
+		owned := sum("cpra_cluster_owned_monitors")
 		return owned == n, fmt.Sprintf("%v owned", owned)
 	})
 	// Long enough for a fresh start to have failed twice and waited out
 	// the hold (2.6 s with these timings): every monitor checked 12 times.
-	from := checks()
+	from := sum("cpra_checks_total")
 	waitFor(t, "twelve checks of every monitor on the survivors", func() (bool, string) {
-		done := checks() - from
+		done := sum("cpra_checks_total") - from
 		return done >= 12*n, fmt.Sprintf("%v checks", done)
 	})
 	for _, name := range bad {
