@@ -13,7 +13,9 @@
 //	                            world steps the monitor, effects follow
 //	effects   -> flushEffects: codes to the dispatcher, remedies (behind
 //	                            their breakers) to the intervention pipeline
-//	requests  -> reload (Apply), probe lookups, webhook alerts
+//	requests  -> reload (Apply), probe lookups, webhook alerts, and in a
+//	             cluster the ring's ownership (SetOwnership, adopting what
+//	             peers handed over) and this replica's handover (Handover)
 //
 // The workers are pure: a pulse worker runs one check and returns its
 // outcome, an intervention worker one remedy; the owner decides what the

@@ -10,6 +10,10 @@
 // address share one Profile, so a million monitors cost a million small
 // rows, not a million configurations.
 //
+// In a cluster ([World.SetOwnership]) the world holds every monitor of the
+// file but checks only those the ring gives this replica; the others are
+// foreign: kept in the wheel with their phase, never offered or counted.
+//
 // Nothing here is safe for concurrent use: workers receive value jobs
 // ([CheckJob], [RemedyJob]) and their outcomes come back to the owner, who
 // applies them after checking that the entity is still alive (ark recycles
