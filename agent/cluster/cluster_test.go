@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,29 +12,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpra-agent/cpra-agent/agent/config"
+	"github.com/cpra-agent/cpra-agent/internal/freeport"
 	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 	"github.com/cpra-agent/cpra-agent/internal/testwait"
 )
 
-// freeAddr returns a loopback host:port free for both TCP and UDP, as
-// memberlist binds both.
+// freeAddr returns a loopback host:port free for both TCP and UDP.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return addr
-		}
+	addr, err := freeport.TCPAndUDP("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free TCP and UDP port on loopback")
-	return ""
+	return addr
 }
 
 // fast are timings that declare a dead member within a second or two.

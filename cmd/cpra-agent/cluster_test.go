@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,27 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cpra-agent/cpra-agent/internal/freeport"
 )
 
 // clusterAddr returns a free TCP and UDP port on the given loopback
 // address (memberlist binds both).
 func clusterAddr(t *testing.T, ip string) string {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return addr
-		}
+	addr, err := freeport.TCPAndUDP(ip)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no free TCP and UDP port on %s", ip)
-	return ""
+	return addr
 }
 
 // checkedBy maps each monitor to the replicas that expose a last check of

@@ -3,10 +3,8 @@ package scalebench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +15,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/cpra-agent/cpra-agent/internal/freeport"
 )
 
 // ClusterConfig is a cluster benchmark: Replicas agents on 127.0.0.1…
@@ -88,7 +88,7 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) (*ClusterReport, error) 
 		if err != nil {
 			return nil, err
 		}
-		g, err := freeGossip(fmt.Sprintf("127.0.0.%d", i+1))
+		g, err := freeport.TCPAndUDP(fmt.Sprintf("127.0.0.%d", i+1))
 		if err != nil {
 			return nil, err
 		}
@@ -246,24 +246,6 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) (*ClusterReport, error) 
 	fmt.Fprintf(out, "# restarted: it owned %.0f monitors %v after its start, %.0f moved back; in the next interval all replicas served %.1f %% of the due checks (above 100: checks doubled while the ring converged)\n",
 		rep.OwnedAfterBack, rep.Back.Round(100*time.Millisecond), rep.MovedBack, 100*rep.DoubleChecksMax)
 	return rep, nil
-}
-
-// freeGossip is a free TCP and UDP port on ip.
-func freeGossip(ip string) (string, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			return "", err
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return addr, nil
-		}
-	}
-	return "", errors.New("no free TCP and UDP port on " + ip)
 }
 
 // codesByMonitor counts the codes in the log notifier's file, by monitor
