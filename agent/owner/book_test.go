@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cpra-agent/cpra-agent/internal/domain"
+	"github.com/cpra-agent/cpra-agent/internal/testmetrics"
 	"github.com/cpra-agent/cpra-agent/internal/testwait"
 	"github.com/cpra-agent/cpra-agent/pipelines/code"
 )
@@ -81,6 +82,11 @@ func TestHeldCodeIsResentEachInterval(t *testing.T) {
 	o.applyCheck(outcome(job, false, now), now)
 	o.flushEffects()
 	first := am.await(t, 1)[0]
+	// Alertmanager has it; wait until the dispatcher has it done too, or
+	// the resend below is skipped as behind a code still on its way.
+	testwait.Until(t, "the first red delivered", func() bool {
+		return testmetrics.Value(t, o.m.Registry, "cpra_codes_dispatched_total", "code", "red", "result", "success") == 1
+	})
 
 	sentAt := func() time.Time {
 		e, _ := o.codePath.Entry(domain.Subject{Name: "api"})
