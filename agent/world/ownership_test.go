@@ -144,3 +144,43 @@ func TestRemedyHoldAfterTakeover(t *testing.T) {
 		t.Errorf("new's intervention held until %v, want %v (a minute after the takeover)", held["new"], want)
 	}
 }
+
+// A monitor taken over whose due time passed within the hold (its owner
+// may have died before it) is checked at once, not an interval later; one
+// due long before (its owner checked it) keeps its phase.
+func TestTakeoverChecksWhatWasDueDuringDetection(t *testing.T) {
+	w := newWorld(t)
+	var fx Effects
+	var ms []config.Monitor
+	for i := range 20 {
+		ms = append(ms, monitor(fmt.Sprintf("m%02d", i)))
+	}
+	w.Apply(ms, t0, &fx)
+	none := func(string) bool { return false }
+	w.SetOwnership(none, 0, t0)
+	// Two intervals as a foreign replica: every monitor came due and was
+	// only rescheduled.
+	now := t0.Add(20 * time.Second)
+	if jobs := runDue(w, now); len(jobs) != 0 {
+		t.Fatalf("%d foreign monitors offered", len(jobs))
+	}
+	hold := 3 * time.Second
+	recent := map[string]bool{}
+	w.names.each(func(e ecs.Entity) {
+		id, rt := w.monitors.Get(e)
+		if prev := rt.Due - int64(10*time.Second); prev > now.Add(-hold).UnixNano() {
+			recent[w.name(id)] = true
+		}
+	})
+	if len(recent) == 0 || len(recent) == 20 {
+		t.Fatalf("%d of 20 monitors due within the last %v; the phases should spread them", len(recent), hold)
+	}
+	w.SetOwnership(nil, hold, now)
+	got := map[string]bool{}
+	for _, j := range runDue(w, now) {
+		got[entityName(w, j.Entity)] = true
+	}
+	if fmt.Sprint(got) != fmt.Sprint(recent) {
+		t.Errorf("checked at once %v, want those due within the hold %v", got, recent)
+	}
+}
