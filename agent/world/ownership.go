@@ -93,9 +93,7 @@ func (w *World) Owned() int { return w.Len() - w.foreignCount }
 // is forgotten (their new owner carries the incident). A gained monitor's
 // interventions wait until it has been this replica's for hold (the
 // cluster's failure-detection time), so a replica that lost it without
-// knowing yet cannot restart the same thing at the same moment; one whose
-// last due time fell within hold (while its owner may already have been
-// dead) is checked at once. It
+// knowing yet cannot restart the same thing at the same moment. It
 // returns how many monitors were gained and lost, and the names of those
 // lost with an incident open here.
 func (w *World) SetOwnership(owns func(name string) bool, hold time.Duration, now time.Time) (gained, lost int, lostOpen []string) {
@@ -118,12 +116,6 @@ func (w *World) SetOwnership(owns func(name string) bool, hold time.Duration, no
 			rt.Retry = false
 			if hold > 0 {
 				w.gainedAt[e] = now
-				// Its last due time may have passed while its owner was
-				// already dead but not yet declared so (this replica only
-				// rescheduled it): check it now rather than an interval late.
-				if p := w.profile(id); p.Enabled && !rt.InFlight && rt.Due-int64(p.Interval) > now.Add(-hold).UnixNano() {
-					w.schedule(e, rt, now.UnixNano())
-				}
 			}
 		case !mine && was:
 			lost++
