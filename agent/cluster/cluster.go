@@ -37,9 +37,12 @@ type Cluster struct {
 	log  *slog.Logger
 	join []string
 
-	mu      sync.Mutex
-	ring    *Ring
-	live    map[string]bool   // joined and not gone: the ring's members
+	mu   sync.Mutex
+	ring *Ring
+	live map[string]bool // joined and not gone: the ring's members
+	// addrs are the members' addresses, copied in memberlist's callbacks
+	// (under its lock): the Nodes it hands out change under it.
+	addrs   map[string]memberlist.Node
 	gone    map[string]string // members gone, and how: "dead" or "left"
 	leaving map[string]bool   // members that announced a graceful leave
 	// stepping is set when this replica leaves: its metadata tells the
@@ -75,7 +78,7 @@ func Start(cfg config.Cluster, logger *slog.Logger, reg prometheus.Registerer) (
 	}
 	c := &Cluster{
 		self: name, log: logger.With("component", "cluster"), join: cfg.Join,
-		live: map[string]bool{}, gone: map[string]string{}, leaving: map[string]bool{}, changed: make(chan struct{}, 1), stop: make(chan struct{}),
+		live: map[string]bool{}, addrs: map[string]memberlist.Node{}, gone: map[string]string{}, leaving: map[string]bool{}, changed: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = name
@@ -239,6 +242,7 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 	c := e.c
 	c.mu.Lock()
 	c.live[n.Name] = true
+	c.addrs[n.Name] = memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
 	delete(c.gone, n.Name)
 	delete(c.leaving, n.Name)
 	c.rebuild()
@@ -256,6 +260,7 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 		how = "left"
 	}
 	delete(c.live, n.Name)
+	delete(c.addrs, n.Name)
 	delete(c.leaving, n.Name)
 	c.gone[n.Name] = how
 	c.rebuild()
@@ -268,11 +273,14 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 }
 
 func (e *events) NotifyUpdate(n *memberlist.Node) {
+	c := e.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.live[n.Name]; ok {
+		c.addrs[n.Name] = memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
+	}
 	if string(n.Meta) == metaLeaving {
-		c := e.c
-		c.mu.Lock()
 		c.leaving[n.Name] = true
-		c.mu.Unlock()
 	}
 }
 
@@ -422,12 +430,15 @@ func (c *Cluster) Members() []Member {
 // Send delivers msg to the named member over the gossip layer's reliable
 // (TCP) channel, encrypted like the rest of the peers' traffic.
 func (c *Cluster) Send(member string, msg []byte) error {
-	for _, n := range c.ml.Load().Members() {
-		if n.Name == member {
-			return c.ml.Load().SendReliable(n, msg)
-		}
+	c.mu.Lock()
+	node, ok := c.addrs[member]
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("cluster: no live member %q", member)
 	}
-	return fmt.Errorf("cluster: no live member %q", member)
+	// A copy of our own: memberlist changes the Nodes of Members() under
+	// its lock, and SendReliable reads the one it is given without it.
+	return c.ml.Load().SendReliable(&node, msg)
 }
 
 // OnMessage sets what receives the messages peers Send: called on
